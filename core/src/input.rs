@@ -1,0 +1,60 @@
+//! Everything that can happen to the core: the one way in.
+
+use std::net::SocketAddr;
+
+use crate::peer::{Direction, PeerId};
+
+/// One thing that happened, handed to [`crate::Node::handle`] with the time it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A connection is up: the driver dialled `addr` (after an [`crate::Output::Connect`]) or
+    /// accepted it.
+    Connected {
+        /// The id the driver gives this connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// Who opened it.
+        direction: Direction,
+    },
+    /// A dial asked for with [`crate::Output::Connect`] failed.
+    ConnectFailed {
+        /// The address that could not be reached.
+        addr: SocketAddr,
+        /// What the operating system said, for the log.
+        error: String,
+    },
+    /// Bytes arrived from a peer, in order.
+    Received {
+        /// Who sent them.
+        peer: PeerId,
+        /// The bytes, exactly as read from the socket.
+        bytes: Vec<u8>,
+    },
+    /// The connection ended (closed by the peer, a socket error, or after a
+    /// [`crate::Output::Disconnect`]).
+    Disconnected {
+        /// The connection that ended.
+        peer: PeerId,
+        /// What the driver saw, for the log.
+        error: Option<String>,
+    },
+    /// Nothing happened but time passed: the driver's timer for
+    /// [`crate::Node::next_deadline`] fired.
+    Tick,
+    /// The user asked for something.
+    Request(Request),
+}
+
+/// What a user (the binary, an embedding application) can ask of the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Keep a connection to `addr`: dial it now and redial it after every disconnect or
+    /// failed dial, with backoff.
+    AddPeer(SocketAddr),
+    /// Close a connection.
+    Disconnect(PeerId),
+    /// Close every connection and stop dialling; the node emits
+    /// [`crate::Event::ShutdownComplete`] once nothing is left.
+    Shutdown,
+}

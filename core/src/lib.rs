@@ -1,0 +1,34 @@
+//! headway-core: the sans-IO heart of headway.
+//!
+//! One deterministic state machine, [`Node`], takes [`Input`]s with the time they happened and
+//! gives [`Output`]s: bytes to send, connections to open or close, header-tree changes to
+//! persist, and events for the application. It does no IO, reads no clock and draws randomness
+//! only from a generator seeded through [`Config`]: the same inputs in the same order give the
+//! same outputs, byte for byte.
+//!
+//! Modules by concern: [`wire`] (framing), [`params`] (networks), [`chain`] (header tree,
+//! validation, locators), and the node's own handshake, ping, sync and serving logic.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod chain;
+pub mod input;
+pub mod node;
+pub mod output;
+pub mod params;
+pub mod peer;
+pub mod rng;
+pub mod time;
+pub mod wire;
+
+pub use chain::{HeaderChain, HeaderError};
+pub use input::{Input, Request};
+pub use node::{Config, Node};
+pub use output::{DisconnectReason, Event, Output, PersistChain, TipChange};
+pub use params::{Network, Params};
+pub use peer::{Direction, PeerId};
+pub use time::Time;
+
+/// The `bitcoin` crate headway builds on, re-exported so users name the same types.
+pub use bitcoin;

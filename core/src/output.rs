@@ -1,0 +1,250 @@
+//! Everything the core asks of its driver and tells its application: the one way out.
+//!
+//! The driver's one rule: after every [`crate::Node::handle`], drain [`crate::Node::poll`]
+//! until it returns `None`, carry out each [`Output`] in order, then sleep until
+//! [`crate::Node::next_deadline`] or the next input.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bitcoin::block::Header;
+use bitcoin::p2p::ServiceFlags;
+use bitcoin::{BlockHash, Work};
+
+use crate::chain::HeaderError;
+use crate::peer::{Direction, PeerId};
+use crate::wire::WireError;
+
+/// A command for the driver or a notice for the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Dial `addr`; answer with [`crate::Input::Connected`] or [`crate::Input::ConnectFailed`].
+    Connect {
+        /// Where to dial.
+        addr: SocketAddr,
+    },
+    /// Write these bytes to the peer, after everything sent to it before.
+    Send {
+        /// The receiver.
+        peer: PeerId,
+        /// One or more whole frames.
+        bytes: Vec<u8>,
+    },
+    /// Close the connection; the driver answers with [`crate::Input::Disconnected`].
+    Disconnect {
+        /// The connection to close.
+        peer: PeerId,
+        /// Why, for the log.
+        reason: DisconnectReason,
+    },
+    /// Persist this change of the header tree. Carry these out in order: each one builds on
+    /// the ones before.
+    Persist(PersistChain),
+    /// Something the application may want to know.
+    Event(Event),
+}
+
+/// A change of the header tree for the store to write, as one transaction.
+///
+/// The best chain up to and including `fork_height` is unchanged; above it the best chain is now
+/// exactly `connected` (heights `fork_height + 1 ..`). Former best-chain headers above
+/// `fork_height` that `connected` does not replace stay known as side-chain headers. `side`
+/// holds newly accepted headers that are not on the best chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistChain {
+    /// The highest height at which the best chain did not change.
+    pub fork_height: u32,
+    /// The new best chain above `fork_height`, in height order.
+    pub connected: Vec<Header>,
+    /// Newly accepted headers off the best chain, each with its height, parents first.
+    pub side: Vec<(u32, Header)>,
+    /// The cumulative work of the best chain's tip after this change.
+    pub tip_work: Work,
+}
+
+/// The best chain changed: one notice per change, however deep the reorg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipChange {
+    /// The highest height at which the old and new best chains agree.
+    pub fork_height: u32,
+    /// Hashes that left the best chain, highest first.
+    pub disconnected: Vec<BlockHash>,
+    /// Hashes that joined the best chain, in height order.
+    pub connected: Vec<BlockHash>,
+    /// The new tip's height.
+    pub tip_height: u32,
+    /// The new tip's hash.
+    pub tip: BlockHash,
+    /// The new tip's cumulative work.
+    pub tip_work: Work,
+}
+
+/// A notice for the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A connection is up; the handshake starts.
+    PeerConnected {
+        /// The connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// Who opened it.
+        direction: Direction,
+    },
+    /// The handshake completed: version and verack went both ways.
+    PeerNegotiated {
+        /// The connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// Who opened it.
+        direction: Direction,
+        /// The protocol version the peer announced.
+        version: u32,
+        /// The peer's user agent, as sent (untrusted text).
+        user_agent: String,
+        /// The services the peer announced.
+        services: ServiceFlags,
+        /// The best height the peer claimed (a hint, not a fact).
+        start_height: i32,
+    },
+    /// A connection ended.
+    PeerDisconnected {
+        /// The connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// A dial failed; the address will be tried again after `retry_in`.
+    ConnectFailed {
+        /// The address.
+        addr: SocketAddr,
+        /// What the driver reported.
+        error: String,
+        /// The backoff before the next attempt.
+        retry_in: Duration,
+    },
+    /// A pong answered our ping.
+    PingMeasured {
+        /// The connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// The round trip.
+        rtt: Duration,
+    },
+    /// The best chain changed.
+    TipChanged(TipChange),
+    /// Header sync made progress.
+    SyncProgress {
+        /// Our best height.
+        height: u32,
+        /// The best height the sync peer is known or claimed to have.
+        peer_height: u32,
+        /// Headers accepted per second over the last report interval.
+        headers_per_sec: u32,
+    },
+    /// A sync peer ran out of headers to give us: we hold its whole chain.
+    Synced {
+        /// Our best height.
+        height: u32,
+        /// Our tip.
+        tip: BlockHash,
+    },
+    /// A peer broke the rules and is being disconnected.
+    PeerMisbehaved {
+        /// The connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// What it did.
+        reason: DisconnectReason,
+    },
+    /// After [`crate::Request::Shutdown`]: every connection is closed.
+    ShutdownComplete,
+}
+
+/// Why the core closes (or saw the close of) a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DisconnectReason {
+    /// The byte stream broke the framing rules.
+    #[error("bad frame: {0}")]
+    Wire(#[from] WireError),
+    /// No version/verack exchange within the handshake timeout.
+    #[error("handshake timed out after {0:?}")]
+    HandshakeTimeout(Duration),
+    /// The peer speaks a protocol older than we accept.
+    #[error("obsolete protocol version {0} (minimum 31800)")]
+    ObsoleteVersion(u32),
+    /// The version nonce is one we sent: we dialled ourselves.
+    #[error("connected to ourselves")]
+    SelfConnection,
+    /// An outbound peer does not serve headers.
+    #[error("peer lacks required services ({0})")]
+    MissingServices(ServiceFlags),
+    /// A message that breaks the handshake order or is not allowed at this point.
+    #[error("protocol violation: {0}")]
+    ProtocolViolation(&'static str),
+    /// Our ping stayed unanswered too long.
+    #[error("no pong within {0:?}")]
+    PingTimeout(Duration),
+    /// A headers message with more than 2000 headers.
+    #[error("headers message with {0} headers (limit 2000)")]
+    TooManyHeaders(usize),
+    /// Headers in one message that do not chain to each other.
+    #[error("non-continuous headers sequence")]
+    NonContinuousHeaders,
+    /// A header that breaks a consensus rule.
+    #[error("invalid header {hash}: {error}")]
+    InvalidHeader {
+        /// The offending header.
+        hash: BlockHash,
+        /// The rule it breaks.
+        error: HeaderError,
+    },
+    /// A getheaders locator longer than 101 entries.
+    #[error("locator with {0} entries (limit 101)")]
+    LocatorTooLarge(usize),
+    /// Our getheaders went unanswered and another peer can serve.
+    #[error("headers request unanswered for {0:?}")]
+    SyncStalled(Duration),
+    /// The user asked for it.
+    #[error("requested by the user")]
+    Requested,
+    /// The node is shutting down.
+    #[error("node shutting down")]
+    Shutdown,
+    /// The driver closed the connection or the socket failed.
+    #[error("connection closed: {0}")]
+    Closed(String),
+}
+
+impl DisconnectReason {
+    /// Whether this is a protocol offence that marks the peer as misbehaving.
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::Wire(_)
+                | DisconnectReason::TooManyHeaders(_)
+                | DisconnectReason::NonContinuousHeaders
+                | DisconnectReason::InvalidHeader { .. }
+                | DisconnectReason::LocatorTooLarge(_)
+                | DisconnectReason::ProtocolViolation(_)
+        )
+    }
+}
+
+impl fmt::Display for PersistChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "persist fork at {} +{} best, +{} side",
+            self.fork_height,
+            self.connected.len(),
+            self.side.len()
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Fuzz targets for headway live in `fuzz_targets/` (issue 5).
