@@ -25,7 +25,7 @@ pub mod wire;
 pub use chain::{HeaderChain, HeaderError};
 pub use input::{Input, Request};
 pub use node::{Config, Node};
-pub use output::{DisconnectReason, Event, Output, PersistChain, TipChange};
+pub use output::{DisconnectReason, Event, Notification, Output, PersistChain, TipChange};
 pub use params::{Network, Params};
 pub use peer::{Direction, PeerId};
 pub use time::Time;

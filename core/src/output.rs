@@ -248,3 +248,12 @@ impl fmt::Display for PersistChain {
         )
     }
 }
+
+/// What a driver hands to the application: the outputs that are not for the sockets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notification {
+    /// An [`Output::Event`].
+    Event(Event),
+    /// An [`Output::Persist`]; the application writes it to its store, in order.
+    Persist(PersistChain),
+}
