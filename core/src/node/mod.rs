@@ -1,16 +1,38 @@
 //! The node: one deterministic state machine that owns the peers, the header chain and sync.
 //! Inputs come in through [`Node::handle`]; outputs leave through [`Node::poll`].
+//!
+//! This file owns peer bookkeeping, message dispatch and timers; the protocol steps live in
+//! [`handshake`], [`ping`], `sync` (downloading headers), `serve` (answering and announcing)
+//! and [`outbound`] (redialling persistent peers).
 
-use std::collections::VecDeque;
+pub mod handshake;
+pub mod outbound;
+pub mod ping;
+mod serve;
+mod sync;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
+use bitcoin::BlockHash;
+use tracing::{debug, info};
 
 use crate::chain::HeaderChain;
-use crate::input::Input;
-use crate::output::Output;
-use crate::params::Network;
+use crate::input::{Input, Request};
+use crate::output::{DisconnectReason, Event, Output};
+use crate::params::{Network, Params};
+use crate::peer::{Direction, PeerId};
+use crate::rng::Rng;
 use crate::time::Time;
+use crate::wire::{self, FrameDecoder};
+
+use self::handshake::{Handshake, VersionOutcome};
+use self::outbound::PersistentPeers;
+use self::ping::Ping;
+use self::sync::HeaderSync;
 
 /// Our protocol version (Core's `PROTOCOL_VERSION`).
 pub const PROTOCOL_VERSION: u32 = 70016;
@@ -20,6 +42,12 @@ pub const MIN_PEER_PROTOCOL_VERSION: u32 = 31800;
 pub const SENDHEADERS_VERSION: u32 = 70012;
 /// Peers from this version understand wtxidrelay and sendaddrv2.
 pub const WTXID_RELAY_VERSION: u32 = 70016;
+/// Most headers in one headers message (Core's `MAX_HEADERS_RESULTS`).
+pub const MAX_HEADERS_RESULTS: usize = 2000;
+/// Most entries in a getheaders locator (Core's `MAX_LOCATOR_SZ`).
+pub const MAX_LOCATOR_SIZE: usize = 101;
+/// Most new headers announced as headers rather than an inv (Core's `MAX_BLOCKS_TO_ANNOUNCE`).
+pub const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
 
 /// Everything that shapes a node's behaviour. Plain data; [`Config::new`] gives the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +66,10 @@ pub struct Config {
     pub ping_interval: Duration,
     /// A ping unanswered this long drops the peer (Core: 20 min).
     pub ping_timeout: Duration,
-    /// A getheaders unanswered this long moves sync to another peer.
+    /// A getheaders unanswered this long moves sync to another peer. 60 s by default: a 2000
+    /// header reply is 162 kB, seconds even on a poor link, so a minute is ten times the
+    /// slowest honest answer, while a staller costs us at most a minute (Core waits 2 min
+    /// before re-asking, btcd 90 s).
     pub headers_timeout: Duration,
     /// Most inbound connections accepted at once.
     pub max_inbound: usize,
@@ -61,24 +92,99 @@ impl Config {
     }
 }
 
+/// What the node knows about one connection.
+#[derive(Debug)]
+struct Peer {
+    addr: SocketAddr,
+    direction: Direction,
+    decoder: FrameDecoder,
+    handshake: Handshake,
+    negotiated: bool,
+    ping: Ping,
+    /// Set once we asked the driver to close; further input from the peer is ignored.
+    closing: Option<DisconnectReason>,
+    /// Our getheaders awaiting an answer, with its send time.
+    headers_in_flight: Option<Time>,
+    /// The highest header we know the peer has (sent it to us, or we to it).
+    best_known: Option<(u32, BlockHash)>,
+    /// The peer sent sendheaders: announce new tips to it as headers.
+    prefers_headers: bool,
+    /// We sent it sendheaders.
+    sent_sendheaders: bool,
+}
+
+impl Peer {
+    fn start_height(&self) -> u32 {
+        self.handshake
+            .peer
+            .as_ref()
+            .map(|v| u32::try_from(v.start_height).unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The best height the peer has shown or claimed.
+    fn height_hint(&self) -> u32 {
+        self.start_height()
+            .max(self.best_known.map(|(h, _)| h).unwrap_or(0))
+    }
+
+    fn supports_sendheaders(&self) -> bool {
+        self.handshake
+            .peer
+            .as_ref()
+            .is_some_and(|v| v.supports_sendheaders)
+    }
+}
+
 /// The sans-IO node.
 #[derive(Debug)]
 pub struct Node {
     config: Config,
+    params: Params,
     chain: HeaderChain,
+    rng: Rng,
     outputs: VecDeque<Output>,
+    peers: BTreeMap<PeerId, Peer>,
+    persistent: PersistentPeers,
+    sync: HeaderSync,
+    shutting_down: bool,
+    shutdown_reported: bool,
 }
 
 impl Node {
     /// A node starting from `chain` (genesis only, or what the store held).
     pub fn new(config: Config, chain: HeaderChain) -> Node {
-        Node { config, chain, outputs: VecDeque::new() }
+        let params = chain.params().clone();
+        let rng = Rng::from_seed(config.seed);
+        Node {
+            config,
+            params,
+            chain,
+            rng,
+            outputs: VecDeque::new(),
+            peers: BTreeMap::new(),
+            persistent: PersistentPeers::default(),
+            sync: HeaderSync::default(),
+            shutting_down: false,
+            shutdown_reported: false,
+        }
     }
 
-    /// Feeds one input that happened at `now`.
+    /// Feeds one input that happened at `now`, then runs every timer that is due.
     pub fn handle(&mut self, now: Time, input: Input) {
-        let _ = (now, input, &self.config);
-        todo!()
+        match input {
+            Input::Connected {
+                peer,
+                addr,
+                direction,
+            } => self.on_connected(now, peer, addr, direction),
+            Input::ConnectFailed { addr, error } => self.on_connect_failed(now, addr, error),
+            Input::Received { peer, bytes } => self.on_received(now, peer, &bytes),
+            Input::Disconnected { peer, error } => self.on_disconnected(now, peer, error),
+            Input::Tick => {}
+            Input::Request(request) => self.on_request(now, request),
+        }
+        self.run_timers(now);
     }
 
     /// The next output, `None` when there is nothing more to do until the next input.
@@ -89,7 +195,25 @@ impl Node {
 
     /// When the driver must call [`Node::handle`] with [`Input::Tick`] at the latest.
     pub fn next_deadline(&self) -> Option<Time> {
-        None
+        let mut next = self.persistent.next_deadline();
+        let mut consider = |t: Option<Time>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        for peer in self.peers.values().filter(|p| p.closing.is_none()) {
+            if !peer.negotiated {
+                consider(Some(peer.handshake.deadline));
+                continue;
+            }
+            consider(peer.ping.next_ping_at(self.config.ping_interval));
+            consider(peer.ping.timeout_at(self.config.ping_timeout));
+            consider(
+                peer.headers_in_flight
+                    .map(|t| t + self.config.headers_timeout),
+            );
+        }
+        next
     }
 
     /// The header chain as it stands.
@@ -100,5 +224,368 @@ impl Node {
     /// The configuration the node runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Connections currently open, with their address and whether the handshake completed.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, SocketAddr, bool)> + '_ {
+        self.peers.iter().map(|(id, p)| (*id, p.addr, p.negotiated))
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn send(&mut self, peer: PeerId, msg: NetworkMessage) {
+        debug!(peer = %peer, command = %msg.cmd(), "send");
+        let bytes = wire::encode(self.params.magic, msg);
+        self.outputs.push_back(Output::Send { peer, bytes });
+    }
+
+    /// Asks the driver to close `peer`, once; a misbehaving peer is reported as such.
+    fn disconnect(&mut self, id: PeerId, reason: DisconnectReason) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.closing.is_some() {
+            return;
+        }
+        peer.closing = Some(reason.clone());
+        let addr = peer.addr;
+        debug!(peer = %id, %addr, %reason, "disconnecting");
+        if reason.is_misbehaviour() {
+            self.emit(Event::PeerMisbehaved {
+                peer: id,
+                addr,
+                reason: reason.clone(),
+            });
+        }
+        self.outputs
+            .push_back(Output::Disconnect { peer: id, reason });
+        self.sync_peer_lost(id);
+    }
+
+    fn on_request(&mut self, now: Time, request: Request) {
+        match request {
+            Request::AddPeer(addr) => {
+                if !self.shutting_down && self.persistent.add(addr) {
+                    self.outputs.push_back(Output::Connect { addr });
+                }
+            }
+            Request::Disconnect(peer) => self.disconnect(peer, DisconnectReason::Requested),
+            Request::Shutdown => {
+                self.shutting_down = true;
+                self.persistent.clear();
+                let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+                for id in ids {
+                    self.disconnect(id, DisconnectReason::Shutdown);
+                }
+                self.maybe_finish_shutdown();
+            }
+        }
+        let _ = now;
+    }
+
+    fn maybe_finish_shutdown(&mut self) {
+        if self.shutting_down && self.peers.is_empty() && !self.shutdown_reported {
+            self.shutdown_reported = true;
+            self.emit(Event::ShutdownComplete);
+        }
+    }
+
+    fn on_connected(&mut self, now: Time, id: PeerId, addr: SocketAddr, direction: Direction) {
+        let inbound = self
+            .peers
+            .values()
+            .filter(|p| p.direction == Direction::Inbound)
+            .count();
+        self.peers.insert(
+            id,
+            Peer {
+                addr,
+                direction,
+                decoder: FrameDecoder::new(self.params.magic),
+                handshake: Handshake::new(now + self.config.handshake_timeout),
+                negotiated: false,
+                ping: Ping::default(),
+                closing: None,
+                headers_in_flight: None,
+                best_known: None,
+                prefers_headers: false,
+                sent_sendheaders: false,
+            },
+        );
+        self.emit(Event::PeerConnected {
+            peer: id,
+            addr,
+            direction,
+        });
+        if self.shutting_down {
+            self.disconnect(id, DisconnectReason::Shutdown);
+            return;
+        }
+        if direction == Direction::Inbound && inbound >= self.config.max_inbound {
+            self.disconnect(
+                id,
+                DisconnectReason::TooManyInbound(self.config.max_inbound),
+            );
+            return;
+        }
+        if direction == Direction::Outbound {
+            self.persistent.connected(addr, id);
+            self.send_version(now, id);
+        }
+    }
+
+    fn on_connect_failed(&mut self, now: Time, addr: SocketAddr, error: String) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(retry_in) = self.persistent.failed(addr, now) {
+            self.emit(Event::ConnectFailed {
+                addr,
+                error,
+                retry_in,
+            });
+        }
+    }
+
+    fn on_disconnected(&mut self, now: Time, id: PeerId, error: Option<String>) {
+        let Some(peer) = self.peers.remove(&id) else {
+            return;
+        };
+        let reason = peer.closing.clone().unwrap_or_else(|| {
+            DisconnectReason::Closed(error.unwrap_or_else(|| "closed by peer".to_string()))
+        });
+        self.emit(Event::PeerDisconnected {
+            peer: id,
+            addr: peer.addr,
+            reason,
+        });
+        self.sync_peer_lost(id);
+        if peer.direction == Direction::Outbound && !self.shutting_down {
+            self.persistent.failed(peer.addr, now);
+        }
+        self.maybe_finish_shutdown();
+        self.maybe_start_sync(now);
+    }
+
+    fn send_version(&mut self, now: Time, id: PeerId) {
+        let Some(addr) = self.peers.get(&id).map(|p| p.addr) else {
+            return;
+        };
+        let nonce = self.rng.nonzero_u64();
+        let msg = handshake::version_message(
+            addr,
+            self.config.services,
+            now,
+            nonce,
+            &self.config.user_agent,
+            self.chain.tip_height(),
+        );
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.handshake.our_nonce = Some(nonce);
+        }
+        self.send(id, NetworkMessage::Version(msg));
+    }
+
+    fn on_received(&mut self, now: Time, id: PeerId, bytes: &[u8]) {
+        match self.peers.get_mut(&id) {
+            Some(peer) if peer.closing.is_none() => peer.decoder.extend(bytes),
+            _ => return,
+        }
+        loop {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return;
+            };
+            if peer.closing.is_some() {
+                return;
+            }
+            match peer.decoder.next_message() {
+                Ok(Some(msg)) => self.on_message(now, id, msg),
+                Ok(None) => return,
+                Err(e) => {
+                    self.disconnect(id, DisconnectReason::Wire(e));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_message(&mut self, now: Time, id: PeerId, msg: NetworkMessage) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        debug!(peer = %id, addr = %peer.addr, command = %msg.cmd(), "received");
+        if !peer.negotiated {
+            self.on_handshake_message(now, id, msg);
+            return;
+        }
+        match msg {
+            NetworkMessage::Ping(nonce) => self.send(id, NetworkMessage::Pong(nonce)),
+            NetworkMessage::Pong(nonce) => {
+                let addr = peer.addr;
+                if let Some(rtt) = peer.ping.on_pong(nonce, now) {
+                    self.emit(Event::PingMeasured {
+                        peer: id,
+                        addr,
+                        rtt,
+                    });
+                }
+            }
+            NetworkMessage::SendHeaders => peer.prefers_headers = true,
+            NetworkMessage::Headers(headers) => self.on_headers(now, id, headers),
+            NetworkMessage::GetHeaders(req) => self.on_getheaders(id, req),
+            NetworkMessage::Inv(inv) => self.on_inv(now, id, &inv),
+            // A second version or verack is ignored, as Core does; so is anything we do not use.
+            _ => {}
+        }
+    }
+
+    fn on_handshake_message(&mut self, now: Time, id: PeerId, msg: NetworkMessage) {
+        let Some(peer) = self.peers.get(&id) else {
+            return;
+        };
+        let got_version = peer.handshake.peer.is_some();
+        match msg {
+            NetworkMessage::Version(v) => {
+                let addr = peer.addr;
+                let services = self.config.services;
+                let ua = self.config.user_agent.clone();
+                let height = self.chain.tip_height();
+                let nonce = self.rng.nonzero_u64();
+                let own = |n: u64| {
+                    self.peers
+                        .iter()
+                        .any(|(other, p)| *other != id && p.handshake.our_nonce == Some(n))
+                };
+                let own_nonce = own(v.nonce);
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                let outcome = peer.handshake.on_version(
+                    &v,
+                    |_| own_nonce,
+                    || handshake::version_message(addr, services, now, nonce, &ua, height),
+                );
+                match outcome {
+                    Ok(VersionOutcome::Reply(msgs)) => {
+                        for m in msgs {
+                            self.send(id, m);
+                        }
+                    }
+                    Ok(VersionOutcome::Ignored) => {}
+                    Err(reason) => {
+                        self.disconnect(id, reason);
+                        return;
+                    }
+                }
+            }
+            NetworkMessage::Verack if got_version => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.handshake.verack_received = true;
+                }
+            }
+            NetworkMessage::SendHeaders if got_version => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.prefers_headers = true;
+                }
+            }
+            other if got_version && handshake::is_pre_verack_negotiation(&other) => {}
+            other => {
+                debug!(peer = %id, command = %other.cmd(), "ignored before the handshake completed")
+            }
+        }
+        let complete = self
+            .peers
+            .get(&id)
+            .is_some_and(|p| p.handshake.is_complete());
+        if complete {
+            self.on_negotiated(now, id);
+        }
+    }
+
+    fn on_negotiated(&mut self, now: Time, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.negotiated = true;
+        let Some(v) = peer.handshake.peer.clone() else {
+            return;
+        };
+        let (addr, direction) = (peer.addr, peer.direction);
+        info!(peer = %id, %addr, %direction, version = v.version, user_agent = %v.user_agent,
+            services = %v.services, start_height = v.start_height, "peer negotiated");
+        if direction == Direction::Outbound {
+            self.persistent.negotiated(addr);
+        }
+        self.emit(Event::PeerNegotiated {
+            peer: id,
+            addr,
+            direction,
+            version: v.version,
+            user_agent: v.user_agent,
+            services: v.services,
+            start_height: v.start_height,
+        });
+        self.send_ping(now, id);
+        self.on_peer_ready_for_sync(now, id);
+    }
+
+    fn send_ping(&mut self, now: Time, id: PeerId) {
+        let nonce = self.rng.nonzero_u64();
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.ping.sent(nonce, now);
+        }
+        self.send(id, NetworkMessage::Ping(nonce));
+    }
+
+    fn run_timers(&mut self, now: Time) {
+        for addr in self.persistent.due(now) {
+            self.outputs.push_back(Output::Connect { addr });
+        }
+        let mut expired = Vec::new();
+        let mut pings = Vec::new();
+        let mut stalled = Vec::new();
+        for (id, peer) in self.peers.iter().filter(|(_, p)| p.closing.is_none()) {
+            if !peer.negotiated {
+                if peer.handshake.deadline <= now {
+                    expired.push((
+                        *id,
+                        DisconnectReason::HandshakeTimeout(self.config.handshake_timeout),
+                    ));
+                }
+                continue;
+            }
+            if peer
+                .ping
+                .timeout_at(self.config.ping_timeout)
+                .is_some_and(|t| t <= now)
+            {
+                expired.push((*id, DisconnectReason::PingTimeout(self.config.ping_timeout)));
+                continue;
+            }
+            if peer
+                .ping
+                .next_ping_at(self.config.ping_interval)
+                .is_some_and(|t| t <= now)
+            {
+                pings.push(*id);
+            }
+            if peer
+                .headers_in_flight
+                .is_some_and(|t| t + self.config.headers_timeout <= now)
+            {
+                stalled.push(*id);
+            }
+        }
+        for (id, reason) in expired {
+            self.disconnect(id, reason);
+        }
+        for id in pings {
+            self.send_ping(now, id);
+        }
+        for id in stalled {
+            self.on_headers_timeout(now, id);
+        }
     }
 }

@@ -1,0 +1,314 @@
+//! Downloading headers: choosing a sync peer, getheaders with our locator, asking for more
+//! after every full batch, following new blocks announced as headers or inv, stall handling
+//! and progress reports.
+
+use bitcoin::block::Header;
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
+use bitcoin::BlockHash;
+use tracing::{debug, info};
+
+use super::{Node, MAX_HEADERS_RESULTS, PROTOCOL_VERSION};
+use crate::output::{DisconnectReason, Event, Output};
+use crate::peer::{Direction, PeerId};
+use crate::time::Time;
+
+/// How often a progress event is emitted while syncing.
+pub const PROGRESS_INTERVAL_MS: u64 = 2_000;
+
+/// The node-wide state of header sync.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderSync {
+    /// The peer we download the initial chain from.
+    pub sync_peer: Option<PeerId>,
+    /// Whether a sync peer has run out of headers for us at least once.
+    pub synced: bool,
+    /// Time and height of the last progress report.
+    pub last_report: Option<(Time, u32)>,
+}
+
+impl Node {
+    /// A peer finished its handshake: start sync with it, or catch up with it.
+    pub(super) fn on_peer_ready_for_sync(&mut self, now: Time, id: PeerId) {
+        if self.sync.synced {
+            self.maybe_send_sendheaders(id);
+            let Some(peer) = self.peers.get(&id) else {
+                return;
+            };
+            if peer.direction == Direction::Outbound || peer.height_hint() > self.chain.tip_height()
+            {
+                let locator = self.chain.locator();
+                self.request_headers(now, id, locator);
+            }
+        } else {
+            self.maybe_start_sync(now);
+        }
+    }
+
+    /// Picks a sync peer if initial sync has none: a negotiated outbound peer (inbound only if
+    /// there is no outbound one), preferring those that claim to be ahead of us; the claim is a
+    /// hint, never trusted beyond the choice.
+    pub(super) fn maybe_start_sync(&mut self, now: Time) {
+        if self.sync.synced || self.sync.sync_peer.is_some() || self.shutting_down {
+            return;
+        }
+        let Some(id) = self.pick_sync_peer(None) else {
+            return;
+        };
+        self.sync.sync_peer = Some(id);
+        if let Some(peer) = self.peers.get(&id) {
+            info!(peer = %id, addr = %peer.addr, height = self.chain.tip_height(),
+                peer_height = peer.height_hint(), "starting header sync");
+        }
+        let locator = self.chain.locator();
+        self.request_headers(now, id, locator);
+    }
+
+    fn pick_sync_peer(&mut self, exclude: Option<PeerId>) -> Option<PeerId> {
+        let height = self.chain.tip_height();
+        let usable = |id: &PeerId, p: &super::Peer| {
+            p.negotiated && p.closing.is_none() && Some(*id) != exclude
+        };
+        let mut candidates: Vec<(PeerId, bool, bool)> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| usable(id, p))
+            .map(|(id, p)| {
+                (
+                    *id,
+                    p.direction == Direction::Outbound,
+                    p.height_hint() > height,
+                )
+            })
+            .collect();
+        if candidates.iter().any(|c| c.1) {
+            candidates.retain(|c| c.1);
+        }
+        if candidates.iter().any(|c| c.2) {
+            candidates.retain(|c| c.2);
+        }
+        if candidates.is_empty() {
+            return None;
+        }
+        let pick = self.rng.below(candidates.len());
+        Some(candidates[pick].0)
+    }
+
+    /// Forgets `id` as sync peer (it is leaving) and moves sync elsewhere.
+    pub(super) fn sync_peer_lost(&mut self, id: PeerId) {
+        if self.sync.sync_peer == Some(id) {
+            self.sync.sync_peer = None;
+        }
+    }
+
+    /// Sends getheaders unless one is already in flight to this peer (Core: one at a time).
+    pub(super) fn request_headers(&mut self, now: Time, id: PeerId, locator: Vec<BlockHash>) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.headers_in_flight.is_some() || peer.closing.is_some() || !peer.negotiated {
+            return;
+        }
+        peer.headers_in_flight = Some(now);
+        let msg = GetHeadersMessage {
+            version: PROTOCOL_VERSION,
+            locator_hashes: locator,
+            stop_hash: BlockHash::all_zeros(),
+        };
+        self.send(id, NetworkMessage::GetHeaders(msg));
+    }
+
+    /// A getheaders went unanswered: a sync peer is replaced (and dropped when another can
+    /// serve); any other peer is simply no longer waited for.
+    pub(super) fn on_headers_timeout(&mut self, now: Time, id: PeerId) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.headers_in_flight = None;
+        }
+        if self.sync.sync_peer != Some(id) {
+            return;
+        }
+        match self.pick_sync_peer(Some(id)) {
+            Some(next) => {
+                self.disconnect(
+                    id,
+                    DisconnectReason::SyncStalled(self.config.headers_timeout),
+                );
+                self.sync.sync_peer = Some(next);
+                let locator = self.chain.locator();
+                self.request_headers(now, next, locator);
+            }
+            None => {
+                let locator = self.chain.locator();
+                self.request_headers(now, id, locator);
+            }
+        }
+    }
+
+    pub(super) fn on_headers(&mut self, now: Time, id: PeerId, headers: Vec<Header>) {
+        if headers.len() > MAX_HEADERS_RESULTS {
+            self.disconnect(id, DisconnectReason::TooManyHeaders(headers.len()));
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.headers_in_flight = None;
+        let Some(first) = headers.first() else {
+            if self.sync.sync_peer == Some(id) {
+                self.finish_sync(now, id);
+            }
+            return;
+        };
+        let hashes: Vec<BlockHash> = headers.iter().map(Header::block_hash).collect();
+        if headers
+            .iter()
+            .skip(1)
+            .zip(&hashes)
+            .any(|(h, prev)| h.prev_blockhash != *prev)
+        {
+            self.disconnect(id, DisconnectReason::NonContinuousHeaders);
+            return;
+        }
+        if !self.chain.contains(&first.prev_blockhash) {
+            // Not an offence: we may simply be behind. Ask for the gap with our locator.
+            debug!(peer = %id, "headers do not connect; asking with our locator");
+            let locator = self.chain.locator();
+            self.request_headers(now, id, locator);
+            return;
+        }
+        let accepted = self.chain.accept(&headers, now);
+        if let Some(persist) = accepted.persist {
+            self.outputs.push_back(Output::Persist(persist));
+        }
+        let last_ok = match &accepted.error {
+            Some((bad, _)) => hashes
+                .iter()
+                .position(|h| h == bad)
+                .and_then(|i| i.checked_sub(1)),
+            None => Some(hashes.len() - 1),
+        };
+        if let Some(i) = last_ok {
+            let height = self.chain.height_of(&hashes[i]);
+            if let (Some(peer), Some(height)) = (self.peers.get_mut(&id), height) {
+                if peer.best_known.is_none_or(|(h, _)| h < height) {
+                    peer.best_known = Some((height, hashes[i]));
+                }
+            }
+        }
+        let bulk = headers.len() == MAX_HEADERS_RESULTS;
+        if let Some(change) = accepted.tip_change {
+            if self.sync.synced || !bulk {
+                info!(height = change.tip_height, tip = %change.tip, fork_height = change.fork_height,
+                    disconnected = change.disconnected.len(), "tip changed");
+            }
+            if self.sync.synced {
+                self.announce(id, &change);
+            }
+            self.emit(Event::TipChanged(change));
+        }
+        if let Some((hash, error)) = accepted.error {
+            if error.is_offence() {
+                self.disconnect(id, DisconnectReason::InvalidHeader { hash, error });
+            } else {
+                debug!(peer = %id, %hash, %error, "header not accepted for now");
+            }
+            return;
+        }
+        self.report_progress(now, id, false);
+        if bulk {
+            let locator = self.chain.locator_from(&hashes[hashes.len() - 1]);
+            self.request_headers(now, id, locator);
+        } else if self.sync.sync_peer == Some(id) {
+            self.finish_sync(now, id);
+        }
+    }
+
+    /// The sync peer has no more headers for us.
+    fn finish_sync(&mut self, now: Time, id: PeerId) {
+        self.report_progress(now, id, true);
+        self.sync.sync_peer = None;
+        let first_time = !self.sync.synced;
+        self.sync.synced = true;
+        let (height, tip) = (self.chain.tip_height(), self.chain.tip_hash());
+        if first_time {
+            info!(height, %tip, "header sync complete");
+            self.emit(Event::Synced { height, tip });
+            // Tips passed during the bulk download were not announced; announce the result.
+            self.announce_tip(id);
+            let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+            for other in ids {
+                self.maybe_send_sendheaders(other);
+                let ahead = self
+                    .peers
+                    .get(&other)
+                    .is_some_and(|p| p.negotiated && p.height_hint() > height);
+                if other != id && ahead {
+                    let locator = self.chain.locator();
+                    self.request_headers(now, other, locator);
+                }
+            }
+        }
+    }
+
+    /// BIP130: once synced, ask peers that understand it to announce blocks as headers.
+    fn maybe_send_sendheaders(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if !peer.negotiated
+            || peer.sent_sendheaders
+            || !peer.supports_sendheaders()
+            || peer.closing.is_some()
+        {
+            return;
+        }
+        peer.sent_sendheaders = true;
+        self.send(id, NetworkMessage::SendHeaders);
+    }
+
+    /// A block inv for a header we lack: ask that peer for headers (BIP130 fallback).
+    pub(super) fn on_inv(&mut self, now: Time, id: PeerId, inv: &[Inventory]) {
+        let unknown = inv.iter().any(|i| match i {
+            Inventory::Block(h) | Inventory::WitnessBlock(h) | Inventory::CompactBlock(h) => {
+                !self.chain.contains(h)
+            }
+            _ => false,
+        });
+        if unknown {
+            let locator = self.chain.locator();
+            self.request_headers(now, id, locator);
+        }
+    }
+
+    /// Emits a progress event at most every [`PROGRESS_INTERVAL_MS`], and always when `force`.
+    fn report_progress(&mut self, now: Time, id: PeerId, force: bool) {
+        let height = self.chain.tip_height();
+        let (last_time, last_height) = *self.sync.last_report.get_or_insert((now, height));
+        let elapsed = now.as_millis().saturating_sub(last_time.as_millis());
+        if !force && elapsed < PROGRESS_INTERVAL_MS {
+            return;
+        }
+        if force && height == last_height && elapsed == 0 {
+            return;
+        }
+        let gained = u64::from(height.saturating_sub(last_height));
+        let headers_per_sec = if elapsed == 0 {
+            0
+        } else {
+            gained.saturating_mul(1000) / elapsed
+        };
+        let peer_height = self
+            .peers
+            .get(&id)
+            .map(|p| p.height_hint())
+            .unwrap_or(0)
+            .max(height);
+        self.sync.last_report = Some((now, height));
+        self.emit(Event::SyncProgress {
+            height,
+            peer_height,
+            headers_per_sec: u32::try_from(headers_per_sec).unwrap_or(u32::MAX),
+        });
+    }
+}

@@ -1,0 +1,378 @@
+//! Header sync scenarios on virtual time: from one peer, around a staller, across a reorg, and
+//! down a line of three nodes. Every persisted change is replayed on a model store and must
+//! agree with the node's chain.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use headway_core::bitcoin::block::Header;
+use headway_core::bitcoin::p2p::address::Address;
+use headway_core::bitcoin::p2p::message::NetworkMessage;
+use headway_core::bitcoin::p2p::message_network::VersionMessage;
+use headway_core::bitcoin::p2p::ServiceFlags;
+use headway_core::bitcoin::BlockHash;
+use headway_core::{Config, DisconnectReason, Event, HeaderChain, Network, Node, PersistChain};
+use support::mine::mine;
+use support::sim::Sim;
+
+fn genesis() -> Header {
+    Network::Regtest.params().genesis
+}
+
+fn node_with(seed: u64, best: &[Header]) -> Node {
+    let mut config = Config::new(Network::Regtest);
+    config.seed = seed;
+    let params = Network::Regtest.params();
+    let chain = if best.is_empty() {
+        HeaderChain::new(params)
+    } else {
+        let mut all = vec![params.genesis];
+        all.extend_from_slice(best);
+        HeaderChain::from_stored(params, all, vec![]).expect("valid stored chain")
+    };
+    Node::new(config, chain)
+}
+
+/// Applies persist commands to a model of the store: the best chain as a list of hashes.
+fn replay(persisted: &[PersistChain]) -> Vec<BlockHash> {
+    let mut best = vec![genesis().block_hash()];
+    for p in persisted {
+        best.truncate(p.fork_height as usize + 1);
+        best.extend(p.connected.iter().map(Header::block_hash));
+    }
+    best
+}
+
+fn assert_store_matches(sim: &Sim, n: usize) {
+    let best = replay(&sim.nodes[n].persisted);
+    let chain = sim.nodes[n].node.chain();
+    assert_eq!(best.len() as u32 - 1, chain.tip_height());
+    for (h, hash) in best.iter().enumerate() {
+        assert_eq!(chain.hash_at(h as u32), Some(*hash), "height {h}");
+    }
+}
+
+fn synced(sim: &Sim, n: usize) -> bool {
+    sim.events(n).any(|e| matches!(e, Event::Synced { .. }))
+}
+
+#[test]
+fn syncs_the_whole_chain_from_one_peer() {
+    let chain = mine(&genesis(), 4500, 1);
+    let mut sim = Sim::new();
+    let a = sim.add_node(node_with(1, &chain));
+    let b = sim.add_node(node_with(2, &[]));
+    sim.connect(b, a);
+    assert!(sim.run_until(Duration::from_secs(60), |s| synced(s, b)));
+    assert_eq!(sim.tip(b), chain[4499].block_hash());
+    assert_eq!(sim.nodes[b].node.chain().tip_height(), 4500);
+    assert_store_matches(&sim, b);
+    let progress = sim
+        .events(b)
+        .filter(|e| matches!(e, Event::SyncProgress { .. }))
+        .count();
+    assert!(progress >= 1);
+    // Three batches of 2000, 2000 and 500: three tip changes.
+    let tips = sim
+        .events(b)
+        .filter(|e| matches!(e, Event::TipChanged(_)))
+        .count();
+    assert_eq!(tips, 3);
+}
+
+#[test]
+fn follows_new_blocks_after_sync() {
+    let chain = mine(&genesis(), 100, 1);
+    let mut sim = Sim::new();
+    let a = sim.add_node(node_with(1, &chain));
+    let b = sim.add_node(node_with(2, &[]));
+    sim.connect(b, a);
+    assert!(sim.run_until(Duration::from_secs(60), |s| synced(s, b)));
+    // Rebuild `a` with three more blocks is not possible in place; instead a third node with
+    // the longer chain connects to `b`, announces, and `b` follows.
+    let longer: Vec<Header> = chain
+        .iter()
+        .copied()
+        .chain(mine(&chain[99], 3, 1))
+        .collect();
+    let c = sim.add_node(node_with(3, &longer));
+    sim.connect(c, b);
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.tip(b)
+        == longer[102].block_hash()));
+    assert_store_matches(&sim, b);
+}
+
+fn version(nonce: u64) -> VersionMessage {
+    let a: SocketAddr = "10.9.9.9:18444".parse().unwrap();
+    let mut v = VersionMessage::new(
+        ServiceFlags::NETWORK,
+        1_700_000_000,
+        Address::new(&a, ServiceFlags::NONE),
+        Address::new(&a, ServiceFlags::NETWORK),
+        nonce,
+        "/staller:0.1/".to_string(),
+        100_000,
+    );
+    v.version = 70016;
+    v
+}
+
+#[test]
+fn stalling_sync_peer_is_replaced_by_one_that_serves() {
+    let chain = mine(&genesis(), 2500, 1);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_with(2, &[]));
+    // The staller connects first and claims a high start height; it never answers getheaders.
+    let s = sim.raw_inbound(b);
+    sim.raw_send(s, NetworkMessage::Version(version(7)));
+    sim.raw_send(s, NetworkMessage::Verack);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.raws[s]
+        .received
+        .iter()
+        .any(|m| matches!(m, NetworkMessage::GetHeaders(_))));
+    let a = sim.add_node(node_with(1, &chain));
+    sim.connect(b, a);
+    assert!(sim.run_until(Duration::from_secs(300), |s| synced(s, b)));
+    assert_eq!(sim.tip(b), chain[2499].block_hash());
+    let stalled = sim.events(b).any(|e| {
+        matches!(
+            e,
+            Event::PeerDisconnected {
+                reason: DisconnectReason::SyncStalled(_),
+                ..
+            }
+        )
+    });
+    assert!(
+        stalled,
+        "the staller is dropped once another peer can serve"
+    );
+    assert!(sim.raws[s].closed);
+}
+
+#[test]
+fn reorg_during_sync_to_a_heavier_branch() {
+    let base = mine(&genesis(), 1500, 1);
+    let light: Vec<Header> = base
+        .iter()
+        .copied()
+        .chain(mine(&base[1499], 1500, 2))
+        .collect();
+    let heavy: Vec<Header> = base
+        .iter()
+        .copied()
+        .chain(mine(&base[1499], 2000, 3))
+        .collect();
+    let mut sim = Sim::new();
+    let a = sim.add_node(node_with(1, &light));
+    let c = sim.add_node(node_with(3, &heavy));
+    let b = sim.add_node(node_with(2, &[]));
+    sim.connect(b, a);
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.nodes[b]
+        .node
+        .chain()
+        .tip_height()
+        >= 2000));
+    sim.connect(b, c);
+    assert!(sim.run_until(Duration::from_secs(120), |s| s.tip(b)
+        == heavy[3499].block_hash()));
+    let reorg = sim
+        .events(b)
+        .find_map(|e| match e {
+            Event::TipChanged(t) if !t.disconnected.is_empty() => Some(t.clone()),
+            _ => None,
+        })
+        .expect("a reorg tip change");
+    assert_eq!(reorg.fork_height, 1500);
+    assert_eq!(
+        reorg.disconnected.first(),
+        Some(&light[2999].block_hash()),
+        "highest first"
+    );
+    assert_eq!(reorg.disconnected.len(), 1500);
+    assert_eq!(reorg.connected.first(), Some(&heavy[1500].block_hash()));
+    assert_store_matches(&sim, b);
+    // The light branch stays known as a side chain.
+    assert!(sim.nodes[b]
+        .node
+        .chain()
+        .contains(&light[2999].block_hash()));
+}
+
+#[test]
+fn three_nodes_in_a_line_end_on_the_same_chain() {
+    let chain = mine(&genesis(), 4100, 1);
+    let mut sim = Sim::new();
+    let a = sim.add_node(node_with(1, &chain));
+    let b = sim.add_node(node_with(2, &[]));
+    let c = sim.add_node(node_with(3, &[]));
+    sim.connect(b, a);
+    sim.connect(c, b);
+    let tip = chain[4099].block_hash();
+    assert!(sim.run_until(Duration::from_secs(120), |s| s.tip(b) == tip
+        && s.tip(c) == tip));
+    assert_store_matches(&sim, b);
+    assert_store_matches(&sim, c);
+}
+
+#[test]
+fn invalid_headers_disconnect_and_mark_the_peer() {
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_with(2, &[]));
+    let r = sim.raw_inbound(b);
+    sim.raw_send(r, NetworkMessage::Version(version(9)));
+    sim.raw_send(r, NetworkMessage::Verack);
+    sim.run_for(Duration::from_secs(1));
+    let mut bad = mine(&genesis(), 3, 5);
+    bad[1].nonce = bad[1].nonce.wrapping_add(1);
+    while bad[1].validate_pow(bad[1].target()).is_ok() {
+        bad[1].nonce = bad[1].nonce.wrapping_add(1);
+    }
+    bad[2].prev_blockhash = bad[1].block_hash();
+    sim.raw_send(r, NetworkMessage::Headers(bad.clone()));
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.events(b).any(|e| matches!(
+        e,
+        Event::PeerMisbehaved {
+            reason: DisconnectReason::InvalidHeader { .. },
+            ..
+        }
+    )));
+    // The valid prefix was kept.
+    assert_eq!(sim.tip(b), bad[0].block_hash());
+}
+
+#[test]
+fn non_continuous_and_oversized_headers_disconnect() {
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_with(2, &[]));
+    let r1 = sim.raw_inbound(b);
+    let r2 = sim.raw_inbound(b);
+    for (r, n) in [(r1, 11), (r2, 12)] {
+        sim.raw_send(r, NetworkMessage::Version(version(n)));
+        sim.raw_send(r, NetworkMessage::Verack);
+    }
+    let mut gap = mine(&genesis(), 3, 5);
+    gap.remove(1);
+    sim.raw_send(r1, NetworkMessage::Headers(gap));
+    let many = vec![genesis(); 2001];
+    sim.raw_send(r2, NetworkMessage::Headers(many));
+    sim.run_for(Duration::from_secs(1));
+    let reasons: Vec<_> = sim
+        .events(b)
+        .filter_map(|e| match e {
+            Event::PeerMisbehaved { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        reasons.contains(&DisconnectReason::NonContinuousHeaders),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&DisconnectReason::TooManyHeaders(2001)),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn unconnecting_headers_trigger_getheaders_not_a_penalty() {
+    let chain = mine(&genesis(), 10, 1);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_with(2, &[]));
+    let r = sim.raw_inbound(b);
+    sim.raw_send(r, NetworkMessage::Version(version(3)));
+    sim.raw_send(r, NetworkMessage::Verack);
+    sim.run_for(Duration::from_secs(1));
+    let before = sim.raws[r]
+        .received
+        .iter()
+        .filter(|m| matches!(m, NetworkMessage::GetHeaders(_)))
+        .count();
+    sim.raw_send(r, NetworkMessage::Headers(chain[5..].to_vec()));
+    sim.run_for(Duration::from_secs(70));
+    let after = sim.raws[r]
+        .received
+        .iter()
+        .filter(|m| matches!(m, NetworkMessage::GetHeaders(_)))
+        .count();
+    assert!(after > before);
+    assert!(!sim
+        .events(b)
+        .any(|e| matches!(e, Event::PeerMisbehaved { .. })));
+}
+
+#[test]
+fn serves_getheaders_and_refuses_oversized_locators() {
+    use headway_core::bitcoin::hashes::Hash;
+    use headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage;
+    let chain = mine(&genesis(), 2500, 1);
+    let mut sim = Sim::new();
+    let a = sim.add_node(node_with(1, &chain));
+    let r = sim.raw_inbound(a);
+    sim.raw_send(r, NetworkMessage::Version(version(3)));
+    sim.raw_send(r, NetworkMessage::Verack);
+    let unknown = BlockHash::from_byte_array([7; 32]);
+    sim.raw_send(
+        r,
+        NetworkMessage::GetHeaders(GetHeadersMessage {
+            version: 70016,
+            locator_hashes: vec![unknown, chain[99].block_hash()],
+            stop_hash: BlockHash::all_zeros(),
+        }),
+    );
+    sim.raw_send(
+        r,
+        NetworkMessage::GetHeaders(GetHeadersMessage {
+            version: 70016,
+            locator_hashes: vec![chain[2400].block_hash()],
+            stop_hash: chain[2410].block_hash(),
+        }),
+    );
+    sim.run_for(Duration::from_secs(1));
+    let replies: Vec<&Vec<Header>> = sim.raws[r]
+        .received
+        .iter()
+        .filter_map(|m| match m {
+            NetworkMessage::Headers(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0].len(), 2000);
+    assert_eq!(replies[0][0], chain[100]);
+    assert_eq!(replies[1].as_slice(), &chain[2401..=2410]);
+    sim.raw_send(
+        r,
+        NetworkMessage::GetHeaders(GetHeadersMessage {
+            version: 70016,
+            locator_hashes: vec![unknown; 102],
+            stop_hash: BlockHash::all_zeros(),
+        }),
+    );
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.events(a).any(|e| matches!(
+        e,
+        Event::PeerMisbehaved {
+            reason: DisconnectReason::LocatorTooLarge(102),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn same_inputs_give_the_same_outputs() {
+    let chain = mine(&genesis(), 2100, 1);
+    let run = || {
+        let mut sim = Sim::new();
+        let a = sim.add_node(node_with(1, &chain));
+        let b = sim.add_node(node_with(2, &[]));
+        sim.connect(b, a);
+        sim.run_for(Duration::from_secs(300));
+        format!("{:?}", sim.nodes[b].events)
+    };
+    assert_eq!(run(), run());
+}

@@ -1,0 +1,333 @@
+//! A deterministic network of [`Node`]s on virtual time. Links deliver bytes after a fixed
+//! latency; time jumps to the next delivery or deadline. Raw peers let a test script the other
+//! side of a connection byte by byte.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use headway_core::bitcoin::p2p::message::NetworkMessage;
+use headway_core::wire::{encode, FrameDecoder};
+use headway_core::{Direction, Event, Input, Node, Output, PeerId, PersistChain, Request, Time};
+
+/// One side of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum End {
+    /// A simulated node, by index, and the id it knows the connection by.
+    Node(usize, PeerId),
+    /// A raw peer scripted by the test, by index.
+    Raw(usize),
+}
+
+/// A scripted peer: what it received, decoded, and whether it is still connected.
+pub struct RawPeer {
+    pub decoder: FrameDecoder,
+    pub received: Vec<NetworkMessage>,
+    pub link: Option<End>,
+    pub closed: bool,
+}
+
+pub struct SimNode {
+    pub node: Node,
+    pub addr: SocketAddr,
+    pub events: Vec<(Time, Event)>,
+    pub persisted: Vec<PersistChain>,
+}
+
+enum Delivery {
+    Bytes { to: End, bytes: Vec<u8> },
+    Closed { to: End },
+}
+
+pub struct Sim {
+    pub now: Time,
+    pub nodes: Vec<SimNode>,
+    pub raws: Vec<RawPeer>,
+    pub latency: Duration,
+    next_peer: u64,
+    links: BTreeMap<End, End>,
+    queue: VecDeque<(Time, Delivery)>,
+    /// Addresses that swallow every dial without an answer (for dial-failure tests).
+    pub dead_addrs: Vec<SocketAddr>,
+}
+
+impl Sim {
+    pub fn new() -> Sim {
+        Sim {
+            now: Time::from_secs(1_700_000_000),
+            nodes: Vec::new(),
+            raws: Vec::new(),
+            latency: Duration::from_millis(20),
+            next_peer: 1,
+            links: BTreeMap::new(),
+            queue: VecDeque::new(),
+            dead_addrs: Vec::new(),
+        }
+    }
+
+    pub fn add_node(&mut self, node: Node) -> usize {
+        let i = self.nodes.len();
+        let addr: SocketAddr = format!("10.0.0.{}:18444", i + 1).parse().unwrap();
+        self.nodes.push(SimNode {
+            node,
+            addr,
+            events: Vec::new(),
+            persisted: Vec::new(),
+        });
+        i
+    }
+
+    fn peer_id(&mut self) -> PeerId {
+        self.next_peer += 1;
+        PeerId(self.next_peer)
+    }
+
+    pub fn request(&mut self, node: usize, req: Request) {
+        let now = self.now;
+        self.nodes[node].node.handle(now, Input::Request(req));
+        self.drain(node);
+    }
+
+    /// Node `from` dials node `to` (a persistent peer).
+    pub fn connect(&mut self, from: usize, to: usize) {
+        let addr = self.nodes[to].addr;
+        self.request(from, Request::AddPeer(addr));
+    }
+
+    /// A raw peer dials `node`; returns the raw peer's index.
+    pub fn raw_inbound(&mut self, node: usize) -> usize {
+        let r = self.new_raw();
+        let id = self.peer_id();
+        let addr: SocketAddr = format!("10.1.0.{}:5000", r + 1).parse().unwrap();
+        self.links.insert(End::Raw(r), End::Node(node, id));
+        self.links.insert(End::Node(node, id), End::Raw(r));
+        self.raws[r].link = Some(End::Node(node, id));
+        let now = self.now;
+        self.nodes[node].node.handle(
+            now,
+            Input::Connected {
+                peer: id,
+                addr,
+                direction: Direction::Inbound,
+            },
+        );
+        self.drain(node);
+        r
+    }
+
+    fn new_raw(&mut self) -> usize {
+        let magic = headway_core::Network::Regtest.params().magic;
+        self.raws.push(RawPeer {
+            decoder: FrameDecoder::new(magic),
+            received: Vec::new(),
+            link: None,
+            closed: false,
+        });
+        self.raws.len() - 1
+    }
+
+    /// Sends a message from a raw peer.
+    pub fn raw_send(&mut self, r: usize, msg: NetworkMessage) {
+        let magic = headway_core::Network::Regtest.params().magic;
+        self.raw_send_bytes(r, encode(magic, msg));
+    }
+
+    pub fn raw_send_bytes(&mut self, r: usize, bytes: Vec<u8>) {
+        if let Some(to) = self.raws[r].link {
+            let at = self.now + self.latency;
+            self.queue.push_back((at, Delivery::Bytes { to, bytes }));
+        }
+    }
+
+    /// Carries out a node's outputs.
+    fn drain(&mut self, i: usize) {
+        while let Some(out) = self.nodes[i].node.poll() {
+            match out {
+                Output::Send { peer, bytes } => {
+                    if let Some(to) = self.links.get(&End::Node(i, peer)).copied() {
+                        let at = self.now + self.latency;
+                        self.queue.push_back((at, Delivery::Bytes { to, bytes }));
+                    }
+                }
+                Output::Connect { addr } => {
+                    if self.dead_addrs.contains(&addr) {
+                        continue;
+                    }
+                    match self.nodes.iter().position(|n| n.addr == addr) {
+                        Some(j) => {
+                            let (a, b) = (self.peer_id(), self.peer_id());
+                            self.links.insert(End::Node(i, a), End::Node(j, b));
+                            self.links.insert(End::Node(j, b), End::Node(i, a));
+                            let now = self.now;
+                            let from = self.nodes[i].addr;
+                            self.nodes[i].node.handle(
+                                now,
+                                Input::Connected {
+                                    peer: a,
+                                    addr,
+                                    direction: Direction::Outbound,
+                                },
+                            );
+                            self.nodes[j].node.handle(
+                                now,
+                                Input::Connected {
+                                    peer: b,
+                                    addr: from,
+                                    direction: Direction::Inbound,
+                                },
+                            );
+                            self.drain(j);
+                        }
+                        None => {
+                            let now = self.now;
+                            self.nodes[i].node.handle(
+                                now,
+                                Input::ConnectFailed {
+                                    addr,
+                                    error: "refused".into(),
+                                },
+                            );
+                        }
+                    }
+                }
+                Output::Disconnect { peer, .. } => {
+                    let me = End::Node(i, peer);
+                    if let Some(other) = self.links.remove(&me) {
+                        self.links.remove(&other);
+                        let at = self.now + self.latency;
+                        self.queue.push_back((at, Delivery::Closed { to: other }));
+                    }
+                    let now = self.now;
+                    self.nodes[i]
+                        .node
+                        .handle(now, Input::Disconnected { peer, error: None });
+                }
+                Output::Persist(p) => self.nodes[i].persisted.push(p),
+                Output::Event(e) => {
+                    let now = self.now;
+                    self.nodes[i].events.push((now, e));
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        match d {
+            Delivery::Bytes {
+                to: End::Node(i, peer),
+                bytes,
+            } => {
+                let now = self.now;
+                self.nodes[i]
+                    .node
+                    .handle(now, Input::Received { peer, bytes });
+                self.drain(i);
+            }
+            Delivery::Bytes {
+                to: End::Raw(r),
+                bytes,
+            } => {
+                let raw = &mut self.raws[r];
+                raw.decoder.extend(&bytes);
+                while let Ok(Some(m)) = raw.decoder.next_message() {
+                    raw.received.push(m);
+                }
+            }
+            Delivery::Closed {
+                to: End::Node(i, peer),
+            } => {
+                let now = self.now;
+                self.nodes[i].node.handle(
+                    now,
+                    Input::Disconnected {
+                        peer,
+                        error: Some("closed by peer".into()),
+                    },
+                );
+                self.drain(i);
+            }
+            Delivery::Closed { to: End::Raw(r) } => {
+                self.raws[r].closed = true;
+                self.raws[r].link = None;
+            }
+        }
+    }
+
+    /// Closes a raw peer's connection.
+    pub fn raw_close(&mut self, r: usize) {
+        if let Some(to) = self.raws[r].link.take() {
+            self.links.remove(&End::Raw(r));
+            self.links.remove(&to);
+            let at = self.now + self.latency;
+            self.queue.push_back((at, Delivery::Closed { to }));
+        }
+    }
+
+    /// Advances to the next delivery or deadline no later than `limit`; false when idle.
+    pub fn step(&mut self, limit: Time) -> bool {
+        let next_delivery = self.queue.front().map(|(t, _)| *t);
+        let next_deadline = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.node.next_deadline())
+            .min();
+        let next = match (next_delivery, next_deadline) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(t) => t,
+                None => return false,
+            },
+        };
+        if next > limit {
+            self.now = limit;
+            return false;
+        }
+        self.now = self.now.max(next);
+        if next_delivery == Some(next) {
+            if let Some((_, d)) = self.queue.pop_front() {
+                self.deliver(d);
+            }
+        } else {
+            let now = self.now;
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].node.next_deadline().is_some_and(|t| t <= now) {
+                    self.nodes[i].node.handle(now, Input::Tick);
+                    self.drain(i);
+                }
+            }
+        }
+        true
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let limit = self.now + d;
+        let mut steps = 0u64;
+        while self.step(limit) {
+            steps += 1;
+            assert!(steps < 10_000_000, "simulation does not settle");
+        }
+        self.now = limit;
+    }
+
+    /// Runs until `cond` holds, at most `d` of virtual time; returns whether it held.
+    pub fn run_until(&mut self, d: Duration, mut cond: impl FnMut(&Sim) -> bool) -> bool {
+        let limit = self.now + d;
+        loop {
+            if cond(self) {
+                return true;
+            }
+            if !self.step(limit) {
+                return cond(self);
+            }
+        }
+    }
+
+    pub fn events(&self, node: usize) -> impl Iterator<Item = &Event> {
+        self.nodes[node].events.iter().map(|(_, e)| e)
+    }
+
+    pub fn tip(&self, node: usize) -> headway_core::bitcoin::BlockHash {
+        self.nodes[node].node.chain().tip_hash()
+    }
+}
