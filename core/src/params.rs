@@ -29,7 +29,9 @@ pub enum Network {
 
 /// Error for a network name that headway does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown network `{0}` (expected one of mainnet, testnet3, testnet4, signet, regtest, simnet)")]
+#[error(
+    "unknown network `{0}` (expected one of mainnet, testnet3, testnet4, signet, regtest, simnet)"
+)]
 pub struct UnknownNetwork(pub String);
 
 impl Network {
@@ -263,12 +265,30 @@ mod tests {
     #[test]
     fn genesis_hashes_match_the_known_ones() {
         let expected = [
-            (Network::Mainnet, "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"),
-            (Network::Testnet3, "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943"),
-            (Network::Testnet4, "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043"),
-            (Network::Signet, "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6"),
-            (Network::Regtest, "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"),
-            (Network::Simnet, "683e86bd5c6d110d91b94b97137ba6bfe02dbbdb8e3dff722a669b5d69d77af6"),
+            (
+                Network::Mainnet,
+                "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f",
+            ),
+            (
+                Network::Testnet3,
+                "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943",
+            ),
+            (
+                Network::Testnet4,
+                "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043",
+            ),
+            (
+                Network::Signet,
+                "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6",
+            ),
+            (
+                Network::Regtest,
+                "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206",
+            ),
+            (
+                Network::Simnet,
+                "683e86bd5c6d110d91b94b97137ba6bfe02dbbdb8e3dff722a669b5d69d77af6",
+            ),
         ];
         for (net, hash) in expected {
             assert_eq!(net.params().genesis_hash().to_string(), hash, "{net}");
@@ -287,7 +307,10 @@ mod tests {
 
     #[test]
     fn simnet_magic_is_btcds() {
-        assert_eq!(Network::Simnet.params().magic.to_bytes(), [0x16, 0x1c, 0x14, 0x12]);
+        assert_eq!(
+            Network::Simnet.params().magic.to_bytes(),
+            [0x16, 0x1c, 0x14, 0x12]
+        );
         assert_eq!(Network::Simnet.params().default_port, 18555);
     }
 

@@ -2,9 +2,12 @@
 //!
 //! The 24-byte header (magic, command, length, checksum) is parsed here, not by `bitcoin`,
 //! because its slice decoder checks no magic, enforces no size limit and allocates before it
-//! notices a lying length field (DESIGN.md).
+//! notices a lying length field (DESIGN.md). Only once a whole frame is buffered is it handed to
+//! `bitcoin`, which checks the checksum (the one double-SHA256 of the payload we pay for) and
+//! decodes the payload by command.
 
-use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::consensus::encode;
+use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::Magic;
 
 /// Largest payload a peer may declare (Core's `MAX_PROTOCOL_MESSAGE_LENGTH`).
@@ -12,6 +15,14 @@ pub const MAX_MESSAGE_LENGTH: usize = 4_000_000;
 
 /// Bytes in a frame header: magic 4, command 12, length 4, checksum 4.
 pub const FRAME_HEADER_LEN: usize = 24;
+
+/// Bytes of the command field in a frame header.
+pub const COMMAND_LEN: usize = 12;
+
+/// Consumed bytes at the front of the buffer are only moved away once there are at least this
+/// many of them (and at least as many as live bytes): small messages then cost no copying, and a
+/// compaction never copies more than was consumed since the last one.
+const COMPACT_THRESHOLD: usize = 64 * 1024;
 
 /// Why a byte stream cannot be read further. Every variant ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,43 +49,224 @@ pub enum WireError {
     },
 }
 
+/// The fields of a frame header that framing needs, once checked.
+#[derive(Debug, Clone, Copy)]
+struct FrameHeader {
+    /// The command field, zero padding included (already checked to be well formed).
+    command: [u8; COMMAND_LEN],
+    /// The payload length, at most [`MAX_MESSAGE_LENGTH`].
+    payload_len: usize,
+}
+
+impl FrameHeader {
+    /// Checks the magic, the command and the length of a 24-byte header; the checksum is left
+    /// to the payload decoder, which hashes the payload anyway.
+    fn parse(magic: Magic, header: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHeader, WireError> {
+        let [m0, m1, m2, m3, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, l0, l1, l2, l3, ..] =
+            *header;
+        let got_magic = [m0, m1, m2, m3];
+        if got_magic != magic.to_bytes() {
+            return Err(WireError::BadMagic(got_magic));
+        }
+        let command = [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11];
+        if !command_is_valid(&command) {
+            return Err(WireError::BadCommand);
+        }
+        let declared = u32::from_le_bytes([l0, l1, l2, l3]);
+        let payload_len = usize::try_from(declared).map_err(|_| WireError::Oversize(declared))?;
+        if payload_len > MAX_MESSAGE_LENGTH {
+            return Err(WireError::Oversize(declared));
+        }
+        Ok(FrameHeader {
+            command,
+            payload_len,
+        })
+    }
+
+    /// The command as text, for error messages.
+    fn command_name(&self) -> String {
+        let end = self
+            .command
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(COMMAND_LEN);
+        String::from_utf8_lossy(self.command.get(..end).unwrap_or_default()).into_owned()
+    }
+}
+
+/// Core's rule (`CMessageHeader::IsCommandValid`): printable ASCII, then only zero bytes.
+fn command_is_valid(command: &[u8; COMMAND_LEN]) -> bool {
+    let text_len = command.iter().position(|&b| b == 0).unwrap_or(COMMAND_LEN);
+    let (text, padding) = command.split_at(text_len);
+    text.iter().all(|b| (0x20..=0x7e).contains(b)) && padding.iter().all(|&b| b == 0)
+}
+
 /// Reassembles frames from one peer's byte stream.
 ///
 /// Holds at most one partial frame: never more than `FRAME_HEADER_LEN + MAX_MESSAGE_LENGTH`
-/// bytes plus the last chunk handed to [`FrameDecoder::extend`].
+/// bytes plus the last chunk handed to [`FrameDecoder::extend`], provided the caller drains
+/// [`FrameDecoder::next_message`] until `Ok(None)` after every `extend`. A lying length field
+/// costs nothing up front: memory grows only with bytes actually received.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     magic: Magic,
+    /// Received bytes; those before `read` are consumed.
     buf: Vec<u8>,
+    /// Start of the first byte not yet decoded.
+    read: usize,
+    /// Set by the first error; from then on the stream is dead.
+    failed: Option<WireError>,
 }
 
 impl FrameDecoder {
     /// A decoder for frames of the network with `magic`.
     pub fn new(magic: Magic) -> FrameDecoder {
-        FrameDecoder { magic, buf: Vec::new() }
+        FrameDecoder {
+            magic,
+            buf: Vec::new(),
+            read: 0,
+            failed: None,
+        }
     }
 
-    /// Appends bytes read from the socket.
+    /// Appends bytes read from the socket. Ignored once the stream has failed.
     pub fn extend(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.compact();
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Bytes held and not yet decoded.
+    /// Bytes held and not yet decoded (zero once the stream has failed).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len().saturating_sub(self.read)
+    }
+
+    /// The error that ended the stream, if one did.
+    pub fn error(&self) -> Option<&WireError> {
+        self.failed.as_ref()
     }
 
     /// The next whole message, `Ok(None)` if more bytes are needed. Messages with unknown
     /// commands come back as [`NetworkMessage::Unknown`]. After an error the stream is
-    /// unusable and the connection must end.
+    /// unusable and the connection must end: every later call returns the same error.
     pub fn next_message(&mut self) -> Result<Option<NetworkMessage>, WireError> {
-        let _ = self.magic;
-        todo!("wire helper implements this")
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        match self.decode_next() {
+            Ok(message) => Ok(message),
+            Err(error) => {
+                // Nothing more will be read from this stream: give the memory back now.
+                self.buf = Vec::new();
+                self.read = 0;
+                self.failed = Some(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    fn decode_next(&mut self) -> Result<Option<NetworkMessage>, WireError> {
+        let pending = self.buf.get(self.read..).unwrap_or_default();
+        let Some(header_bytes) = pending.first_chunk::<FRAME_HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let header = FrameHeader::parse(self.magic, header_bytes)?;
+        let frame_len = FRAME_HEADER_LEN + header.payload_len;
+        let Some(frame) = pending.get(..frame_len) else {
+            return Ok(None);
+        };
+        let message = decode_frame(&header, frame)?;
+        self.read += frame_len;
+        Ok(Some(message))
+    }
+
+    /// Drops consumed bytes from the front when that is cheap relative to what was consumed.
+    fn compact(&mut self) {
+        if self.read == 0 {
+            return;
+        }
+        if self.read == self.buf.len() {
+            self.buf.clear();
+            self.read = 0;
+        } else if self.read >= COMPACT_THRESHOLD && self.read >= self.buf.len() - self.read {
+            self.buf.drain(..self.read);
+            self.read = 0;
+        }
+    }
+}
+
+/// Decodes one whole frame whose header already passed [`FrameHeader::parse`]. `bitcoin`
+/// verifies the checksum while decoding, so the payload is hashed exactly once.
+fn decode_frame(header: &FrameHeader, frame: &[u8]) -> Result<NetworkMessage, WireError> {
+    match encode::deserialize::<RawNetworkMessage>(frame) {
+        Ok(raw) => Ok(raw.into_payload()),
+        Err(encode::Error::InvalidChecksum { .. }) => {
+            Err(WireError::BadChecksum(header.command_name()))
+        }
+        Err(error) => Err(WireError::Decode {
+            command: header.command_name(),
+            error: error.to_string(),
+        }),
     }
 }
 
 /// Encodes `msg` as one frame for the network with `magic`.
+///
+/// The checksum is computed from the re-encoded payload ([`RawNetworkMessage::new`]), so a
+/// message that was decoded leniently still yields a consistent frame.
 pub fn encode(magic: Magic, msg: NetworkMessage) -> Vec<u8> {
-    let _ = (magic, msg);
-    todo!("wire helper implements this")
+    encode::serialize(&RawNetworkMessage::new(magic, msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_rule_follows_core() {
+        let mut c = [0u8; COMMAND_LEN];
+        assert!(
+            command_is_valid(&c),
+            "all padding is a valid (empty) command"
+        );
+        c[..4].copy_from_slice(b"ping");
+        assert!(command_is_valid(&c));
+        c[6] = b'x';
+        assert!(!command_is_valid(&c), "text after padding");
+        let mut c = *b"sendaddrv2\0\0";
+        assert!(command_is_valid(&c));
+        c[0] = 0x7f;
+        assert!(!command_is_valid(&c), "DEL is not printable");
+        assert!(
+            command_is_valid(b"abcdefghijkl"),
+            "twelve letters need no padding"
+        );
+    }
+
+    #[test]
+    fn compaction_keeps_live_bytes_and_bounds_the_buffer() {
+        let magic = Magic::REGTEST;
+        let ping = encode(magic, NetworkMessage::Ping(7));
+        let mut decoder = FrameDecoder::new(magic);
+        let mut seen = 0u32;
+        // Feed frames with a split in the middle so that a partial frame is always pending.
+        let stream: Vec<u8> = ping
+            .iter()
+            .copied()
+            .cycle()
+            .take(ping.len() * 20_000)
+            .collect();
+        for chunk in stream.chunks(ping.len() * 3 + 5) {
+            decoder.extend(chunk);
+            while let Some(msg) = decoder.next_message().expect("valid stream") {
+                assert_eq!(msg, NetworkMessage::Ping(7));
+                seen += 1;
+            }
+            assert!(decoder.buffered() < ping.len());
+            assert!(decoder.buf.len() <= 2 * COMPACT_THRESHOLD + 2 * chunk.len());
+        }
+        assert_eq!(seen, 20_000);
+    }
 }

@@ -293,11 +293,7 @@ impl Node {
             return;
         }
         let gained = u64::from(height.saturating_sub(last_height));
-        let headers_per_sec = if elapsed == 0 {
-            0
-        } else {
-            gained.saturating_mul(1000) / elapsed
-        };
+        let headers_per_sec = gained.saturating_mul(1000).checked_div(elapsed).unwrap_or(0);
         let peer_height = self
             .peers
             .get(&id)

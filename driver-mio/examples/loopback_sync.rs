@@ -1,0 +1,99 @@
+//! Measures header sync between two mio drivers over 127.0.0.1: one serves a regtest chain of
+//! N headers (mined here, in memory), the other starts from genesis and syncs it.
+//!
+//! `cargo run --release -p headway-driver-mio --example loopback_sync -- [N]` (default 200000).
+//! Prints the headers per second from the dial request to the served tip.
+
+use std::time::{Duration, Instant};
+
+use headway_core::bitcoin::block::{Header, Version};
+use headway_core::bitcoin::hashes::Hash;
+use headway_core::bitcoin::{CompactTarget, TxMerkleNode};
+use headway_core::{Config, Event, HeaderChain, Network, Node, Notification, Request};
+use headway_driver_mio::{Driver, DriverConfig};
+
+fn mine(len: usize) -> Vec<Header> {
+    let genesis = Network::Regtest.params().genesis;
+    let mut chain = Vec::with_capacity(len + 1);
+    chain.push(genesis);
+    let mut prev = genesis;
+    for height in 1..=len {
+        let mut header = Header {
+            version: Version::from_consensus(0x2000_0000),
+            prev_blockhash: prev.block_hash(),
+            merkle_root: TxMerkleNode::from_byte_array([(height % 251) as u8; 32]),
+            time: prev.time + 600,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            nonce: 0,
+        };
+        while header.validate_pow(header.target()).is_err() {
+            header.nonce = header.nonce.wrapping_add(1);
+        }
+        chain.push(header);
+        prev = header;
+    }
+    chain
+}
+
+fn node(seed: u64, chain: HeaderChain) -> Node {
+    let mut config = Config::new(Network::Regtest);
+    config.seed = seed;
+    Node::new(config, chain)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let len: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(200_000);
+    let started = Instant::now();
+    let headers = mine(len);
+    let tip = headers
+        .last()
+        .map(Header::block_hash)
+        .ok_or("empty chain")?;
+    let served = HeaderChain::from_stored(Network::Regtest.params(), headers, vec![])
+        .map_err(|e| format!("{e:?}"))?;
+    println!("mined and loaded {len} headers in {:?}", started.elapsed());
+
+    let listen = DriverConfig {
+        listen: Some("127.0.0.1:0".parse()?),
+        ..DriverConfig::default()
+    };
+    let server = Driver::start(node(1, served), listen)?;
+    let client = Driver::start(
+        node(2, HeaderChain::new(Network::Regtest.params())),
+        DriverConfig::default(),
+    )?;
+    let addr = server.local_addr().ok_or("no listen address")?;
+
+    let started = Instant::now();
+    client.handle().request(Request::AddPeer(addr));
+    loop {
+        match client
+            .notifications()
+            .recv_timeout(Duration::from_secs(120))?
+        {
+            Notification::Event(Event::TipChanged(change)) if change.tip == tip => break,
+            Notification::Event(Event::Synced { tip: synced, .. }) if synced == tip => break,
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "synced {len} headers in {elapsed:?}: {:.0} headers/s",
+        len as f64 / elapsed.as_secs_f64()
+    );
+    for driver in [client, server] {
+        driver.handle().request(Request::Shutdown);
+        while !matches!(
+            driver
+                .notifications()
+                .recv_timeout(Duration::from_secs(30))?,
+            Notification::Event(Event::ShutdownComplete)
+        ) {}
+        driver.join();
+    }
+    Ok(())
+}
