@@ -1,0 +1,300 @@
+//! One connection's tasks: the reader that turns socket bytes into inputs, the writer that
+//! drains the core's sends, the shared send queue that lets the reader pause while the peer
+//! does not take our bytes (back-pressure), and the tasks that open connections (dial and
+//! accept).
+
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use headway_core::{Direction, Input, PeerId};
+use tracing::{debug, info, warn};
+
+use crate::runtime::{
+    bounded, sleep, timeout, ReadExt, Receiver, Sender, TcpListener, TcpStream, WriteExt,
+};
+
+/// How long the accept loop rests after a failed accept (for example out of file
+/// descriptors), so that a persistent error does not spin a core.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What the tasks send to the core loop.
+#[derive(Debug)]
+pub(crate) enum CoreMsg {
+    /// An input for the node as it is.
+    Input(Input),
+    /// A connection is up (accepted or dialled); the core loop names it and starts its tasks.
+    Stream {
+        /// The socket.
+        stream: TcpStream,
+        /// The remote address (for outbound ones, the address we dialled).
+        addr: SocketAddr,
+        /// Who opened it.
+        direction: Direction,
+    },
+    /// The [`crate::Driver`] was dropped without joining: stop without waiting for the node.
+    Stop,
+}
+
+/// The bytes queued for one peer's writer, shared by the core loop (which adds), the writer
+/// (which subtracts once written) and the reader (which pauses while the total is over the
+/// cap, so that a peer that does not read cannot make us buffer without end).
+#[derive(Debug)]
+pub(crate) struct SendQueue {
+    queued: AtomicUsize,
+    cap: usize,
+    /// Level-triggered wake-up: one token means "the queue shrank, look again".
+    drained_tx: Sender<()>,
+    drained_rx: Receiver<()>,
+    /// Why the writer gave up, reported by the reader with the disconnect.
+    write_error: Mutex<Option<String>>,
+}
+
+impl SendQueue {
+    /// An empty queue that pauses the reader above `cap` bytes.
+    pub(crate) fn new(cap: usize) -> Arc<SendQueue> {
+        let (drained_tx, drained_rx) = bounded(1);
+        Arc::new(SendQueue {
+            queued: AtomicUsize::new(0),
+            cap,
+            drained_tx,
+            drained_rx,
+            write_error: Mutex::new(None),
+        })
+    }
+
+    /// Counts `len` more bytes handed to the writer.
+    pub(crate) fn push(&self, len: usize) {
+        self.queued.fetch_add(len, Ordering::AcqRel);
+    }
+
+    /// Counts `len` bytes as gone (written, or dropped) and wakes a paused reader if the queue
+    /// is back under the cap.
+    pub(crate) fn pop(&self, len: usize) {
+        let before = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(len))
+            })
+            .unwrap_or(0);
+        if before.saturating_sub(len) <= self.cap {
+            // A full token slot already says "look again"; nothing more to do then.
+            let _ = self.drained_tx.try_send(());
+        }
+    }
+
+    /// Bytes handed to the writer and not yet written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Whether the reader must pause.
+    pub(crate) fn is_over_cap(&self) -> bool {
+        self.queued() > self.cap
+    }
+
+    /// Returns once the queue is at or under the cap, or the writer is gone.
+    pub(crate) async fn wait_under_cap(&self) {
+        while self.is_over_cap() {
+            if self.drained_rx.recv().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The writer is gone: wake the reader for good and remember why, if it failed.
+    pub(crate) fn close(&self, write_error: Option<String>) {
+        if let Some(error) = write_error {
+            if let Ok(mut slot) = self.write_error.lock() {
+                slot.get_or_insert(error);
+            }
+        }
+        self.drained_tx.close();
+    }
+
+    fn take_write_error(&self) -> Option<String> {
+        self.write_error
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+    }
+}
+
+/// Reads the peer until the stream ends, pausing while the send queue is over its cap, and
+/// reports every chunk and finally the disconnect (exactly once) to the core loop.
+pub(crate) async fn read_loop(
+    peer: PeerId,
+    addr: SocketAddr,
+    stream: TcpStream,
+    queue: Arc<SendQueue>,
+    read_chunk: usize,
+    core: Sender<CoreMsg>,
+) {
+    let mut buf = vec![0u8; read_chunk.max(1)];
+    let error = loop {
+        if queue.is_over_cap() {
+            debug!(%peer, %addr, queued = queue.queued(), "send queue over cap: reading paused");
+            queue.wait_under_cap().await;
+            debug!(%peer, %addr, queued = queue.queued(), "reading resumed");
+        }
+        match (&stream).read(&mut buf).await {
+            Ok(0) => break queue.take_write_error(),
+            Ok(n) => {
+                let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                debug!(%peer, %addr, len = n, "received");
+                let msg = CoreMsg::Input(Input::Received { peer, bytes });
+                if core.send(msg).await.is_err() {
+                    // The core loop is gone: the driver is shutting down.
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Some(queue.take_write_error().unwrap_or_else(|| e.to_string())),
+        }
+    };
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = core
+        .send(CoreMsg::Input(Input::Disconnected { peer, error }))
+        .await;
+}
+
+/// Writes what the core loop queues for the peer, in order, until the queue's sender is
+/// dropped or a write fails; a failed write shuts the stream so the reader reports it.
+pub(crate) async fn write_loop(
+    peer: PeerId,
+    addr: SocketAddr,
+    stream: TcpStream,
+    queue: Arc<SendQueue>,
+    outgoing: Receiver<Vec<u8>>,
+) {
+    let mut error = None;
+    while let Ok(bytes) = outgoing.recv().await {
+        let result = (&stream).write_all(&bytes).await;
+        queue.pop(bytes.len());
+        if let Err(e) = result {
+            debug!(%peer, %addr, error = %e, "write failed");
+            error = Some(format!("write failed: {e}"));
+            let _ = stream.shutdown(Shutdown::Both);
+            break;
+        }
+    }
+    // Whatever is still queued will never be written.
+    outgoing.close();
+    while let Ok(bytes) = outgoing.try_recv() {
+        queue.pop(bytes.len());
+    }
+    queue.close(error);
+}
+
+/// Dials `addr` within `limit` and hands the stream, or the failure, to the core loop.
+pub(crate) async fn dial(addr: SocketAddr, limit: Duration, core: Sender<CoreMsg>) {
+    let msg = match timeout(limit, TcpStream::connect(addr)).await {
+        Some(Ok(stream)) => CoreMsg::Stream {
+            stream,
+            addr,
+            direction: Direction::Outbound,
+        },
+        Some(Err(e)) => {
+            info!(%addr, error = %e, "dial failed");
+            CoreMsg::Input(Input::ConnectFailed {
+                addr,
+                error: e.to_string(),
+            })
+        }
+        None => {
+            info!(%addr, ?limit, "dial timed out");
+            CoreMsg::Input(Input::ConnectFailed {
+                addr,
+                error: format!("connect timed out after {limit:?}"),
+            })
+        }
+    };
+    if let Err(unsent) = core.send(msg).await {
+        if let CoreMsg::Stream { stream, .. } = unsent.into_inner() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Accepts inbound connections for ever (until cancelled or the core loop is gone).
+pub(crate) async fn accept_loop(listener: TcpListener, core: Sender<CoreMsg>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let msg = CoreMsg::Stream {
+                    stream,
+                    addr,
+                    direction: Direction::Inbound,
+                };
+                if core.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn reader_waits_while_over_cap_and_resumes_once_drained() {
+        let queue = SendQueue::new(10);
+        queue.push(25);
+        assert!(queue.is_over_cap());
+        let mut wait = pin!(queue.wait_under_cap());
+        assert!(
+            poll_once(wait.as_mut()).is_pending(),
+            "must pause above the cap"
+        );
+        queue.pop(10);
+        assert!(
+            poll_once(wait.as_mut()).is_pending(),
+            "15 bytes is still over a cap of 10"
+        );
+        queue.pop(5);
+        assert!(
+            poll_once(wait.as_mut()).is_ready(),
+            "10 bytes is at the cap: resume"
+        );
+        assert_eq!(queue.queued(), 10);
+    }
+
+    #[test]
+    fn closing_the_queue_releases_a_paused_reader_and_keeps_the_write_error() {
+        let queue = SendQueue::new(0);
+        queue.push(1);
+        let mut wait = pin!(queue.wait_under_cap());
+        assert!(poll_once(wait.as_mut()).is_pending());
+        queue.close(Some("write failed: broken pipe".into()));
+        assert!(poll_once(wait.as_mut()).is_ready());
+        assert_eq!(
+            queue.take_write_error().as_deref(),
+            Some("write failed: broken pipe")
+        );
+        assert_eq!(queue.take_write_error(), None);
+    }
+
+    #[test]
+    fn pop_never_underflows() {
+        let queue = SendQueue::new(100);
+        queue.push(3);
+        queue.pop(7);
+        assert_eq!(queue.queued(), 0);
+        assert!(!queue.is_over_cap());
+    }
+}
