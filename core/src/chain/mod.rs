@@ -383,6 +383,20 @@ impl HeaderChain {
     /// earlier in the slice; known ones are skipped), with `now` as the clock for the 2-hour
     /// rule. The best chain moves at most once, to the most-work tip (the first seen on a tie).
     pub fn accept(&mut self, headers: &[Header], now: Time) -> Accepted {
+        let hashes: Vec<BlockHash> = headers.iter().map(header_hash).collect();
+        self.accept_hashed(headers, &hashes, now)
+    }
+
+    /// [`HeaderChain::accept`] with the headers' hashes already computed (the node hashes a
+    /// headers message once, to check its continuity, and reuses the hashes here). `hashes[i]`
+    /// must be the hash of `headers[i]`.
+    pub(crate) fn accept_hashed(
+        &mut self,
+        headers: &[Header],
+        hashes: &[BlockHash],
+        now: Time,
+    ) -> Accepted {
+        debug_assert_eq!(headers.len(), hashes.len());
         let mut out = Accepted::default();
         let first_new = self.tree.len() as u32;
         let old_tip = self.tree.tip();
@@ -391,8 +405,7 @@ impl HeaderChain {
         // The header just added: in a headers message it is nearly always the next one's
         // parent, which saves an index lookup.
         let mut last: Option<(BlockHash, u32)> = None;
-        for header in headers {
-            let hash = header_hash(header);
+        for (header, &hash) in headers.iter().zip(hashes) {
             if self.tree.lookup(&hash).is_some() {
                 continue;
             }

@@ -10,6 +10,7 @@ use bitcoin::BlockHash;
 use tracing::{debug, info};
 
 use super::{Node, MAX_HEADERS_RESULTS, PROTOCOL_VERSION};
+use crate::chain::header_hash;
 use crate::output::{DisconnectReason, Event, Output};
 use crate::peer::{Direction, PeerId};
 use crate::time::Time;
@@ -160,7 +161,7 @@ impl Node {
             }
             return;
         };
-        let hashes: Vec<BlockHash> = headers.iter().map(Header::block_hash).collect();
+        let hashes: Vec<BlockHash> = headers.iter().map(header_hash).collect();
         if headers
             .iter()
             .skip(1)
@@ -177,7 +178,7 @@ impl Node {
             self.request_headers(now, id, locator);
             return;
         }
-        let accepted = self.chain.accept(&headers, now);
+        let accepted = self.chain.accept_hashed(&headers, &hashes, now);
         if let Some(persist) = accepted.persist {
             self.outputs.push_back(Output::Persist(persist));
         }
@@ -293,7 +294,10 @@ impl Node {
             return;
         }
         let gained = u64::from(height.saturating_sub(last_height));
-        let headers_per_sec = gained.saturating_mul(1000).checked_div(elapsed).unwrap_or(0);
+        let headers_per_sec = gained
+            .saturating_mul(1000)
+            .checked_div(elapsed)
+            .unwrap_or(0);
         let peer_height = self
             .peers
             .get(&id)
