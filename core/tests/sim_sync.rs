@@ -376,3 +376,68 @@ fn same_inputs_give_the_same_outputs() {
     };
     assert_eq!(run(), run());
 }
+
+fn getheaders(
+    sim: &Sim,
+    r: usize,
+) -> Vec<headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage> {
+    sim.raws[r]
+        .received
+        .iter()
+        .filter_map(|m| match m {
+            NetworkMessage::GetHeaders(g) => Some(g.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sync_ending_on_a_full_batch_completes_against_a_peer_that_never_sends_empty_headers() {
+    // bcoin answers nothing at all when it has no headers after the locator. Our locators start
+    // one header back, so even then the answer holds one known header and ends the sync.
+    let chain = mine(&genesis(), 2000, 1);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_with(2, &[]));
+    let r = sim.raw_inbound(b);
+    sim.raw_send(r, NetworkMessage::Version(version(5)));
+    sim.raw_send(r, NetworkMessage::Verack);
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(getheaders(&sim, r).len(), 1);
+    sim.raw_send(r, NetworkMessage::Headers(chain.clone()));
+    sim.run_for(Duration::from_secs(1));
+    let asks = getheaders(&sim, r);
+    assert_eq!(asks.len(), 2);
+    assert_eq!(
+        asks[1].locator_hashes[0],
+        chain[1998].block_hash(),
+        "starts one back"
+    );
+    assert!(!synced(&sim, b));
+    // Also: a block announced while that request is in flight is not forgotten.
+    let more = mine(&chain[1999], 1, 1);
+    sim.raw_send(
+        r,
+        NetworkMessage::Inv(vec![
+            headway_core::bitcoin::p2p::message_blockdata::Inventory::Block(more[0].block_hash()),
+        ]),
+    );
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(
+        getheaders(&sim, r).len(),
+        2,
+        "one request in flight at a time"
+    );
+    sim.raw_send(r, NetworkMessage::Headers(vec![chain[1999]]));
+    sim.run_for(Duration::from_secs(1));
+    assert!(synced(&sim, b));
+    assert_eq!(sim.nodes[b].node.chain().tip_height(), 2000);
+    let asks = getheaders(&sim, r);
+    assert_eq!(
+        asks.len(),
+        3,
+        "the announcement is followed up once the answer came"
+    );
+    sim.raw_send(r, NetworkMessage::Headers(vec![chain[1999], more[0]]));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.tip(b), more[0].block_hash());
+}

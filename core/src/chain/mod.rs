@@ -14,7 +14,7 @@ pub mod validate;
 use bitcoin::block::Header;
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::{BlockHash, Work};
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::output::{PersistChain, TipChange};
 use crate::params::Params;
@@ -250,7 +250,7 @@ impl HeaderChain {
             let node = chain.make_node(header, hash, parent);
             chain.tree.push(node);
         }
-        info!(
+        debug!(
             network = %chain.params.network,
             height = chain.tip_height(),
             side = chain.tree.len() - best.len().max(1),
@@ -456,7 +456,7 @@ impl HeaderChain {
             if change.disconnected.is_empty() {
                 debug!(height = change.tip_height, tip = %change.tip, "best chain extended");
             } else {
-                info!(
+                debug!(
                     fork_height,
                     disconnected = change.disconnected.len(),
                     connected = change.connected.len(),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
 use bitcoin::BlockHash;
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::chain::HeaderChain;
 use crate::input::{Input, Request};
@@ -111,6 +111,8 @@ struct Peer {
     prefers_headers: bool,
     /// We sent it sendheaders.
     sent_sendheaders: bool,
+    /// It announced headers we lack while a getheaders to it was in flight.
+    more_announced: bool,
 }
 
 impl Peer {
@@ -312,6 +314,7 @@ impl Node {
                 best_known: None,
                 prefers_headers: false,
                 sent_sendheaders: false,
+                more_announced: false,
             },
         );
         self.emit(Event::PeerConnected {
@@ -513,7 +516,7 @@ impl Node {
             return;
         };
         let (addr, direction) = (peer.addr, peer.direction);
-        info!(peer = %id, %addr, %direction, version = v.version, user_agent = %v.user_agent,
+        debug!(peer = %id, %addr, %direction, version = v.version, user_agent = %v.user_agent,
             services = %v.services, start_height = v.start_height, "peer negotiated");
         if direction == Direction::Outbound {
             self.persistent.negotiated(addr);

@@ -7,7 +7,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
 use bitcoin::BlockHash;
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::{Node, MAX_HEADERS_RESULTS, PROTOCOL_VERSION};
 use crate::chain::header_hash;
@@ -39,8 +39,8 @@ impl Node {
             };
             if peer.direction == Direction::Outbound || peer.height_hint() > self.chain.tip_height()
             {
-                let locator = self.chain.locator();
-                self.request_headers(now, id, locator);
+                let tip = self.chain.tip_hash();
+                self.request_headers(now, id, tip);
             }
         } else {
             self.maybe_start_sync(now);
@@ -59,11 +59,11 @@ impl Node {
         };
         self.sync.sync_peer = Some(id);
         if let Some(peer) = self.peers.get(&id) {
-            info!(peer = %id, addr = %peer.addr, height = self.chain.tip_height(),
+            debug!(peer = %id, addr = %peer.addr, height = self.chain.tip_height(),
                 peer_height = peer.height_hint(), "starting header sync");
         }
-        let locator = self.chain.locator();
-        self.request_headers(now, id, locator);
+        let tip = self.chain.tip_hash();
+        self.request_headers(now, id, tip);
     }
 
     fn pick_sync_peer(&mut self, exclude: Option<PeerId>) -> Option<PeerId> {
@@ -103,15 +103,33 @@ impl Node {
         }
     }
 
-    /// Sends getheaders unless one is already in flight to this peer (Core: one at a time).
-    pub(super) fn request_headers(&mut self, now: Time, id: PeerId, locator: Vec<BlockHash>) {
+    /// Asks `id` for the headers after `from` (a header we hold), unless a getheaders is
+    /// already in flight to it (Core: one at a time).
+    ///
+    /// The locator starts at `from`'s parent, as Core does for its first request, so that the
+    /// answer always holds at least `from` itself: a peer with nothing newer still answers with
+    /// one header instead of an empty message or silence (bcoin sends nothing when it has no
+    /// headers to give), and "fewer than 2000" then reliably means "that peer's tip is
+    /// reached". One repeated header per request is the whole cost.
+    pub(super) fn request_headers(&mut self, now: Time, id: PeerId, from: BlockHash) {
+        let start = match self.chain.header(&from) {
+            Some(h) if self.chain.contains(&h.prev_blockhash) => h.prev_blockhash,
+            _ => from,
+        };
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        if peer.headers_in_flight.is_some() || peer.closing.is_some() || !peer.negotiated {
+        if peer.closing.is_some() || !peer.negotiated {
             return;
         }
+        if peer.headers_in_flight.is_some() {
+            // The peer has more for us: ask again once this request is answered.
+            peer.more_announced = true;
+            return;
+        }
+        peer.more_announced = false;
         peer.headers_in_flight = Some(now);
+        let locator = self.chain.locator_from(&start);
         let msg = GetHeadersMessage {
             version: PROTOCOL_VERSION,
             locator_hashes: locator,
@@ -136,12 +154,12 @@ impl Node {
                     DisconnectReason::SyncStalled(self.config.headers_timeout),
                 );
                 self.sync.sync_peer = Some(next);
-                let locator = self.chain.locator();
-                self.request_headers(now, next, locator);
+                let tip = self.chain.tip_hash();
+                self.request_headers(now, next, tip);
             }
             None => {
-                let locator = self.chain.locator();
-                self.request_headers(now, id, locator);
+                let tip = self.chain.tip_hash();
+                self.request_headers(now, id, tip);
             }
         }
     }
@@ -174,8 +192,8 @@ impl Node {
         if !self.chain.contains(&first.prev_blockhash) {
             // Not an offence: we may simply be behind. Ask for the gap with our locator.
             debug!(peer = %id, "headers do not connect; asking with our locator");
-            let locator = self.chain.locator();
-            self.request_headers(now, id, locator);
+            let tip = self.chain.tip_hash();
+            self.request_headers(now, id, tip);
             return;
         }
         let accepted = self.chain.accept_hashed(&headers, &hashes, now);
@@ -200,7 +218,7 @@ impl Node {
         let bulk = headers.len() == MAX_HEADERS_RESULTS;
         if let Some(change) = accepted.tip_change {
             if self.sync.synced || !bulk {
-                info!(height = change.tip_height, tip = %change.tip, fork_height = change.fork_height,
+                debug!(height = change.tip_height, tip = %change.tip, fork_height = change.fork_height,
                     disconnected = change.disconnected.len(), "tip changed");
             }
             if self.sync.synced {
@@ -218,10 +236,15 @@ impl Node {
         }
         self.report_progress(now, id, false);
         if bulk {
-            let locator = self.chain.locator_from(&hashes[hashes.len() - 1]);
-            self.request_headers(now, id, locator);
-        } else if self.sync.sync_peer == Some(id) {
-            self.finish_sync(now, id);
+            self.request_headers(now, id, hashes[hashes.len() - 1]);
+        } else {
+            if self.sync.sync_peer == Some(id) {
+                self.finish_sync(now, id);
+            }
+            if self.peers.get(&id).is_some_and(|p| p.more_announced) {
+                let tip = self.chain.tip_hash();
+                self.request_headers(now, id, tip);
+            }
         }
     }
 
@@ -233,7 +256,7 @@ impl Node {
         self.sync.synced = true;
         let (height, tip) = (self.chain.tip_height(), self.chain.tip_hash());
         if first_time {
-            info!(height, %tip, "header sync complete");
+            debug!(height, %tip, "header sync complete");
             self.emit(Event::Synced { height, tip });
             // Tips passed during the bulk download were not announced; announce the result.
             self.announce_tip(id);
@@ -245,8 +268,8 @@ impl Node {
                     .get(&other)
                     .is_some_and(|p| p.negotiated && p.height_hint() > height);
                 if other != id && ahead {
-                    let locator = self.chain.locator();
-                    self.request_headers(now, other, locator);
+                    let tip = self.chain.tip_hash();
+                    self.request_headers(now, other, tip);
                 }
             }
         }
@@ -277,8 +300,8 @@ impl Node {
             _ => false,
         });
         if unknown {
-            let locator = self.chain.locator();
-            self.request_headers(now, id, locator);
+            let tip = self.chain.tip_hash();
+            self.request_headers(now, id, tip);
         }
     }
 

@@ -1,0 +1,132 @@
+//! The command line of both binaries: running a node (no subcommand) and the read-only
+//! inspection commands `tip`, `header` and `export`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A Bitcoin P2P node that syncs the block-header chain into LMDB.
+///
+/// Without a subcommand it runs a node. Flags override the config file, which overrides the
+/// defaults. The subcommands only read the store and are safe while a node is running.
+#[derive(Debug, Clone, Parser)]
+#[command(version, propagate_version = true)]
+pub struct Cli {
+    /// Settings for running a node (also read by the subcommands where they apply).
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// An inspection command; none runs the node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The flags of a running node. Every one is optional: unset means "ask the config file".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct RunArgs {
+    /// TOML config file (keys: network, connect, listen, datadir, log_level, ping_interval_secs,
+    /// ping_timeout_secs, handshake_timeout_secs, seed).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Network: mainnet, testnet3, testnet4, signet, regtest or simnet [default: mainnet; the
+    /// inspection commands pick the only network found in the data directory].
+    #[arg(long, value_name = "NAME", global = true)]
+    pub network: Option<String>,
+    /// Data directory; the store lives in DIR/<network>/ [default: ./headway-data].
+    #[arg(long, value_name = "DIR", global = true)]
+    pub datadir: Option<PathBuf>,
+    /// Log filter for tracing: error, warn, info, debug, trace, or directives such as
+    /// "headway_core=debug,info" [default: $RUST_LOG, else info].
+    #[arg(long, value_name = "LEVEL", global = true)]
+    pub log_level: Option<String>,
+    /// Keep a connection to this peer (repeatable); the network's port is used if none is
+    /// given. Replaces the config file's list.
+    #[arg(long, value_name = "ADDR")]
+    pub connect: Vec<String>,
+    /// Accept inbound connections on this address (port defaults to the network's).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Seconds between pings to each peer [default: 120].
+    #[arg(long, value_name = "SECS")]
+    pub ping_interval: Option<u64>,
+    /// Seconds a ping may go unanswered before the peer is dropped [default: 1200].
+    #[arg(long, value_name = "SECS")]
+    pub ping_timeout: Option<u64>,
+    /// Seconds a peer has to complete the version/verack handshake [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub handshake_timeout: Option<u64>,
+    /// Seed of the node's random generator (nonces, tie-breaks); fix it to replay a run
+    /// [default: derived from the clock and the process id].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+/// The read-only inspection commands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Print the best tip: height, hash, chain work and time.
+    Tip,
+    /// Print one header's fields and its 80-byte serialization in hex.
+    Header {
+        /// A height on the best chain, or a block hash (64 hex digits).
+        #[arg(value_name = "HEIGHT|HASH")]
+        which: String,
+    },
+    /// Write the raw 80-byte headers of the best chain, in height order.
+    Export {
+        /// First height to export [default: 0].
+        #[arg(long, value_name = "H")]
+        from: Option<u32>,
+        /// Last height to export, inclusive [default: the tip].
+        #[arg(long, value_name = "H")]
+        to: Option<u32>,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_parse_into_run_args() {
+        let cli = Cli::try_parse_from([
+            "headway-mio",
+            "--network",
+            "regtest",
+            "--connect",
+            "127.0.0.1:1",
+            "--connect",
+            "127.0.0.1:2",
+            "--seed",
+            "9",
+            "--ping-interval",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, None);
+        assert_eq!(cli.run.connect, vec!["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(cli.run.seed, Some(9));
+        assert_eq!(cli.run.ping_interval, Some(3));
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from(["headway-mio", "header", "12", "--datadir", "/d"]).unwrap();
+        assert_eq!(cli.command, Some(Command::Header { which: "12".into() }));
+        assert_eq!(cli.run.datadir, Some(PathBuf::from("/d")));
+    }
+
+    #[test]
+    fn bad_numbers_are_refused() {
+        assert!(Cli::try_parse_from(["headway-mio", "--seed", "x"]).is_err());
+        assert!(Cli::try_parse_from(["headway-mio", "export", "--from", "-1"]).is_err());
+    }
+}

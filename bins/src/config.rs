@@ -1,0 +1,363 @@
+//! The node's settings: the TOML file format, its one-line error messages, and how the command
+//! line, the file and the defaults combine (command line over file over defaults).
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use headway_core::Network;
+use serde::Deserialize;
+
+use crate::cli::RunArgs;
+
+/// Where data lives when neither the command line nor the file says: `./headway-data`.
+pub const DEFAULT_DATADIR: &str = "headway-data";
+/// The network joined when neither the command line nor the file says (as Bitcoin Core).
+pub const DEFAULT_NETWORK: Network = Network::Mainnet;
+/// The log filter when neither the command line, the file nor `RUST_LOG` says.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// The config file as written: every key optional, unknown keys refused.
+///
+/// Values stay close to the text (strings for the network and addresses) so that a bad value
+/// can be reported with the key that holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Network name (`mainnet`, `testnet3`, `testnet4`, `signet`, `regtest`, `simnet`).
+    pub network: Option<String>,
+    /// Peers to keep connections to: `host`, `host:port`, `ip`, `ip:port`.
+    pub connect: Option<Vec<String>>,
+    /// Address to accept inbound connections on.
+    pub listen: Option<String>,
+    /// Data directory; the store lives in `<datadir>/<network>/`.
+    pub datadir: Option<PathBuf>,
+    /// A `tracing` filter: `info`, `debug`, `headway_core=debug,info`, ...
+    pub log_level: Option<String>,
+    /// Seconds between our pings.
+    pub ping_interval_secs: Option<u64>,
+    /// Seconds a ping may stay unanswered before the peer is dropped.
+    pub ping_timeout_secs: Option<u64>,
+    /// Seconds a peer has to complete version/verack.
+    pub handshake_timeout_secs: Option<u64>,
+    /// Seed of the core's random generator (nonces, tie-breaks).
+    pub seed: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads and parses `path`; any error is one line naming the file and, when it can, the key.
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        FileConfig::parse(&text).map_err(|e| anyhow!("config file {}: {e}", path.display()))
+    }
+
+    /// Parses TOML text; the error is one line that names the offending key.
+    pub fn parse(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| describe_toml_error(text, &e))
+    }
+}
+
+/// Turns a (multi-line, caret-decorated) toml error into one line: position, key, message.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = one_line(error.message());
+    let Some(span) = error.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    // A value error points at the value; the key is at the start of the nearest line above
+    // (or on) the span that has `key =`. An unknown-field error names the key in its message.
+    let key = text[..start]
+        .rsplit('\n')
+        .chain(text[start..].split('\n').take(1))
+        .filter_map(|line| line.split_once('=').map(|(k, _)| k.trim()))
+        .find(|k| is_bare_key(k));
+    match key {
+        Some(key) if !message.contains(&format!("`{key}`")) => {
+            format!("line {line_no}, key `{key}`: {message}")
+        }
+        _ => format!("line {line_no}: {message}"),
+    }
+}
+
+fn is_bare_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Everything the node runs with, resolved from command line, file and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The network to join.
+    pub network: Network,
+    /// Peers to keep connections to, with the network's port filled in where none was given.
+    pub connect: Vec<SocketAddr>,
+    /// Where to accept inbound connections, if at all.
+    pub listen: Option<SocketAddr>,
+    /// The data directory (the store is in `datadir/<network>/`).
+    pub datadir: PathBuf,
+    /// The `tracing` filter.
+    pub log_level: String,
+    /// Seconds between pings, if not the core's default.
+    pub ping_interval: Option<Duration>,
+    /// Ping timeout, if not the core's default.
+    pub ping_timeout: Option<Duration>,
+    /// Handshake timeout, if not the core's default.
+    pub handshake_timeout: Option<Duration>,
+    /// The generator seed; `None` lets the binary derive one from the clock and pid.
+    pub seed: Option<u64>,
+}
+
+impl Settings {
+    /// Combines the command line with the file: a flag given on the command line wins, then the
+    /// file's key, then the default. `--connect` flags replace the file's `connect` list.
+    pub fn resolve(cli: &RunArgs, file: &FileConfig) -> anyhow::Result<Settings> {
+        let network = match (&cli.network, &file.network) {
+            (Some(name), _) => parse_network(name).context("--network")?,
+            (None, Some(name)) => parse_network(name).context("key `network`")?,
+            (None, None) => DEFAULT_NETWORK,
+        };
+        let port = network.params().default_port;
+        let connect = if !cli.connect.is_empty() {
+            resolve_all(&cli.connect, port).context("--connect")?
+        } else {
+            resolve_all(file.connect.as_deref().unwrap_or_default(), port)
+                .context("key `connect`")?
+        };
+        let listen = match (&cli.listen, &file.listen) {
+            (Some(addr), _) => Some(resolve_addr(addr, port).context("--listen")?),
+            (None, Some(addr)) => Some(resolve_addr(addr, port).context("key `listen`")?),
+            (None, None) => None,
+        };
+        let datadir = cli
+            .datadir
+            .clone()
+            .or_else(|| file.datadir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATADIR));
+        let log_level = cli
+            .log_level
+            .clone()
+            .or_else(|| file.log_level.clone())
+            .or_else(|| {
+                std::env::var("RUST_LOG")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+            })
+            .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string());
+        let secs = |cli: Option<u64>, file: Option<u64>| cli.or(file).map(Duration::from_secs);
+        Ok(Settings {
+            network,
+            connect,
+            listen,
+            datadir,
+            log_level,
+            ping_interval: secs(cli.ping_interval, file.ping_interval_secs),
+            ping_timeout: secs(cli.ping_timeout, file.ping_timeout_secs),
+            handshake_timeout: secs(cli.handshake_timeout, file.handshake_timeout_secs),
+            seed: cli.seed.or(file.seed),
+        })
+    }
+
+    /// The directory of this network's store: `<datadir>/<network>/`.
+    pub fn store_dir(&self) -> PathBuf {
+        self.datadir.join(self.network.name())
+    }
+}
+
+/// Parses a network name; the error names the valid ones.
+pub fn parse_network(name: &str) -> anyhow::Result<Network> {
+    name.parse::<Network>().map_err(|e| anyhow!("{e}"))
+}
+
+fn resolve_all(addrs: &[String], default_port: u16) -> anyhow::Result<Vec<SocketAddr>> {
+    addrs
+        .iter()
+        .map(|a| resolve_addr(a, default_port))
+        .collect()
+}
+
+/// Turns `ip`, `ip:port`, `[v6]:port`, `host` or `host:port` into one socket address, using
+/// `default_port` when none is given. Host names are resolved once, here.
+pub fn resolve_addr(text: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("empty address");
+    }
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| anyhow!("bad port in address `{text}`"))?;
+            (host, port)
+        }
+        None => (text, default_port),
+    };
+    let mut found = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| anyhow!("cannot resolve `{text}`: {e}"))?;
+    found
+        .next()
+        .ok_or_else(|| anyhow!("`{text}` resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> RunArgs {
+        RunArgs::default()
+    }
+
+    #[test]
+    fn a_complete_file_parses() {
+        let text = r#"
+network = "regtest"
+connect = ["127.0.0.1:18444", "10.0.0.1"]
+listen = "127.0.0.1:0"
+datadir = "/tmp/hw"
+log_level = "debug"
+ping_interval_secs = 30
+ping_timeout_secs = 90
+handshake_timeout_secs = 10
+seed = 7
+"#;
+        let file = FileConfig::parse(text).unwrap();
+        let s = Settings::resolve(&args(), &file).unwrap();
+        assert_eq!(s.network, Network::Regtest);
+        assert_eq!(
+            s.connect,
+            vec![
+                "127.0.0.1:18444".parse().unwrap(),
+                "10.0.0.1:18444".parse().unwrap()
+            ]
+        );
+        assert_eq!(s.listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(s.datadir, PathBuf::from("/tmp/hw"));
+        assert_eq!(s.log_level, "debug");
+        assert_eq!(s.ping_interval, Some(Duration::from_secs(30)));
+        assert_eq!(s.ping_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(s.handshake_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(s.seed, Some(7));
+        assert_eq!(s.store_dir(), PathBuf::from("/tmp/hw/regtest"));
+    }
+
+    #[test]
+    fn command_line_overrides_file_which_overrides_defaults() {
+        let file = FileConfig::parse(
+            "network = \"regtest\"\nconnect = [\"127.0.0.1\"]\nseed = 1\nping_interval_secs = 5\n",
+        )
+        .unwrap();
+        let cli = RunArgs {
+            network: Some("signet".into()),
+            connect: vec!["127.0.0.2:9".into()],
+            seed: Some(2),
+            ..RunArgs::default()
+        };
+        let s = Settings::resolve(&cli, &file).unwrap();
+        assert_eq!(s.network, Network::Signet);
+        assert_eq!(s.connect, vec!["127.0.0.2:9".parse().unwrap()]);
+        assert_eq!(s.seed, Some(2));
+        // Not on the command line: the file's value.
+        assert_eq!(s.ping_interval, Some(Duration::from_secs(5)));
+        // In neither: the default.
+        assert_eq!(s.datadir, PathBuf::from(DEFAULT_DATADIR));
+        assert_eq!(s.listen, None);
+        assert_eq!(s.ping_timeout, None);
+
+        let s = Settings::resolve(&args(), &FileConfig::default()).unwrap();
+        assert_eq!(s.network, DEFAULT_NETWORK);
+        assert!(s.connect.is_empty());
+    }
+
+    #[test]
+    fn file_port_default_follows_the_resolved_network() {
+        let file = FileConfig::parse("connect = [\"127.0.0.1\"]\n").unwrap();
+        let cli = RunArgs {
+            network: Some("testnet4".into()),
+            ..RunArgs::default()
+        };
+        let s = Settings::resolve(&cli, &file).unwrap();
+        assert_eq!(s.connect, vec!["127.0.0.1:48333".parse().unwrap()]);
+    }
+
+    #[test]
+    fn unknown_key_is_one_line_naming_it() {
+        let err = FileConfig::parse("network = \"regtest\"\nbogus_key = 3\n").unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("bogus_key"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_one_line_naming_the_key() {
+        let err = FileConfig::parse("network = \"regtest\"\nping_interval_secs = \"soon\"\n")
+            .unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("`ping_interval_secs`"), "{err}");
+        let err = FileConfig::parse("connect = [\n  \"127.0.0.1\",\n  5,\n]\n").unwrap_err();
+        assert!(err.contains("`connect`"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_network_names_the_key() {
+        let file = FileConfig::parse("network = \"moonnet\"\n").unwrap();
+        let err = format!("{:#}", Settings::resolve(&args(), &file).unwrap_err());
+        assert!(
+            err.contains("`network`") && err.contains("moonnet"),
+            "{err}"
+        );
+        let cli = RunArgs {
+            network: Some("moonnet".into()),
+            ..RunArgs::default()
+        };
+        let err = format!(
+            "{:#}",
+            Settings::resolve(&cli, &FileConfig::default()).unwrap_err()
+        );
+        assert!(
+            err.contains("--network") && err.contains("moonnet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn addresses_get_the_default_port_only_when_missing() {
+        assert_eq!(
+            resolve_addr("1.2.3.4", 18444).unwrap(),
+            "1.2.3.4:18444".parse().unwrap()
+        );
+        assert_eq!(
+            resolve_addr("1.2.3.4:5", 18444).unwrap(),
+            "1.2.3.4:5".parse().unwrap()
+        );
+        assert_eq!(
+            resolve_addr("::1", 8333).unwrap(),
+            "[::1]:8333".parse().unwrap()
+        );
+        assert_eq!(
+            resolve_addr("[::1]", 8333).unwrap(),
+            "[::1]:8333".parse().unwrap()
+        );
+        assert_eq!(
+            resolve_addr("[::1]:9", 8333).unwrap(),
+            "[::1]:9".parse().unwrap()
+        );
+        assert!(resolve_addr("", 8333).is_err());
+        assert!(resolve_addr("1.2.3.4:notaport", 8333).is_err());
+    }
+}

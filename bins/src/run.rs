@@ -1,0 +1,260 @@
+//! Running a node: open the store, start a driver around the core, hand persist notices to a
+//! store thread (so that a slow disk commit never stalls the sockets), log events, and shut
+//! down cleanly on SIGINT or SIGTERM.
+//!
+//! The run loop is generic over [`NodeDriver`], the small surface both drivers share.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context};
+use headway_core::{Config, Event, Node, Notification, PersistChain, Request};
+use headway_store_lmdb::HeaderStore;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tracing::{debug, error, info, warn};
+
+use crate::config::Settings;
+use crate::logging::log_event;
+
+/// What the run loop needs of a driver: start it around a node, ask it things, read its
+/// notifications, and take the node back when it has stopped.
+pub trait NodeDriver: Sized {
+    /// A cheap, sendable way to hand [`Request`]s to the running driver.
+    type Handle: Clone + Send + 'static;
+
+    /// The runtime's name, for the log.
+    const NAME: &'static str;
+
+    /// Starts the driver with `node`, listening on `listen` if given.
+    fn start(node: Node, listen: Option<SocketAddr>) -> io::Result<Self>;
+    /// The address inbound connections are accepted on, if listening.
+    fn local_addr(&self) -> Option<SocketAddr>;
+    /// A handle for requests from other threads.
+    fn handle(&self) -> Self::Handle;
+    /// Hands `request` to the node behind `handle`.
+    fn request(handle: &Self::Handle, request: Request);
+    /// Events and persist notices, in the order the core produced them.
+    fn notifications(&self) -> &Receiver<Notification>;
+    /// Waits for the driver to stop and gives the node back.
+    fn join(self) -> Node;
+}
+
+impl NodeDriver for headway_driver_mio::Driver {
+    type Handle = headway_driver_mio::DriverHandle;
+    const NAME: &'static str = "mio";
+
+    fn start(node: Node, listen: Option<SocketAddr>) -> io::Result<Self> {
+        let config = headway_driver_mio::DriverConfig {
+            listen,
+            ..headway_driver_mio::DriverConfig::default()
+        };
+        headway_driver_mio::Driver::start(node, config)
+    }
+    fn local_addr(&self) -> Option<SocketAddr> {
+        headway_driver_mio::Driver::local_addr(self)
+    }
+    fn handle(&self) -> Self::Handle {
+        headway_driver_mio::Driver::handle(self)
+    }
+    fn request(handle: &Self::Handle, request: Request) {
+        handle.request(request);
+    }
+    fn notifications(&self) -> &Receiver<Notification> {
+        headway_driver_mio::Driver::notifications(self)
+    }
+    fn join(self) -> Node {
+        headway_driver_mio::Driver::join(self)
+    }
+}
+
+impl NodeDriver for headway_driver_async_std::Driver {
+    type Handle = headway_driver_async_std::DriverHandle;
+    const NAME: &'static str = "async-std";
+
+    fn start(node: Node, listen: Option<SocketAddr>) -> io::Result<Self> {
+        let config = headway_driver_async_std::DriverConfig {
+            listen,
+            ..headway_driver_async_std::DriverConfig::default()
+        };
+        headway_driver_async_std::Driver::start(node, config)
+    }
+    fn local_addr(&self) -> Option<SocketAddr> {
+        headway_driver_async_std::Driver::local_addr(self)
+    }
+    fn handle(&self) -> Self::Handle {
+        headway_driver_async_std::Driver::handle(self)
+    }
+    fn request(handle: &Self::Handle, request: Request) {
+        handle.request(request);
+    }
+    fn notifications(&self) -> &Receiver<Notification> {
+        headway_driver_async_std::Driver::notifications(self)
+    }
+    fn join(self) -> Node {
+        headway_driver_async_std::Driver::join(self)
+    }
+}
+
+/// The core's configuration for these settings; `seed` fills in when the settings name none.
+pub fn core_config(settings: &Settings, seed: u64) -> Config {
+    let mut config = Config::new(settings.network);
+    config.seed = settings.seed.unwrap_or(seed);
+    if let Some(d) = settings.ping_interval {
+        config.ping_interval = d;
+    }
+    if let Some(d) = settings.ping_timeout {
+        config.ping_timeout = d;
+    }
+    if let Some(d) = settings.handshake_timeout {
+        config.handshake_timeout = d;
+    }
+    config
+}
+
+/// A seed that differs between runs: the clock and the process id, mixed (splitmix64). The
+/// core stays deterministic; only the binary looks at the clock.
+pub fn fresh_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos ^ (u64::from(std::process::id()) << 40);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Runs a node with `settings` on driver `D` until SIGINT/SIGTERM, then shuts down: every
+/// connection closed, every pending header written. Returns an error if the store failed.
+pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
+    let dir = settings.store_dir();
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let started = Instant::now();
+    let store = HeaderStore::open(&dir, settings.network)?;
+    let chain = store.load_chain()?;
+    info!(
+        network = %settings.network,
+        datadir = %dir.display(),
+        height = chain.tip_height(),
+        tip = %chain.tip_hash(),
+        load_ms = started.elapsed().as_millis() as u64,
+        driver = D::NAME,
+        "store opened"
+    );
+
+    let config = core_config(settings, fresh_seed());
+    info!(user_agent = %config.user_agent, seed = config.seed, "starting node");
+    let driver = D::start(Node::new(config, chain), settings.listen)
+        .context("cannot start the network driver")?;
+    // The driver logs the address it listens on; keep it in the debug log for this run's context.
+    if let Some(addr) = driver.local_addr() {
+        debug!(%addr, driver = D::NAME, "accepting inbound peers");
+    }
+    let handle = driver.handle();
+
+    let (persist_tx, persist_rx) = mpsc::channel::<PersistChain>();
+    let store_handle = handle.clone();
+    let store_thread = thread::Builder::new()
+        .name("store".into())
+        .spawn(move || write_store::<D>(store, persist_rx, store_handle))
+        .context("cannot start the store thread")?;
+
+    let signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+    let signals_handle = signals.handle();
+    let signal_handle = handle.clone();
+    let signal_thread = thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || watch_signals::<D>(signals, signal_handle))
+        .context("cannot start the signal thread")?;
+
+    for addr in &settings.connect {
+        info!(%addr, "adding peer");
+        D::request(&handle, Request::AddPeer(*addr));
+    }
+
+    for notification in driver.notifications().iter() {
+        match notification {
+            Notification::Persist(change) => {
+                // If the store thread died it has already asked for shutdown; keep draining
+                // events until the node confirms.
+                if persist_tx.send(change).is_err() {
+                    debug!("store thread gone; dropping a persist notice");
+                }
+            }
+            Notification::Event(event) => {
+                log_event(&event);
+                if event == Event::ShutdownComplete {
+                    break;
+                }
+            }
+        }
+    }
+    let node = driver.join();
+    drop(persist_tx);
+    let stored = store_thread
+        .join()
+        .map_err(|_| anyhow!("the store thread panicked"))?;
+    signals_handle.close();
+    if signal_thread.join().is_err() {
+        warn!("the signal thread panicked");
+    }
+    let stored = stored?;
+    info!(
+        height = node.chain().tip_height(),
+        tip = %node.chain().tip_hash(),
+        headers_written = stored,
+        "stopped"
+    );
+    Ok(())
+}
+
+/// The store thread: writes every persist notice, in order, batching whatever is pending into
+/// one transaction. On a store error it asks the node to shut down and returns the error.
+/// Returns how many best-chain headers it wrote.
+fn write_store<D: NodeDriver>(
+    store: HeaderStore,
+    notices: Receiver<PersistChain>,
+    handle: D::Handle,
+) -> anyhow::Result<u64> {
+    let mut written = 0u64;
+    while let Ok(first) = notices.recv() {
+        let mut batch = vec![first];
+        batch.extend(notices.try_iter());
+        let headers: usize = batch.iter().map(|c| c.connected.len() + c.side.len()).sum();
+        let started = Instant::now();
+        if let Err(e) = store.apply(&batch) {
+            error!(error = %e, "store write failed; shutting down");
+            D::request(&handle, Request::Shutdown);
+            return Err(anyhow::Error::from(e).context("store write failed"));
+        }
+        written += headers as u64;
+        debug!(
+            changes = batch.len(),
+            headers,
+            commit_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "stored"
+        );
+    }
+    Ok(written)
+}
+
+/// The signal thread: the first SIGINT/SIGTERM asks for a clean shutdown, a second one exits
+/// at once (LMDB keeps the store consistent either way).
+fn watch_signals<D: NodeDriver>(mut signals: Signals, handle: D::Handle) {
+    let mut asked = false;
+    for signal in signals.forever() {
+        if asked {
+            warn!(signal, "second signal: exiting without waiting");
+            std::process::exit(130);
+        }
+        info!(signal, "shutting down");
+        asked = true;
+        D::request(&handle, Request::Shutdown);
+    }
+}

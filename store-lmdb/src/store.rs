@@ -1,0 +1,396 @@
+//! [`HeaderStore`]: opening (and refusing) a data directory, the read paths, and the growth of
+//! the memory map. The write path is in `apply.rs`, the consistency check in `verify.rs`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bitcoin::block::Header;
+use bitcoin::{BlockHash, Work};
+use headway_core::{HeaderChain, Network};
+use heed::types::Bytes;
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, WithoutTls};
+
+use crate::error::StoreError;
+use crate::layout;
+use crate::open::{create, open_existing, starting_map_size};
+use crate::options::{StoreOptions, StoredHeaders, StoredTip};
+
+/// A database of raw bytes, valid for the life of the environment.
+pub(crate) type RawDb = Database<'static, Bytes, Bytes>;
+
+/// How many times a read retries after adopting a map grown by another process.
+const MAX_MAP_RETRIES: u32 = 8;
+
+/// The header store: one LMDB environment in a data directory, holding one network's header
+/// tree. Safe to share between threads; other processes may read it at the same time through
+/// [`HeaderStore::open_read_only`].
+pub struct HeaderStore {
+    pub(crate) env: Env<WithoutTls>,
+    pub(crate) meta: RawDb,
+    pub(crate) best: RawDb,
+    pub(crate) side: RawDb,
+    pub(crate) index: RawDb,
+    pub(crate) network: Network,
+    pub(crate) dir: PathBuf,
+    pub(crate) read_only: bool,
+    /// Transactions hold it shared; changing the map size (allowed only while no transaction of
+    /// this process is open) holds it exclusively.
+    map_lock: RwLock<()>,
+}
+
+impl std::fmt::Debug for HeaderStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderStore")
+            .field("dir", &self.dir)
+            .field("network", &self.network)
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+impl HeaderStore {
+    /// Opens or creates the store in `dir` for `network` (read-write), with the default
+    /// [`StoreOptions`]. Refuses a directory made for another network, an unknown schema
+    /// version, or unreadable files, without writing to the data file.
+    pub fn open(dir: &Path, network: Network) -> Result<HeaderStore, StoreError> {
+        HeaderStore::open_with(dir, network, &StoreOptions::default())
+    }
+
+    /// [`HeaderStore::open`] with explicit options.
+    pub fn open_with(
+        dir: &Path,
+        network: Network,
+        options: &StoreOptions,
+    ) -> Result<HeaderStore, StoreError> {
+        fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let data_len = fs::metadata(dir.join("data.mdb"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let map_size = starting_map_size(options.initial_map_size, data_len);
+        let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
+        env_options.map_size(map_size).max_dbs(layout::DB_COUNT);
+        // SAFETY: the flags are LMDB's documented durability trade-offs (see `Durability`);
+        // none of them affects memory safety, only what a power loss may undo.
+        unsafe { env_options.flags(options.durability.env_flags()) };
+        // SAFETY: the store never modifies the files behind LMDB's back, keeps LMDB's lock
+        // file (so other processes coordinate), and heed refuses a second open of the same
+        // path in this process.
+        let env = unsafe { env_options.open(dir) }.map_err(|source| StoreError::Open {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let existing = open_existing(&env, dir, Some(network))?;
+        let (meta, best, side, index) = match existing {
+            Some((dbs, _)) => dbs,
+            None => create(&env, network)?,
+        };
+        tracing::info!(dir = %dir.display(), %network, map_size, "header store opened");
+        Ok(HeaderStore {
+            env,
+            meta,
+            best,
+            side,
+            index,
+            network,
+            dir: dir.to_path_buf(),
+            read_only: false,
+            map_lock: RwLock::new(()),
+        })
+    }
+
+    /// Opens an existing store read-only, safe while a node writes it; the network comes from
+    /// the store's metadata. A directory without a store gives [`StoreError::NoStore`] and
+    /// nothing is created.
+    pub fn open_read_only(dir: &Path) -> Result<HeaderStore, StoreError> {
+        if !dir.join("data.mdb").is_file() {
+            return Err(StoreError::NoStore {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
+        env_options.max_dbs(layout::DB_COUNT);
+        // SAFETY: READ_ONLY only restricts what this process may do.
+        unsafe { env_options.flags(EnvFlags::READ_ONLY) };
+        // SAFETY: as in `open_with`; a writer in another process coordinates through the lock
+        // file, which a read-only opener uses too.
+        let env = unsafe { env_options.open(dir) }.map_err(|source| StoreError::Open {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let Some(((meta, best, side, index), network)) = open_existing(&env, dir, None)? else {
+            return Err(StoreError::NoStore {
+                dir: dir.to_path_buf(),
+            });
+        };
+        tracing::debug!(dir = %dir.display(), %network, "header store opened read-only");
+        Ok(HeaderStore {
+            env,
+            meta,
+            best,
+            side,
+            index,
+            network,
+            dir: dir.to_path_buf(),
+            read_only: true,
+            map_lock: RwLock::new(()),
+        })
+    }
+
+    /// The network this store belongs to.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current size of the memory map in bytes (it grows by doubling when full).
+    pub fn map_size(&self) -> usize {
+        self.env.info().map_size
+    }
+
+    /// The best chain from genesis in height order, and the side headers with their heights,
+    /// parents first (by height).
+    pub fn load(&self) -> Result<StoredHeaders, StoreError> {
+        self.read(|txn| {
+            let (tip_height, _) = self.read_tip(txn)?;
+            let mut best = Vec::with_capacity(tip_height as usize + 1);
+            for entry in self.best.iter(txn)? {
+                let (key, value) = entry?;
+                let height = layout::decode_height(key);
+                if height != Some(best.len() as u32) {
+                    return Err(self.corrupt(format!(
+                        "best chain key {key:02x?} where height {} was expected",
+                        best.len()
+                    )));
+                }
+                best.push(self.decode_header(value, "best chain")?);
+            }
+            if best.len() != tip_height as usize + 1 {
+                return Err(self.corrupt(format!(
+                    "best chain has {} headers but the tip is at height {tip_height}",
+                    best.len()
+                )));
+            }
+            let mut side = Vec::new();
+            for entry in self.side.iter(txn)? {
+                let (_, value) = entry?;
+                let decoded = layout::decode_side_value(value)
+                    .ok_or_else(|| self.corrupt("malformed side header".into()))?;
+                side.push(decoded);
+            }
+            // A parent is one height below its child, so height order puts parents first.
+            side.sort_by_key(|(height, _)| *height);
+            Ok((best, side))
+        })
+    }
+
+    /// [`HeaderStore::load`] rebuilt into a [`HeaderChain`]; a new store gives the genesis-only
+    /// chain.
+    pub fn load_chain(&self) -> Result<HeaderChain, StoreError> {
+        let (best, side) = self.load()?;
+        Ok(HeaderChain::from_stored(self.network.params(), best, side)?)
+    }
+
+    /// The best chain's tip. `None` never happens on a store opened by this crate (a new store
+    /// holds genesis); it is kept for stores whose metadata lacks a tip.
+    pub fn tip(&self) -> Result<Option<StoredTip>, StoreError> {
+        self.read(|txn| {
+            let Some(raw_tip) = self.meta.get(txn, layout::META_TIP)? else {
+                return Ok(None);
+            };
+            let (height, hash) = layout::decode_tip_value(raw_tip)
+                .ok_or_else(|| self.corrupt("malformed tip record".into()))?;
+            let work = self.read_work(txn)?;
+            let header = self.best_header(txn, height)?.ok_or_else(|| {
+                self.corrupt(format!("no best-chain header at tip height {height}"))
+            })?;
+            Ok(Some(StoredTip {
+                height,
+                hash,
+                header,
+                work,
+            }))
+        })
+    }
+
+    /// The best chain's header at `height`.
+    pub fn header_at(&self, height: u32) -> Result<Option<Header>, StoreError> {
+        self.read(|txn| self.best_header(txn, height))
+    }
+
+    /// A stored header by hash: (height, header, whether it is on the best chain).
+    pub fn header_by_hash(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<Option<(u32, Header, bool)>, StoreError> {
+        self.read(|txn| {
+            let Some(raw) = self.index.get(txn, &layout::hash_key(hash))? else {
+                return Ok(None);
+            };
+            let (height, on_best) = layout::decode_index_value(raw)
+                .ok_or_else(|| self.corrupt(format!("malformed index entry for {hash}")))?;
+            let header = if on_best {
+                self.best_header(txn, height)?
+            } else {
+                self.side_header(txn, hash)?.map(|(_, header)| header)
+            };
+            let header = header
+                .ok_or_else(|| self.corrupt(format!("index names {hash} but it is not stored")))?;
+            Ok(Some((height, header, on_best)))
+        })
+    }
+
+    /// Calls `f` for each best-chain header with height in `from..=to` (clamped to the tip), in
+    /// height order, inside one read transaction (a consistent snapshot). Stops at the first
+    /// error `f` returns. `f` must not call [`HeaderStore::apply`] on this store.
+    pub fn for_each_best(
+        &self,
+        from: u32,
+        to: u32,
+        mut f: impl FnMut(u32, &Header) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.read(|txn| {
+            let (tip_height, _) = self.read_tip(txn)?;
+            let to = to.min(tip_height);
+            if from > to {
+                return Ok(());
+            }
+            let range = layout::height_key(from)..=layout::height_key(to);
+            let range = (range.start().as_slice(), range.end().as_slice());
+            let bounds = (
+                std::ops::Bound::Included(range.0),
+                std::ops::Bound::Included(range.1),
+            );
+            let mut expected = from;
+            for entry in self.best.range(txn, &bounds)? {
+                let (key, value) = entry?;
+                if layout::decode_height(key) != Some(expected) {
+                    return Err(self.corrupt(format!("best chain lacks height {expected}")));
+                }
+                let header = self.decode_header(value, "best chain")?;
+                f(expected, &header)?;
+                expected = expected.saturating_add(1);
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in a read transaction, adopting a map another process has grown.
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&RoTxn<'_, WithoutTls>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut attempts = 0;
+        loop {
+            let guard = self.map_shared();
+            match self.env.read_txn() {
+                Ok(txn) => {
+                    let result = f(&txn);
+                    drop(txn);
+                    drop(guard);
+                    return result;
+                }
+                Err(heed::Error::Mdb(MdbError::MapResized)) if attempts < MAX_MAP_RETRIES => {
+                    drop(guard);
+                    attempts += 1;
+                    self.adopt_grown_map()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Another process grew the map beyond ours: take the size from the data file.
+    fn adopt_grown_map(&self) -> Result<(), StoreError> {
+        let _exclusive = self.map_exclusive();
+        // SAFETY: the exclusive lock guarantees no transaction of this process is open; size 0
+        // tells LMDB to use the size the writer recorded.
+        unsafe { self.env.resize(0) }?;
+        tracing::debug!(dir = %self.dir.display(), map_size = self.map_size(), "adopted grown map");
+        Ok(())
+    }
+
+    /// Doubles the map after `MDB_MAP_FULL`.
+    pub(crate) fn grow_map(&self) -> Result<(), StoreError> {
+        let _exclusive = self.map_exclusive();
+        let current = self.env.info().map_size;
+        let exhausted = || StoreError::MapExhausted {
+            dir: self.dir.clone(),
+            map_size: current,
+        };
+        let next = current.checked_mul(2).ok_or_else(exhausted)?;
+        // SAFETY: the exclusive lock guarantees no transaction of this process is open.
+        unsafe { self.env.resize(next) }.map_err(|_| exhausted())?;
+        tracing::info!(dir = %self.dir.display(), map_size = next, "header store map grown");
+        Ok(())
+    }
+
+    pub(crate) fn map_shared(&self) -> RwLockReadGuard<'_, ()> {
+        // A poisoned lock guards no data, only exclusion: carry on.
+        self.map_lock.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn map_exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.map_lock.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            dir: self.dir.clone(),
+            detail,
+        }
+    }
+
+    pub(crate) fn decode_header(&self, bytes: &[u8], place: &str) -> Result<Header, StoreError> {
+        layout::decode_header(bytes)
+            .ok_or_else(|| self.corrupt(format!("malformed {place} header")))
+    }
+
+    /// The tip record: (height, hash).
+    pub(crate) fn read_tip(&self, txn: &RoTxn) -> Result<(u32, BlockHash), StoreError> {
+        let raw = self
+            .meta
+            .get(txn, layout::META_TIP)?
+            .ok_or_else(|| self.corrupt("no tip record".into()))?;
+        layout::decode_tip_value(raw).ok_or_else(|| self.corrupt("malformed tip record".into()))
+    }
+
+    pub(crate) fn read_work(&self, txn: &RoTxn) -> Result<Work, StoreError> {
+        let raw = self
+            .meta
+            .get(txn, layout::META_WORK)?
+            .ok_or_else(|| self.corrupt("no chain work record".into()))?;
+        layout::decode_work(raw).ok_or_else(|| self.corrupt("malformed chain work record".into()))
+    }
+
+    pub(crate) fn best_header(
+        &self,
+        txn: &RoTxn,
+        height: u32,
+    ) -> Result<Option<Header>, StoreError> {
+        match self.best.get(txn, &layout::height_key(height))? {
+            Some(raw) => self.decode_header(raw, "best chain").map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn side_header(
+        &self,
+        txn: &RoTxn,
+        hash: &BlockHash,
+    ) -> Result<Option<(u32, Header)>, StoreError> {
+        match self.side.get(txn, &layout::hash_key(hash))? {
+            Some(raw) => layout::decode_side_value(raw)
+                .map(Some)
+                .ok_or_else(|| self.corrupt(format!("malformed side header {hash}"))),
+            None => Ok(None),
+        }
+    }
+}
