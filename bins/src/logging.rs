@@ -24,9 +24,38 @@ pub fn init(filter: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("cannot install the logger: {e}"))
 }
 
-/// Writes one node event to the log: operator-level events at info, per-message ones at debug.
+/// Writes node events to the log: operator-level events at info, per-message ones at debug.
 /// Text the peer chose (its user agent) is logged quoted and escaped.
-pub fn log_event(event: &Event) {
+///
+/// Until the first sync completes, every 2000-header batch moves the tip; those tip changes go
+/// to debug (the rate-limited sync progress line says the same at info), reorgs stay at info.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    synced: bool,
+}
+
+impl EventLog {
+    /// Logs one event.
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::TipChanged(change) if !self.synced && change.disconnected.is_empty() => {
+                debug!(
+                    height = change.tip_height,
+                    hash = %change.tip,
+                    connected = change.connected.len(),
+                    "tip changed"
+                );
+            }
+            Event::Synced { .. } => {
+                self.synced = true;
+                log_event(event);
+            }
+            _ => log_event(event),
+        }
+    }
+}
+
+fn log_event(event: &Event) {
     match event {
         Event::PeerConnected {
             peer,

@@ -18,7 +18,7 @@ use signal_hook::iterator::Signals;
 use tracing::{debug, error, info, warn};
 
 use crate::config::Settings;
-use crate::logging::log_event;
+use crate::logging::EventLog;
 
 /// What the run loop needs of a driver: start it around a node, ask it things, read its
 /// notifications, and take the node back when it has stopped.
@@ -178,6 +178,7 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
         D::request(&handle, Request::AddPeer(*addr));
     }
 
+    let mut event_log = EventLog::default();
     for notification in driver.notifications().iter() {
         match notification {
             Notification::Persist(change) => {
@@ -188,7 +189,7 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
                 }
             }
             Notification::Event(event) => {
-                log_event(&event);
+                event_log.record(&event);
                 if event == Event::ShutdownComplete {
                     break;
                 }

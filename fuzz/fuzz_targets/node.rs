@@ -34,7 +34,7 @@ use headway_core::output::Output;
 use headway_core::params::Network;
 use headway_core::peer::{Direction, PeerId};
 use headway_core::time::Time;
-use headway_core::wire::{encode, FrameDecoder};
+use headway_core::wire::{encode, FrameDecoder, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
 use headway_fuzz::regtest::mine;
 use headway_fuzz::FuzzInput;
 use libfuzzer_sys::fuzz_target;
@@ -361,6 +361,18 @@ fuzz_target!(|data: &[u8]| {
                 eprintln!("-> {inp:?}");
             }
             drain(&mut a, &mut b, &mut observed, debug);
+            let chunk = match &inp {
+                Input::Received { bytes, .. } => bytes.len(),
+                _ => 0,
+            };
+            let peers: Vec<PeerId> = a.peers().map(|(id, _, _)| id).collect();
+            for id in peers {
+                let held = a.buffered(id).unwrap_or(0);
+                assert!(
+                    held <= FRAME_HEADER_LEN + MAX_MESSAGE_LENGTH + chunk,
+                    "peer {id} holds {held} undecoded bytes"
+                );
+            }
             if let Some(deadline) = a.next_deadline() {
                 assert!(
                     deadline > now,

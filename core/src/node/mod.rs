@@ -228,6 +228,12 @@ impl Node {
         &self.config
     }
 
+    /// Bytes received from `peer` and not yet decoded: never more than one partial frame
+    /// (`FRAME_HEADER_LEN + MAX_MESSAGE_LENGTH`) plus the last chunk handed in.
+    pub fn buffered(&self, peer: PeerId) -> Option<usize> {
+        self.peers.get(&peer).map(|p| p.decoder.buffered())
+    }
+
     /// Connections currently open, with their address and whether the handshake completed.
     pub fn peers(&self) -> impl Iterator<Item = (PeerId, SocketAddr, bool)> + '_ {
         self.peers.iter().map(|(id, p)| (*id, p.addr, p.negotiated))
