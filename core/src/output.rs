@@ -211,6 +211,9 @@ pub enum DisconnectReason {
     /// Our getheaders went unanswered and another peer can serve.
     #[error("headers request unanswered for {0:?}")]
     SyncStalled(Duration),
+    /// The address misbehaved recently and may not connect for now.
+    #[error("address discouraged after misbehaving")]
+    Discouraged,
     /// We already have as many inbound connections as allowed.
     #[error("too many inbound connections (limit {0})")]
     TooManyInbound(usize),

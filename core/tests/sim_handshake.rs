@@ -317,3 +317,39 @@ fn persistent_peer_is_redialled_with_backoff_and_shutdown_completes() {
     sim.request(a, Request::Shutdown);
     assert!(sim.events(a).any(|e| *e == Event::ShutdownComplete));
 }
+
+#[test]
+fn misbehaving_address_is_discouraged_but_loopback_is_not() {
+    let mut sim = Sim::new();
+    let a = sim.add_node(node(1));
+    let mainnet = Network::Mainnet.params().magic;
+    for ip in ["10.7.7.7", "127.0.0.1"] {
+        let r = sim.raw_inbound_from(a, format!("{ip}:5000").parse().unwrap());
+        sim.raw_send_bytes(
+            r,
+            headway_core::wire::encode(mainnet, NetworkMessage::Verack),
+        );
+        sim.run_for(Duration::from_secs(1));
+        assert!(sim.raws[r].closed);
+    }
+    let again = sim.raw_inbound_from(a, "10.7.7.7:5001".parse().unwrap());
+    let local = sim.raw_inbound_from(a, "127.0.0.1:5001".parse().unwrap());
+    sim.run_for(Duration::from_secs(1));
+    assert!(
+        sim.raws[again].closed,
+        "the misbehaving address may not come back"
+    );
+    assert!(
+        !sim.raws[local].closed,
+        "loopback peers are never discouraged"
+    );
+    assert_eq!(
+        disconnect_reasons(&sim, a).last(),
+        Some(&DisconnectReason::Discouraged)
+    );
+    // A day later the address may connect again.
+    sim.run_for(Duration::from_secs(24 * 3600));
+    let later = sim.raw_inbound_from(a, "10.7.7.7:5002".parse().unwrap());
+    sim.run_for(Duration::from_millis(10));
+    assert!(!sim.raws[later].closed);
+}

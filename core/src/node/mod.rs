@@ -5,6 +5,7 @@
 //! [`handshake`], [`ping`], `sync` (downloading headers), `serve` (answering and announcing)
 //! and [`outbound`] (redialling persistent peers).
 
+pub mod discourage;
 pub mod handshake;
 pub mod outbound;
 pub mod ping;
@@ -29,6 +30,7 @@ use crate::rng::Rng;
 use crate::time::Time;
 use crate::wire::{self, FrameDecoder};
 
+use self::discourage::Discouraged;
 use self::handshake::{Handshake, VersionOutcome};
 use self::outbound::PersistentPeers;
 use self::ping::Ping;
@@ -148,6 +150,9 @@ pub struct Node {
     outputs: VecDeque<Output>,
     peers: BTreeMap<PeerId, Peer>,
     persistent: PersistentPeers,
+    discouraged: Discouraged,
+    /// The time of the input being handled (for bookkeeping deep in call chains).
+    now: Time,
     sync: HeaderSync,
     shutting_down: bool,
     shutdown_reported: bool,
@@ -166,6 +171,8 @@ impl Node {
             outputs: VecDeque::new(),
             peers: BTreeMap::new(),
             persistent: PersistentPeers::default(),
+            discouraged: Discouraged::default(),
+            now: Time::ZERO,
             sync: HeaderSync::default(),
             shutting_down: false,
             shutdown_reported: false,
@@ -174,6 +181,7 @@ impl Node {
 
     /// Feeds one input that happened at `now`, then runs every timer that is due.
     pub fn handle(&mut self, now: Time, input: Input) {
+        self.now = now;
         match input {
             Input::Connected {
                 peer,
@@ -261,6 +269,9 @@ impl Node {
         let addr = peer.addr;
         debug!(peer = %id, %addr, %reason, "disconnecting");
         if reason.is_misbehaviour() {
+            if !self.persistent.contains(&addr) {
+                self.discouraged.add(addr.ip(), self.now);
+            }
             self.emit(Event::PeerMisbehaved {
                 peer: id,
                 addr,
@@ -330,6 +341,10 @@ impl Node {
         });
         if self.shutting_down {
             self.disconnect(id, DisconnectReason::Shutdown);
+            return;
+        }
+        if direction == Direction::Inbound && self.discouraged.contains(&addr.ip(), now) {
+            self.disconnect(id, DisconnectReason::Discouraged);
             return;
         }
         if direction == Direction::Inbound && inbound >= self.config.max_inbound {

@@ -96,9 +96,16 @@ impl Sim {
 
     /// A raw peer dials `node`; returns the raw peer's index.
     pub fn raw_inbound(&mut self, node: usize) -> usize {
+        let addr: SocketAddr = format!("10.1.0.{}:5000", self.raws.len() + 1)
+            .parse()
+            .unwrap();
+        self.raw_inbound_from(node, addr)
+    }
+
+    /// A raw peer at `addr` dials `node`; returns the raw peer's index.
+    pub fn raw_inbound_from(&mut self, node: usize, addr: SocketAddr) -> usize {
         let r = self.new_raw();
         let id = self.peer_id();
-        let addr: SocketAddr = format!("10.1.0.{}:5000", r + 1).parse().unwrap();
         self.links.insert(End::Raw(r), End::Node(node, id));
         self.links.insert(End::Node(node, id), End::Raw(r));
         self.raws[r].link = Some(End::Node(node, id));
