@@ -3,16 +3,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use headway_core::bitcoin::p2p::address::Address;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::message_compact_blocks::SendCmpct;
-use headway_core::bitcoin::p2p::message_network::VersionMessage;
-use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::{Config, DisconnectReason, Event, HeaderChain, Network, Node, Request};
-use support::sim::Sim;
+use support::sim::{raw_version, Sim};
 
 fn node(seed: u64) -> Node {
     let mut config = Config::new(Network::Regtest);
@@ -33,21 +29,6 @@ fn disconnect_reasons(sim: &Sim, n: usize) -> Vec<DisconnectReason> {
             _ => None,
         })
         .collect()
-}
-
-fn peer_version(nonce: u64, version: u32) -> VersionMessage {
-    let a: SocketAddr = "10.9.9.9:18444".parse().unwrap();
-    let mut v = VersionMessage::new(
-        ServiceFlags::NETWORK,
-        1_700_000_000,
-        Address::new(&a, ServiceFlags::NONE),
-        Address::new(&a, ServiceFlags::NETWORK),
-        nonce,
-        "/raw:0.1/".to_string(),
-        0,
-    );
-    v.version = version;
-    v
 }
 
 #[test]
@@ -116,10 +97,7 @@ fn ping_every_two_minutes_is_answered_and_measured() {
 fn peer_that_never_pongs_is_dropped_after_twenty_minutes() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));
-    let r = sim.raw_inbound(a);
-    sim.raw_send(r, NetworkMessage::Version(peer_version(42, 70016)));
-    sim.raw_send(r, NetworkMessage::Verack);
-    sim.run_for(Duration::from_secs(1));
+    let r = sim.raw_negotiated(a, 42);
     assert_eq!(negotiated(&sim, a), 1);
     assert!(sim.raws[r]
         .received
@@ -139,10 +117,7 @@ fn peer_that_never_pongs_is_dropped_after_twenty_minutes() {
 fn pong_with_wrong_nonce_is_ignored() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));
-    let r = sim.raw_inbound(a);
-    sim.raw_send(r, NetworkMessage::Version(peer_version(42, 70016)));
-    sim.raw_send(r, NetworkMessage::Verack);
-    sim.run_for(Duration::from_secs(1));
+    let r = sim.raw_negotiated(a, 42);
     let nonce = sim.raws[r]
         .received
         .iter()
@@ -168,7 +143,7 @@ fn node_answers_pings_with_the_same_nonce() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));
     let r = sim.raw_inbound(a);
-    sim.raw_send(r, NetworkMessage::Version(peer_version(42, 70016)));
+    sim.raw_send(r, NetworkMessage::Version(raw_version(42, 70016, 0)));
     sim.raw_send(r, NetworkMessage::Verack);
     sim.raw_send(r, NetworkMessage::Ping(0xdead_beef));
     sim.run_for(Duration::from_secs(1));
@@ -213,7 +188,7 @@ fn pre_verack_negotiation_messages_are_tolerated_and_others_ignored() {
     let r = sim.raw_inbound(a);
     // Before version: ignored, not an offence.
     sim.raw_send(r, NetworkMessage::Ping(1));
-    sim.raw_send(r, NetworkMessage::Version(peer_version(42, 70016)));
+    sim.raw_send(r, NetworkMessage::Version(raw_version(42, 70016, 0)));
     sim.raw_send(r, NetworkMessage::WtxidRelay);
     sim.raw_send(r, NetworkMessage::SendAddrV2);
     sim.raw_send(r, NetworkMessage::SendHeaders);
@@ -236,7 +211,7 @@ fn pre_verack_negotiation_messages_are_tolerated_and_others_ignored() {
     );
     sim.raw_send(r, NetworkMessage::GetAddr);
     // A second version is ignored.
-    sim.raw_send(r, NetworkMessage::Version(peer_version(43, 70016)));
+    sim.raw_send(r, NetworkMessage::Version(raw_version(43, 70016, 0)));
     sim.raw_send(r, NetworkMessage::Verack);
     sim.run_for(Duration::from_secs(1));
     assert_eq!(negotiated(&sim, a), 1);
@@ -258,7 +233,7 @@ fn obsolete_peer_is_refused() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));
     let r = sim.raw_inbound(a);
-    sim.raw_send(r, NetworkMessage::Version(peer_version(42, 31799)));
+    sim.raw_send(r, NetworkMessage::Version(raw_version(42, 31799, 0)));
     sim.run_for(Duration::from_secs(1));
     assert_eq!(
         disconnect_reasons(&sim, a),

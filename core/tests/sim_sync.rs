@@ -4,18 +4,14 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use headway_core::bitcoin::block::Header;
-use headway_core::bitcoin::p2p::address::Address;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
-use headway_core::bitcoin::p2p::message_network::VersionMessage;
-use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::bitcoin::BlockHash;
 use headway_core::{Config, DisconnectReason, Event, HeaderChain, Network, Node, PersistChain};
 use support::mine::mine;
-use support::sim::Sim;
+use support::sim::{raw_version, Sim};
 
 fn genesis() -> Header {
     Network::Regtest.params().genesis
@@ -104,31 +100,13 @@ fn follows_new_blocks_after_sync() {
     assert_store_matches(&sim, b);
 }
 
-fn version(nonce: u64) -> VersionMessage {
-    let a: SocketAddr = "10.9.9.9:18444".parse().unwrap();
-    let mut v = VersionMessage::new(
-        ServiceFlags::NETWORK,
-        1_700_000_000,
-        Address::new(&a, ServiceFlags::NONE),
-        Address::new(&a, ServiceFlags::NETWORK),
-        nonce,
-        "/staller:0.1/".to_string(),
-        100_000,
-    );
-    v.version = 70016;
-    v
-}
-
 #[test]
 fn stalling_sync_peer_is_replaced_by_one_that_serves() {
     let chain = mine(&genesis(), 2500, 1);
     let mut sim = Sim::new();
     let b = sim.add_node(node_with(2, &[]));
     // The staller connects first and claims a high start height; it never answers getheaders.
-    let s = sim.raw_inbound(b);
-    sim.raw_send(s, NetworkMessage::Version(version(7)));
-    sim.raw_send(s, NetworkMessage::Verack);
-    sim.run_for(Duration::from_secs(1));
+    let s = sim.raw_negotiated(b, 7);
     assert!(sim.raws[s]
         .received
         .iter()
@@ -222,10 +200,7 @@ fn three_nodes_in_a_line_end_on_the_same_chain() {
 fn invalid_headers_disconnect_and_mark_the_peer() {
     let mut sim = Sim::new();
     let b = sim.add_node(node_with(2, &[]));
-    let r = sim.raw_inbound(b);
-    sim.raw_send(r, NetworkMessage::Version(version(9)));
-    sim.raw_send(r, NetworkMessage::Verack);
-    sim.run_for(Duration::from_secs(1));
+    let r = sim.raw_negotiated(b, 9);
     let mut bad = mine(&genesis(), 3, 5);
     bad[1].nonce = bad[1].nonce.wrapping_add(1);
     while bad[1].validate_pow(bad[1].target()).is_ok() {
@@ -252,7 +227,7 @@ fn non_continuous_and_oversized_headers_disconnect() {
     let r1 = sim.raw_inbound(b);
     let r2 = sim.raw_inbound(b);
     for (r, n) in [(r1, 11), (r2, 12)] {
-        sim.raw_send(r, NetworkMessage::Version(version(n)));
+        sim.raw_send(r, NetworkMessage::Version(raw_version(n, 70016, 100_000)));
         sim.raw_send(r, NetworkMessage::Verack);
     }
     let mut gap = mine(&genesis(), 3, 5);
@@ -283,10 +258,7 @@ fn unconnecting_headers_trigger_getheaders_not_a_penalty() {
     let chain = mine(&genesis(), 10, 1);
     let mut sim = Sim::new();
     let b = sim.add_node(node_with(2, &[]));
-    let r = sim.raw_inbound(b);
-    sim.raw_send(r, NetworkMessage::Version(version(3)));
-    sim.raw_send(r, NetworkMessage::Verack);
-    sim.run_for(Duration::from_secs(1));
+    let r = sim.raw_negotiated(b, 3);
     let before = sim.raws[r]
         .received
         .iter()
@@ -313,7 +285,7 @@ fn serves_getheaders_and_refuses_oversized_locators() {
     let mut sim = Sim::new();
     let a = sim.add_node(node_with(1, &chain));
     let r = sim.raw_inbound(a);
-    sim.raw_send(r, NetworkMessage::Version(version(3)));
+    sim.raw_send(r, NetworkMessage::Version(raw_version(3, 70016, 100_000)));
     sim.raw_send(r, NetworkMessage::Verack);
     let unknown = BlockHash::from_byte_array([7; 32]);
     sim.raw_send(
@@ -398,10 +370,7 @@ fn sync_ending_on_a_full_batch_completes_against_a_peer_that_never_sends_empty_h
     let chain = mine(&genesis(), 2000, 1);
     let mut sim = Sim::new();
     let b = sim.add_node(node_with(2, &[]));
-    let r = sim.raw_inbound(b);
-    sim.raw_send(r, NetworkMessage::Version(version(5)));
-    sim.raw_send(r, NetworkMessage::Verack);
-    sim.run_for(Duration::from_secs(1));
+    let r = sim.raw_negotiated(b, 5);
     assert_eq!(getheaders(&sim, r).len(), 1);
     sim.raw_send(r, NetworkMessage::Headers(chain.clone()));
     sim.run_for(Duration::from_secs(1));

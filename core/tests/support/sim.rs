@@ -6,9 +6,28 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use headway_core::bitcoin::p2p::address::Address;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
+use headway_core::bitcoin::p2p::message_network::VersionMessage;
+use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::wire::{encode, FrameDecoder};
 use headway_core::{Direction, Event, Input, Node, Output, PeerId, PersistChain, Request, Time};
+
+/// The version message a scripted peer sends: protocol `version`, claiming `start_height`.
+pub fn raw_version(nonce: u64, version: u32, start_height: i32) -> VersionMessage {
+    let a: SocketAddr = "10.9.9.9:18444".parse().unwrap();
+    let mut v = VersionMessage::new(
+        ServiceFlags::NETWORK,
+        1_700_000_000,
+        Address::new(&a, ServiceFlags::NONE),
+        Address::new(&a, ServiceFlags::NETWORK),
+        nonce,
+        "/raw:0.1/".to_string(),
+        start_height,
+    );
+    v.version = version;
+    v
+}
 
 /// One side of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,6 +150,19 @@ impl Sim {
             closed: false,
         });
         self.raws.len() - 1
+    }
+
+    /// A raw peer that dials `node` and completes the handshake (version with `nonce`, claiming
+    /// height 100,000, then verack); returns its index once a second of virtual time passed.
+    pub fn raw_negotiated(&mut self, node: usize, nonce: u64) -> usize {
+        let r = self.raw_inbound(node);
+        self.raw_send(
+            r,
+            NetworkMessage::Version(raw_version(nonce, 70016, 100_000)),
+        );
+        self.raw_send(r, NetworkMessage::Verack);
+        self.run_for(Duration::from_secs(1));
+        r
     }
 
     /// Sends a message from a raw peer.
