@@ -410,3 +410,31 @@ fn sync_ending_on_a_full_batch_completes_against_a_peer_that_never_sends_empty_h
     sim.run_for(Duration::from_secs(1));
     assert_eq!(sim.tip(b), more[0].block_hash());
 }
+
+#[test]
+fn headers_from_the_future_end_the_round_without_a_penalty_or_a_stall() {
+    let mut chain = mine(&genesis(), 5, 1);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_with(2, &[]));
+    let r = sim.raw_negotiated(b, 4);
+    // The last header is three hours ahead of the node's clock.
+    let future = u32::try_from(sim.now.as_secs()).unwrap() + 3 * 3600;
+    chain[4].time = future;
+    while chain[4].validate_pow(chain[4].target()).is_err() {
+        chain[4].nonce = chain[4].nonce.wrapping_add(1);
+    }
+    sim.raw_send(r, NetworkMessage::Headers(chain.clone()));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(
+        sim.tip(b),
+        chain[3].block_hash(),
+        "the valid prefix is kept"
+    );
+    assert!(!sim
+        .events(b)
+        .any(|e| matches!(e, Event::PeerMisbehaved { .. })));
+    assert!(
+        synced(&sim, b),
+        "the round ends instead of waiting for nothing"
+    );
+}

@@ -230,7 +230,12 @@ impl Node {
             if error.is_offence() {
                 self.disconnect(id, DisconnectReason::InvalidHeader { hash, error });
             } else {
+                // Time-too-new: not an offence, and the header may be fine later. This round
+                // with the peer ends here; a later announcement starts the next one.
                 debug!(peer = %id, %hash, %error, "header not accepted for now");
+                if self.sync.sync_peer == Some(id) {
+                    self.finish_sync(now, id);
+                }
             }
             return;
         }
