@@ -239,7 +239,9 @@ impl Node {
             }
             return;
         }
-        self.report_progress(now, id, false);
+        if !self.sync.synced || bulk {
+            self.report_progress(now, id, false);
+        }
         if bulk {
             self.request_headers(now, id, hashes[hashes.len() - 1]);
         } else {
