@@ -9,7 +9,7 @@ use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
 use bitcoin::BlockHash;
 use tracing::debug;
 
-use super::{Node, MAX_HEADERS_RESULTS, PROTOCOL_VERSION};
+use super::{Node, MAX_HEADERS_RESULTS, MAX_LOCATOR_SIZE, PROTOCOL_VERSION};
 use crate::chain::header_hash;
 use crate::output::{DisconnectReason, Event, Output};
 use crate::peer::{Direction, PeerId};
@@ -116,6 +116,12 @@ impl Node {
             Some(h) if self.chain.contains(&h.prev_blockhash) => h.prev_blockhash,
             _ => from,
         };
+        let locator = self.chain.locator_from(&start);
+        self.send_getheaders(now, id, locator);
+    }
+
+    /// Sends getheaders with `locator` unless one is already in flight to this peer.
+    fn send_getheaders(&mut self, now: Time, id: PeerId, locator: Vec<BlockHash>) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -129,7 +135,6 @@ impl Node {
         }
         peer.more_announced = false;
         peer.headers_in_flight = Some(now);
-        let locator = self.chain.locator_from(&start);
         let msg = GetHeadersMessage {
             version: PROTOCOL_VERSION,
             locator_hashes: locator,
@@ -196,6 +201,17 @@ impl Node {
             self.request_headers(now, id, tip);
             return;
         }
+        let bulk = headers.len() == MAX_HEADERS_RESULTS;
+        if bulk {
+            // Pipelining: ask for the next batch before validating this one, so the peer
+            // serves while we validate. The locator names this batch's headers (from the
+            // next-to-last, one back as always) and then our chain below it.
+            let mut locator: Vec<BlockHash> =
+                hashes.iter().rev().skip(1).take(10).copied().collect();
+            locator.extend(self.chain.locator_from(&first.prev_blockhash));
+            locator.truncate(MAX_LOCATOR_SIZE);
+            self.send_getheaders(now, id, locator);
+        }
         let accepted = self.chain.accept_hashed(&headers, &hashes, now);
         if let Some(persist) = accepted.persist {
             self.outputs.push_back(Output::Persist(persist));
@@ -215,7 +231,6 @@ impl Node {
                 }
             }
         }
-        let bulk = headers.len() == MAX_HEADERS_RESULTS;
         if let Some(change) = accepted.tip_change {
             if self.sync.synced || !bulk {
                 debug!(height = change.tip_height, tip = %change.tip, fork_height = change.fork_height,
@@ -242,9 +257,7 @@ impl Node {
         if !self.sync.synced || bulk {
             self.report_progress(now, id, false);
         }
-        if bulk {
-            self.request_headers(now, id, hashes[hashes.len() - 1]);
-        } else {
+        if !bulk {
             if self.sync.sync_peer == Some(id) {
                 self.finish_sync(now, id);
             }
