@@ -44,11 +44,28 @@ pub fn main<D: NodeDriver>() -> ExitCode {
     match dispatch::<D>(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = format!("{e:#}").replace('\n', " ");
-            eprintln!("error: {message}");
+            eprintln!("error: {}", one_line_error(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and its causes as one line, outermost first, separated by `: `. A cause whose text
+/// the line already holds is left out: the store's errors print their source inside their own
+/// message (so that they read well alone), and `{:#}` would repeat it.
+pub fn one_line_error(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Runs what `cli` asks for with driver `D`.
@@ -68,5 +85,36 @@ pub fn dispatch<D: NodeDriver>(cli: &Cli) -> anyhow::Result<()> {
             logging::init(&settings.log_level)?;
             run::run_node::<D>(&settings)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        // A data file LMDB refuses: the store's error names LMDB's reason and has it as source.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data.mdb"), vec![0x5a; 65_536]).unwrap();
+        let store_error =
+            headway_store_lmdb::HeaderStore::open(dir.path(), headway_core::Network::Regtest)
+                .unwrap_err();
+        let reason = std::error::Error::source(&store_error)
+            .expect("the store error has a source")
+            .to_string();
+        let error = anyhow::Error::from(store_error).context("cannot open the store");
+        let line = one_line_error(&error);
+        assert_eq!(line.matches(&reason).count(), 1, "{line}");
+        assert!(line.starts_with("cannot open the store: cannot open the header store in "));
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn distinct_causes_are_all_kept() {
+        let error = anyhow::anyhow!("inner\nsecond line")
+            .context("middle")
+            .context("outer");
+        assert_eq!(one_line_error(&error), "outer: middle: inner second line");
     }
 }

@@ -150,8 +150,14 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
 
     let config = core_config(settings, fresh_seed());
     info!(user_agent = %config.user_agent, seed = config.seed, "starting node");
-    let driver = D::start(Node::new(config, chain), settings.listen)
-        .context("cannot start the network driver")?;
+    let driver = D::start(Node::new(config, chain), settings.listen).with_context(|| {
+        // Binding the listen address is what fails in practice (port in use, no permission):
+        // name it so the operator knows which setting to change.
+        match settings.listen {
+            Some(addr) => format!("cannot start the network driver listening on {addr}"),
+            None => "cannot start the network driver".to_string(),
+        }
+    })?;
     // The driver logs the address it listens on; keep it in the debug log for this run's context.
     if let Some(addr) = driver.local_addr() {
         debug!(%addr, driver = D::NAME, "accepting inbound peers");

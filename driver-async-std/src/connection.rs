@@ -247,6 +247,9 @@ mod tests {
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
 
+    /// Long enough that only a hang reaches it.
+    const PATIENCE: Duration = Duration::from_secs(20);
+
     fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
         future.poll(&mut Context::from_waker(Waker::noop()))
     }
@@ -287,6 +290,82 @@ mod tests {
             Some("write failed: broken pipe")
         );
         assert_eq!(queue.take_write_error(), None);
+    }
+
+    /// The core's disconnect (drop the writer's queue, shut the socket) must end a reader that
+    /// is paused behind a writer stuck on a peer that never reads: the core waits for that
+    /// `Disconnected` before it forgets the peer or completes a shutdown.
+    #[test]
+    fn a_disconnect_ends_a_reader_paused_behind_a_peer_that_does_not_read() {
+        use crate::runtime::{block_on, spawn, unbounded};
+        block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut hostile = std::net::TcpStream::connect(addr).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let peer = PeerId(7);
+            let queue = SendQueue::new(1024);
+            let (outgoing, outgoing_rx) = unbounded();
+            let (core, inputs) = bounded(16);
+            let _ = spawn(write_loop(
+                peer,
+                addr,
+                stream.clone(),
+                Arc::clone(&queue),
+                outgoing_rx,
+            ));
+            let _ = spawn(read_loop(
+                peer,
+                addr,
+                stream.clone(),
+                Arc::clone(&queue),
+                1024,
+                core,
+            ));
+            // Far more than the kernel buffers hold: the writer blocks for good, and the
+            // reader pauses.
+            let chunk = vec![0u8; 1 << 20];
+            for _ in 0..64 {
+                queue.push(chunk.len());
+                outgoing.try_send(chunk.clone()).unwrap();
+            }
+            // Bytes from the peer wait unread: the reader pauses before it reads.
+            std::io::Write::write_all(&mut hostile, b"unread").unwrap();
+            assert!(queue.is_over_cap(), "the reader is paused");
+            // What the core loop does on `Output::Disconnect`.
+            drop(outgoing);
+            stream.shutdown(Shutdown::Both).unwrap();
+            loop {
+                match timeout(PATIENCE, inputs.recv()).await {
+                    Some(Ok(CoreMsg::Input(Input::Disconnected { peer: gone, .. }))) => {
+                        assert_eq!(gone, peer);
+                        break;
+                    }
+                    Some(Ok(CoreMsg::Input(Input::Received { .. }))) => continue,
+                    other => panic!("expected the disconnect, got {other:?}"),
+                }
+            }
+            drop(hostile);
+        });
+    }
+
+    #[test]
+    fn an_endless_connect_timeout_is_not_an_overflow() {
+        use crate::runtime::block_on;
+        block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (core, inputs) = bounded(1);
+            dial(addr, Duration::MAX, core).await;
+            match inputs.recv().await {
+                Ok(CoreMsg::Stream {
+                    addr: got,
+                    direction: Direction::Outbound,
+                    ..
+                }) => assert_eq!(got, addr),
+                other => panic!("expected the dial to complete, got {other:?}"),
+            }
+        });
     }
 
     #[test]

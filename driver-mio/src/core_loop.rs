@@ -6,6 +6,7 @@
 //! requests, with the node's next deadline as the timeout. It never touches a socket, and the
 //! application's channel is unbounded, so neither a slow store nor a busy poll loop stalls it.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -42,21 +43,27 @@ pub(crate) fn run(
     mut sockets: SocketLink,
     notifications: Sender<Notification>,
 ) -> Node {
+    // Answers to commands the socket thread could not take (see `SocketLink::queue`).
+    let mut answered = VecDeque::new();
     loop {
-        let input = match node.next_deadline() {
-            // Handle a due deadline before anything else, so that timers fire even while
-            // inputs arrive without a pause.
-            Some(deadline) if deadline <= now() => Input::Tick,
-            Some(deadline) => match inbox.recv_timeout(deadline.saturating_since(now())) {
-                Ok(CoreMessage::Input(input)) => input,
-                Ok(CoreMessage::Stop) => break,
-                Err(RecvTimeoutError::Timeout) => Input::Tick,
-                Err(RecvTimeoutError::Disconnected) => break,
-            },
-            None => match inbox.recv() {
-                Ok(CoreMessage::Input(input)) => input,
-                Ok(CoreMessage::Stop) | Err(_) => break,
-            },
+        let input = if let Some(input) = answered.pop_front() {
+            input
+        } else {
+            match node.next_deadline() {
+                // Handle a due deadline before anything else, so that timers fire even while
+                // inputs arrive without a pause.
+                Some(deadline) if deadline <= now() => Input::Tick,
+                Some(deadline) => match inbox.recv_timeout(deadline.saturating_since(now())) {
+                    Ok(CoreMessage::Input(input)) => input,
+                    Ok(CoreMessage::Stop) => break,
+                    Err(RecvTimeoutError::Timeout) => Input::Tick,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match inbox.recv() {
+                    Ok(CoreMessage::Input(input)) => input,
+                    Ok(CoreMessage::Stop) | Err(_) => break,
+                },
+            }
         };
         let received = match &input {
             Input::Received { bytes, .. } => bytes.len(),
@@ -66,7 +73,7 @@ pub(crate) fn run(
         if received > 0 {
             sockets.handled(received);
         }
-        if drain(&mut node, &mut sockets, &notifications) {
+        if drain(&mut node, &mut sockets, &notifications, &mut answered) {
             info!("node shut down");
             return node;
         }
@@ -75,22 +82,28 @@ pub(crate) fn run(
     node
 }
 
-/// Carries out every pending output in order. Returns true once the node reported
-/// [`Event::ShutdownComplete`] (forwarded like any other event).
-fn drain(node: &mut Node, sockets: &mut SocketLink, notifications: &Sender<Notification>) -> bool {
+/// Carries out every pending output in order; answers the socket thread can no longer give go
+/// to `answered`. Returns true once the node reported [`Event::ShutdownComplete`] (forwarded
+/// like any other event).
+fn drain(
+    node: &mut Node,
+    sockets: &mut SocketLink,
+    notifications: &Sender<Notification>,
+    answered: &mut VecDeque<Input>,
+) -> bool {
     let mut shutdown = false;
     while let Some(output) = node.poll() {
         let notification = match output {
             Output::Connect { addr } => {
-                sockets.queue(SocketCommand::Connect { addr });
+                answered.extend(sockets.queue(SocketCommand::Connect { addr }));
                 continue;
             }
             Output::Send { peer, bytes } => {
-                sockets.queue(SocketCommand::Send { peer, bytes });
+                answered.extend(sockets.queue(SocketCommand::Send { peer, bytes }));
                 continue;
             }
             Output::Disconnect { peer, reason } => {
-                sockets.queue(SocketCommand::Disconnect { peer, reason });
+                answered.extend(sockets.queue(SocketCommand::Disconnect { peer, reason }));
                 continue;
             }
             Output::Persist(persist) => Notification::Persist(persist),
@@ -105,4 +118,78 @@ fn drain(node: &mut Node, sockets: &mut SocketLink, notifications: &Sender<Notif
     }
     sockets.wake();
     shutdown
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{mpsc, Arc};
+    use std::thread;
+    use std::time::Duration;
+
+    use headway_core::{
+        Config, Direction, DisconnectReason, HeaderChain, Network, PeerId, Request,
+    };
+    use mio::{Poll, Waker};
+
+    use super::*;
+    use crate::backlog::CoreBacklog;
+    use crate::socket_loop::WAKER;
+
+    /// Long enough never to matter on a healthy machine; only a hung test hits it.
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// With the socket thread gone, the core still gets its answers: a dial fails, a disconnect
+    /// is a disconnect, and a shutdown completes instead of waiting for ever.
+    #[test]
+    fn commands_the_socket_thread_cannot_take_are_answered_and_shutdown_completes() {
+        let poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
+        let (commands, gone) = mpsc::channel();
+        drop(gone); // the socket thread has ended
+        let link = SocketLink::new(commands, waker, Arc::new(CoreBacklog::new(usize::MAX)));
+        let (inbox, inbox_rx) = mpsc::channel();
+        let (notify, notifications) = mpsc::channel();
+        let node = Node::new(
+            Config::new(Network::Regtest),
+            HeaderChain::new(Network::Regtest.params()),
+        );
+        let core = thread::spawn(move || run(node, inbox_rx, link, notify));
+
+        let peer = PeerId(1);
+        let inbound = "127.0.0.1:40001".parse().unwrap();
+        let dialled = "127.0.0.1:40002".parse().unwrap();
+        let input = |i| inbox.send(CoreMessage::Input(i)).unwrap();
+        input(Input::Connected {
+            peer,
+            addr: inbound,
+            direction: Direction::Inbound,
+        });
+        input(Input::Request(Request::AddPeer(dialled)));
+        input(Input::Request(Request::Shutdown));
+
+        let mut dial_failed = false;
+        let mut disconnected = false;
+        loop {
+            match notifications.recv_timeout(PATIENCE) {
+                Ok(Notification::Event(Event::ConnectFailed { addr, .. })) => {
+                    assert_eq!(addr, dialled);
+                    dial_failed = true;
+                }
+                Ok(Notification::Event(Event::PeerDisconnected {
+                    peer: gone, reason, ..
+                })) => {
+                    assert_eq!(gone, peer);
+                    assert_eq!(reason, DisconnectReason::Shutdown);
+                    disconnected = true;
+                }
+                Ok(Notification::Event(Event::ShutdownComplete)) => break,
+                Ok(_) => {}
+                Err(e) => panic!("the node never completed its shutdown: {e}"),
+            }
+        }
+        assert!(dial_failed, "the dial was answered");
+        assert!(disconnected, "the peer was let go");
+        let node = core.join().unwrap();
+        assert_eq!(node.peers().count(), 0, "no peer is left behind");
+    }
 }

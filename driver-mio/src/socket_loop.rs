@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,13 @@ pub(crate) const WAKER: Token = Token(1);
 const FIRST_PEER_TOKEN: usize = 2;
 /// Readiness events taken per poll call.
 const EVENTS_CAPACITY: usize = 1024;
+/// How long we wait before accepting again after a failed accept (for example out of file
+/// descriptors): connections left in the listen queue raise no new readiness edge, so without
+/// a retry they would wait for the next connection attempt, which may never come.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// The longest connect timeout we keep: a longer one means "no timeout" in practice, and adding
+/// a value near `Duration::MAX` to an `Instant` would overflow (a panic).
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What the core thread asks of the socket thread.
 #[derive(Debug)]
@@ -111,12 +118,26 @@ impl SocketLink {
     }
 
     /// Queues a command; [`SocketLink::wake`] makes the socket thread look at it.
-    pub(crate) fn queue(&mut self, command: SocketCommand) {
-        if self.commands.send(command).is_err() {
-            debug!("socket thread gone; command dropped");
-            return;
+    ///
+    /// If the socket thread is gone (its poll failed, or it panicked), gives back the answer it can no longer
+    /// give: the core waits for `ConnectFailed` after a dial and for `Disconnected` after a
+    /// disconnect, and without them a peer would never be forgotten nor a shutdown complete.
+    #[must_use]
+    pub(crate) fn queue(&mut self, command: SocketCommand) -> Option<Input> {
+        let Err(mpsc::SendError(command)) = self.commands.send(command) else {
+            self.pending_wake = true;
+            return None;
+        };
+        debug!("socket thread gone; command answered without it");
+        let error = "socket thread stopped".to_string();
+        match command {
+            SocketCommand::Connect { addr } => Some(Input::ConnectFailed { addr, error }),
+            SocketCommand::Disconnect { peer, .. } => Some(Input::Disconnected {
+                peer,
+                error: Some(error),
+            }),
+            _ => None,
         }
-        self.pending_wake = true;
     }
 
     /// Interrupts the poll if commands were queued since the last wake (one wake per batch).
@@ -153,6 +174,8 @@ pub(crate) struct SocketLoop {
     dirty: Vec<Token>,
     /// Connections we stopped reading because the core's backlog was full.
     deferred: Vec<Token>,
+    /// When to try accepting again after an accept failed; `None` while accepting works.
+    accept_retry_at: Option<Instant>,
     /// Our own reference to the waker: if the core's side were the last one, its drop would
     /// close the eventfd, and closing a file removes its pending event from epoll, so the
     /// final wake-up (the one carrying `Stop`) could be lost.
@@ -183,10 +206,11 @@ impl SocketLoop {
                 backlog,
             },
             next_peer: 1,
-            connect_timeout: config.connect_timeout,
+            connect_timeout: config.connect_timeout.min(MAX_CONNECT_TIMEOUT),
             send_buffer_cap: config.send_buffer_cap,
             dirty: Vec::new(),
             deferred: Vec::new(),
+            accept_retry_at: None,
             _waker: waker,
         }
     }
@@ -195,8 +219,10 @@ impl SocketLoop {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
-            let timeout = self
-                .next_dial_deadline()
+            let timeout = [self.next_dial_deadline(), self.accept_retry_at]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             if let Err(error) = self.poll.poll(&mut events, timeout) {
                 if error.kind() == io::ErrorKind::Interrupted {
@@ -217,6 +243,7 @@ impl SocketLoop {
             }
             self.resume_deferred_reads();
             self.expire_dials(Instant::now());
+            self.retry_accept(Instant::now());
         }
         info!(
             connections = self.connections.len(),
@@ -332,22 +359,33 @@ impl SocketLoop {
         let Some(listener) = &self.listener else {
             return;
         };
+        self.accept_retry_at = None;
         let mut accepted = Vec::new();
         loop {
             match listener.accept() {
                 Ok(pair) => accepted.push(pair),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The client gave up before we took it: the next one may be fine.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(error) => {
-                    // Out of descriptors or similar: leave the rest in the backlog rather
-                    // than spin; the next connection attempt raises a new edge.
-                    warn!(%error, "accept failed");
+                    // Out of descriptors or similar: leave the rest in the listen queue rather
+                    // than spin, and try again shortly (see `ACCEPT_RETRY`).
+                    warn!(%error, retry_in = ?ACCEPT_RETRY, "accept failed");
+                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
                     break;
                 }
             }
         }
         for (stream, addr) in accepted {
             self.adopt_inbound(stream, addr);
+        }
+    }
+
+    /// Accepts again once the pause after a failed accept is over.
+    fn retry_accept(&mut self, now: Instant) {
+        if self.accept_retry_at.is_some_and(|at| at <= now) {
+            self.accept_all();
         }
     }
 

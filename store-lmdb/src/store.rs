@@ -160,7 +160,10 @@ impl HeaderStore {
     pub fn load(&self) -> Result<StoredHeaders, StoreError> {
         self.read(|txn| {
             let (tip_height, _) = self.read_tip(txn)?;
-            let mut best = Vec::with_capacity(tip_height as usize + 1);
+            // Size from the stored entries, not the tip record: a corrupt tip far above the
+            // chain must end in the length check below, not in a huge up-front allocation.
+            let stored = usize::try_from(self.best.len(txn)?).unwrap_or(usize::MAX);
+            let mut best = Vec::with_capacity(stored.min(tip_height as usize + 1));
             for entry in self.best.iter(txn)? {
                 let (key, value) = entry?;
                 let height = layout::decode_height(key);

@@ -55,7 +55,7 @@ impl Harness {
 
     fn command(&mut self, command: SocketCommand) {
         let link = self.link.as_mut().unwrap();
-        link.queue(command);
+        assert_eq!(link.queue(command), None, "the socket thread is running");
         link.wake();
     }
 
@@ -231,6 +231,26 @@ fn dial_to_a_closed_port_fails() {
             );
         }
         other => panic!("expected a failed dial, got {other:?}"),
+    }
+    harness.stop();
+}
+
+#[test]
+fn an_endless_connect_timeout_is_not_an_overflow() {
+    let mut harness = Harness::start(DriverConfig {
+        connect_timeout: Duration::MAX,
+        ..DriverConfig::default()
+    });
+    let target = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = target.local_addr().unwrap();
+    harness.command(SocketCommand::Connect { addr });
+    match harness.next_input() {
+        Input::Connected {
+            addr: got,
+            direction: Direction::Outbound,
+            ..
+        } => assert_eq!(got, addr),
+        other => panic!("expected the dial to complete, got {other:?}"),
     }
     harness.stop();
 }
