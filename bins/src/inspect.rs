@@ -222,13 +222,24 @@ fn export(
     };
     let mut buf: Vec<u8> = Vec::with_capacity(EXPORT_CHUNK as usize * 80);
     let mut start = from;
+    // Chunks are read in separate snapshots; a node reorganising between two of them would
+    // splice two chains. Each chunk must link to the header written before it.
+    let mut last: Option<BlockHash> = None;
     loop {
         let end = start.saturating_add(EXPORT_CHUNK - 1).min(to);
         buf.clear();
+        let mut linked = true;
         store.for_each_best(start, end, |_, header| {
+            if last.is_some_and(|prev| header.prev_blockhash != prev) {
+                linked = false;
+            }
+            last = Some(header.block_hash());
             buf.extend_from_slice(&serialize(header));
             Ok(())
         })?;
+        if !linked {
+            bail!("the best chain changed during the export (a reorg at height {start} or below): run it again");
+        }
         let expected = (end - start + 1) as usize * 80;
         if buf.len() != expected {
             bail!(

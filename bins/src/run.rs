@@ -115,6 +115,29 @@ pub fn core_config(settings: &Settings, seed: u64) -> Config {
     config
 }
 
+/// Takes the data directory's lock file for the life of the node: two nodes writing one store
+/// would fight over its best chain. The lock is released when the process ends, however it
+/// ends, so a killed node never leaves a stale lock behind.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("headway.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow!(
+            "data directory {} is in use by another headway node: stop it or choose another --datadir",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// A seed that differs between runs: the clock and the process id, mixed (splitmix64). The
 /// core stays deterministic; only the binary looks at the clock.
 pub fn fresh_seed() -> u64 {
@@ -135,6 +158,7 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
     let dir = settings.store_dir();
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let _lock = lock_data_dir(&dir)?;
     let started = Instant::now();
     let store = HeaderStore::open(&dir, settings.network)?;
     let chain = store.load_chain()?;
@@ -185,13 +209,17 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
     }
 
     let mut event_log = EventLog::default();
+    let mut store_gone = false;
     for notification in driver.notifications().iter() {
         match notification {
             Notification::Persist(change) => {
                 // If the store thread died it has already asked for shutdown; keep draining
                 // events until the node confirms.
-                if persist_tx.send(change).is_err() {
-                    debug!("store thread gone; dropping a persist notice");
+                if persist_tx.send(change).is_err() && !store_gone {
+                    // Only a panic ends the store thread without its own shutdown request.
+                    error!("the store thread is gone; shutting down");
+                    D::request(&handle, Request::Shutdown);
+                    store_gone = true;
                 }
             }
             Notification::Event(event) => {

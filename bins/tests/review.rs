@@ -116,3 +116,43 @@ fn a_bad_connect_address_is_refused_before_anything_runs() {
         assert!(!datadir.exists(), "the data directory was created");
     }
 }
+
+#[test]
+fn a_second_node_on_the_same_data_directory_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().to_str().unwrap();
+    let mut first = Command::new(BINARIES[0])
+        .args(["--network", "regtest", "--datadir", datadir])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the first node starts");
+    // The first node holds the lock once its store exists.
+    let store = dir.path().join("regtest").join("data.mdb");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !store.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let outcomes: Vec<String> = BINARIES
+        .iter()
+        .map(|bin| error_line(&run(bin, &["--network", "regtest", "--datadir", datadir])))
+        .collect();
+    let _ = first.kill();
+    let _ = first.wait();
+    for line in outcomes {
+        assert!(line.contains("in use by another headway node"), "{line}");
+    }
+    // Killed, the first node leaves no stale lock: a new node may take the directory.
+    let mut again = Command::new(BINARIES[1])
+        .args(["--network", "regtest", "--datadir", datadir])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("a node starts again");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let still_running = again.try_wait().expect("try_wait").is_none();
+    let _ = again.kill();
+    let _ = again.wait();
+    assert!(still_running, "the directory was free again after the kill");
+}
