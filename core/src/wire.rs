@@ -101,6 +101,9 @@ fn command_is_valid(command: &[u8; COMMAND_LEN]) -> bool {
     text.iter().all(|b| (0x20..=0x7e).contains(b)) && padding.iter().all(|&b| b == 0)
 }
 
+/// Buffer capacity kept between messages; a larger one (left by a big message) is released.
+const RETAIN_CAPACITY: usize = 256 * 1024;
+
 /// Reassembles frames from one peer's byte stream.
 ///
 /// Holds at most one partial frame: never more than `FRAME_HEADER_LEN + MAX_MESSAGE_LENGTH`
@@ -188,7 +191,12 @@ impl FrameDecoder {
             return;
         }
         if self.read == self.buf.len() {
-            self.buf.clear();
+            // One large message must not pin megabytes per idle peer: drop a big allocation.
+            if self.buf.capacity() > RETAIN_CAPACITY {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
             self.read = 0;
         } else if self.read >= COMPACT_THRESHOLD && self.read >= self.buf.len() - self.read {
             self.buf.drain(..self.read);
@@ -223,6 +231,24 @@ pub fn encode(magic: Magic, msg: NetworkMessage) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_message_does_not_pin_its_buffer() {
+        let magic = Magic::REGTEST;
+        let big = encode(magic, NetworkMessage::Alert(vec![7; 1_000_000]));
+        let mut decoder = FrameDecoder::new(magic);
+        decoder.extend(&big);
+        assert!(matches!(
+            decoder.next_message(),
+            Ok(Some(NetworkMessage::Alert(_)))
+        ));
+        decoder.extend(&encode(magic, NetworkMessage::Verack));
+        assert!(
+            decoder.buf.capacity() < RETAIN_CAPACITY,
+            "the 1 MB buffer was released"
+        );
+        assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Verack)));
+    }
 
     #[test]
     fn command_rule_follows_core() {
