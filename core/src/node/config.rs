@@ -1,0 +1,50 @@
+//! The node's configuration: plain data, with the defaults Bitcoin Core and btcd use.
+
+use std::time::Duration;
+
+use bitcoin::p2p::ServiceFlags;
+
+use crate::params::Network;
+
+/// Everything that shapes a node's behaviour. Plain data; [`Config::new`] gives the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The network to join.
+    pub network: Network,
+    /// Our user agent, `/headway:VERSION/` by default.
+    pub user_agent: String,
+    /// The services we announce.
+    pub services: ServiceFlags,
+    /// Seed of the generator behind nonces and tie-breaks.
+    pub seed: u64,
+    /// A peer that has not completed version/verack by then is dropped (Core: 60 s).
+    pub handshake_timeout: Duration,
+    /// How often we ping (Core and btcd: 2 min).
+    pub ping_interval: Duration,
+    /// A ping unanswered this long drops the peer (Core: 20 min).
+    pub ping_timeout: Duration,
+    /// A getheaders unanswered this long moves sync to another peer. 60 s by default: a 2000
+    /// header reply is 162 kB, seconds even on a poor link, so a minute is ten times the
+    /// slowest honest answer, while a staller costs us at most a minute (Core waits 2 min
+    /// before re-asking, btcd 90 s).
+    pub headers_timeout: Duration,
+    /// Most inbound connections accepted at once.
+    pub max_inbound: usize,
+}
+
+impl Config {
+    /// The defaults for `network`.
+    pub fn new(network: Network) -> Config {
+        Config {
+            network,
+            user_agent: format!("/headway:{}/", env!("CARGO_PKG_VERSION")),
+            services: ServiceFlags::NONE,
+            seed: 0,
+            handshake_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(120),
+            ping_timeout: Duration::from_secs(20 * 60),
+            headers_timeout: Duration::from_secs(60),
+            max_inbound: 117,
+        }
+    }
+}
