@@ -1,6 +1,10 @@
 //! Persistent outbound peers (`--connect`): dial them, and redial after every failed dial or
 //! disconnect with btcd's backoff (5 s steps, capped at 5 minutes; the count resets once a
 //! handshake completes, so a peer that accepts and then drops us still backs off).
+//!
+//! The issue placed redialling in the driver; it lives here instead because it is a timer-driven
+//! decision, not IO: here both drivers share one implementation and the simulation tests run it
+//! on virtual time. The driver only carries out `Output::Connect`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
