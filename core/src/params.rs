@@ -8,7 +8,7 @@ use std::str::FromStr;
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::Magic;
-use bitcoin::{BlockHash, CompactTarget, Target, TxMerkleNode};
+use bitcoin::{BlockHash, CompactTarget, Target, TxMerkleNode, Work};
 
 /// The networks headway can join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +115,18 @@ pub struct Params {
     pub bip66_height: u32,
     /// Height from which header version must be at least 4.
     pub bip65_height: u32,
+    /// Core's `nMinimumChainWork`: a headers chain with less work is never stored until it
+    /// has been downloaded twice (headers presync, reference/protocol.md §3.8). Mainnet and
+    /// signet carry Core's values; testnet3, testnet4, regtest and simnet use zero for now, so
+    /// there only the "tip minus 144 blocks" part of the anti-DoS threshold protects us.
+    pub minimum_chain_work: Work,
+    /// Headers presync stores one commitment bit every this many headers (Core's
+    /// `HeadersSyncParams::commitment_period`; its current mainnet value, used everywhere).
+    pub headers_commitment_period: u32,
+    /// Headers redownloaded after a presync are held back until this many more headers with
+    /// verified commitments follow them (Core's `redownload_buffer_size`; its current mainnet
+    /// value, used everywhere).
+    pub headers_redownload_buffer: u32,
 }
 
 /// Blocks in one retarget period.
@@ -130,6 +142,17 @@ fn target_from_be_hex(hex: &str) -> Target {
         *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("static pow limit is hex");
     }
     Target::from_be_bytes(bytes)
+}
+
+/// Core's mainnet `nMinimumChainWork` (block 938343).
+const MAINNET_MINIMUM_CHAIN_WORK: &str =
+    "0000000000000000000000000000000000000001128750f82f4c366153a3a030";
+/// Core's signet `nMinimumChainWork` (block 267665).
+const SIGNET_MINIMUM_CHAIN_WORK: &str =
+    "0000000000000000000000000000000000000000000000000000067d328e681a";
+
+fn work_from_be_hex(hex: &str) -> Work {
+    Work::from_be_bytes(target_from_be_hex(hex).to_be_bytes())
 }
 
 const MAINNET_MERKLE: &str = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b";
@@ -163,7 +186,11 @@ impl Params {
             bip34_height: 227931,
             bip66_height: 363725,
             bip65_height: 388381,
+            minimum_chain_work: work_from_be_hex(MAINNET_MINIMUM_CHAIN_WORK),
+            headers_commitment_period: 641,
+            headers_redownload_buffer: 15218,
         };
+        let no_minimum_work = Work::from_be_bytes([0; 32]);
         match network {
             Network::Mainnet => base,
             Network::Testnet3 => Params {
@@ -174,6 +201,7 @@ impl Params {
                 bip34_height: 21111,
                 bip66_height: 330776,
                 bip65_height: 581885,
+                minimum_chain_work: no_minimum_work,
                 ..base
             },
             Network::Testnet4 => Params {
@@ -190,6 +218,7 @@ impl Params {
                 bip34_height: 1,
                 bip66_height: 1,
                 bip65_height: 1,
+                minimum_chain_work: no_minimum_work,
                 ..base
             },
             Network::Signet => Params {
@@ -202,6 +231,7 @@ impl Params {
                 bip34_height: 1,
                 bip66_height: 1,
                 bip65_height: 1,
+                minimum_chain_work: work_from_be_hex(SIGNET_MINIMUM_CHAIN_WORK),
                 ..base
             },
             Network::Regtest => Params {
@@ -216,6 +246,7 @@ impl Params {
                 bip34_height: 1,
                 bip66_height: 1,
                 bip65_height: 1,
+                minimum_chain_work: no_minimum_work,
                 ..base
             },
             Network::Simnet => Params {
@@ -229,6 +260,7 @@ impl Params {
                 bip34_height: 0,
                 bip66_height: 0,
                 bip65_height: 0,
+                minimum_chain_work: no_minimum_work,
                 ..base
             },
         }
@@ -302,6 +334,34 @@ mod tests {
             let target = Target::from_compact(p.genesis.bits);
             assert!(target <= p.pow_limit, "{net}");
             assert!(p.genesis.validate_pow(target).is_ok(), "{net}");
+        }
+    }
+
+    #[test]
+    fn minimum_chain_work_is_cores_where_known_and_zero_elsewhere() {
+        let main = Network::Mainnet.params().minimum_chain_work.to_be_bytes();
+        assert_eq!(
+            &main[16..],
+            &0x1128750f82f4c366153a3a030u128.to_be_bytes()[..]
+        );
+        assert!(main[..16].iter().all(|b| *b == 0));
+        let signet = Network::Signet.params().minimum_chain_work.to_be_bytes();
+        assert_eq!(&signet[16..], &0x67d328e681au128.to_be_bytes()[..]);
+        for net in [
+            Network::Testnet3,
+            Network::Testnet4,
+            Network::Regtest,
+            Network::Simnet,
+        ] {
+            assert_eq!(
+                net.params().minimum_chain_work.to_be_bytes(),
+                [0; 32],
+                "{net}"
+            );
+        }
+        for net in Network::ALL {
+            assert_eq!(net.params().headers_commitment_period, 641);
+            assert_eq!(net.params().headers_redownload_buffer, 15218);
         }
     }
 

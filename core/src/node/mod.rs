@@ -2,14 +2,16 @@
 //! Inputs come in through [`Node::handle`]; outputs leave through [`Node::poll`].
 //!
 //! This file owns peer bookkeeping, message dispatch and timers; the protocol steps live in
-//! [`handshake`], [`ping`], `sync` (downloading headers), `serve` (answering and announcing)
-//! and [`outbound`] (redialling persistent peers).
+//! [`handshake`], [`ping`], `sync` (downloading headers), [`presync`] (screening low-work
+//! header chains), `serve` (answering and announcing) and [`outbound`] (redialling persistent
+//! peers).
 
 mod config;
 pub mod discourage;
 pub mod handshake;
 pub mod outbound;
 pub mod ping;
+pub mod presync;
 mod serve;
 mod sync;
 
@@ -72,6 +74,8 @@ struct Peer {
     sent_sendheaders: bool,
     /// It announced headers we lack while a getheaders to it was in flight.
     more_announced: bool,
+    /// Its low-work headers chain being downloaded twice before anything is stored.
+    presync: Option<Box<presync::HeadersPresync>>,
 }
 
 impl Peer {
@@ -289,6 +293,7 @@ impl Node {
                 prefers_headers: false,
                 sent_sendheaders: false,
                 more_announced: false,
+                presync: None,
             },
         );
         self.emit(Event::PeerConnected {

@@ -1,6 +1,6 @@
 //! Downloading headers: choosing a sync peer, getheaders with our locator, asking for more
 //! after every full batch, following new blocks announced as headers or inv, stall handling
-//! and progress reports.
+//! and progress reports. Chains with too little work are screened by `presync` first.
 
 use bitcoin::block::Header;
 use bitcoin::hashes::Hash;
@@ -66,7 +66,7 @@ impl Node {
         self.request_headers(now, id, tip);
     }
 
-    fn pick_sync_peer(&mut self, exclude: Option<PeerId>) -> Option<PeerId> {
+    pub(super) fn pick_sync_peer(&mut self, exclude: Option<PeerId>) -> Option<PeerId> {
         let height = self.chain.tip_height();
         let usable = |id: &PeerId, p: &super::Peer| {
             p.negotiated && p.closing.is_none() && Some(*id) != exclude
@@ -121,7 +121,7 @@ impl Node {
     }
 
     /// Sends getheaders with `locator` unless one is already in flight to this peer.
-    fn send_getheaders(&mut self, now: Time, id: PeerId, locator: Vec<BlockHash>) {
+    pub(super) fn send_getheaders(&mut self, now: Time, id: PeerId, locator: Vec<BlockHash>) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -148,6 +148,8 @@ impl Node {
     pub(super) fn on_headers_timeout(&mut self, now: Time, id: PeerId) {
         if let Some(peer) = self.peers.get_mut(&id) {
             peer.headers_in_flight = None;
+            // Whatever is asked next starts from our tip, not where the presync stood.
+            peer.presync = None;
         }
         if self.sync.sync_peer != Some(id) {
             return;
@@ -169,6 +171,9 @@ impl Node {
         }
     }
 
+    /// A headers message (reference/protocol.md §3.6): size and continuity, then a running
+    /// presync gets it, then the connection check, the anti-DoS screening of a new chain, and
+    /// finally the chain.
     pub(super) fn on_headers(&mut self, now: Time, id: PeerId, headers: Vec<Header>) {
         if headers.len() > MAX_HEADERS_RESULTS {
             self.disconnect(id, DisconnectReason::TooManyHeaders(headers.len()));
@@ -179,7 +184,11 @@ impl Node {
         };
         peer.headers_in_flight = None;
         let Some(first) = headers.first() else {
-            if self.sync.sync_peer == Some(id) {
+            if peer.presync.take().is_some() {
+                // Core drops the presync on an empty answer: the chain ended short of the work.
+                debug!(peer = %id, "presync ended by an empty headers message");
+                self.low_work_round_ended(now, id);
+            } else if self.sync.sync_peer == Some(id) {
                 self.finish_sync(now, id);
             }
             return;
@@ -194,11 +203,21 @@ impl Node {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
         }
+        if self.peers.get(&id).is_some_and(|p| p.presync.is_some()) {
+            // Before the connection check: a presync's headers are deliberately not in our
+            // chain.
+            self.continue_presync(now, id, &headers, &hashes);
+            return;
+        }
         if !self.chain.contains(&first.prev_blockhash) {
             // Not an offence: we may simply be behind. Ask for the gap with our locator.
             debug!(peer = %id, "headers do not connect; asking with our locator");
             let tip = self.chain.tip_hash();
             self.request_headers(now, id, tip);
+            return;
+        }
+        let known_end = hashes.last().is_some_and(|h| self.chain.contains(h));
+        if !known_end && self.screen_low_work(now, id, &headers, &hashes) {
             return;
         }
         let bulk = headers.len() == MAX_HEADERS_RESULTS;
@@ -212,7 +231,24 @@ impl Node {
             locator.truncate(MAX_LOCATOR_SIZE);
             self.send_getheaders(now, id, locator);
         }
-        let accepted = self.chain.accept_hashed(&headers, &hashes, now);
+        if self.store_headers(now, id, &headers, &hashes, bulk) {
+            self.end_of_batch(now, id, bulk);
+        }
+    }
+
+    /// Hands headers that passed the anti-DoS screening to the chain and reports what changed
+    /// (persist, the peer's best header, tip change). False if the round with this peer ended
+    /// here: an invalid header disconnected it, or a header from the future ended the round.
+    /// `hashes[i]` must be the hash of `headers[i]`; `bulk` says the message was full.
+    pub(super) fn store_headers(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        headers: &[Header],
+        hashes: &[BlockHash],
+        bulk: bool,
+    ) -> bool {
+        let accepted = self.chain.accept_hashed(headers, hashes, now);
         if let Some(persist) = accepted.persist {
             self.outputs.push_back(Output::Persist(persist));
         }
@@ -221,13 +257,13 @@ impl Node {
                 .iter()
                 .position(|h| h == bad)
                 .and_then(|i| i.checked_sub(1)),
-            None => Some(hashes.len() - 1),
+            None => hashes.len().checked_sub(1),
         };
-        if let Some(i) = last_ok {
-            let height = self.chain.height_of(&hashes[i]);
+        if let Some(hash) = last_ok.and_then(|i| hashes.get(i)) {
+            let height = self.chain.height_of(hash);
             if let (Some(peer), Some(height)) = (self.peers.get_mut(&id), height) {
                 if peer.best_known.is_none_or(|(h, _)| h < height) {
-                    peer.best_known = Some((height, hashes[i]));
+                    peer.best_known = Some((height, *hash));
                 }
             }
         }
@@ -252,8 +288,14 @@ impl Node {
                     self.finish_sync(now, id);
                 }
             }
-            return;
+            return false;
         }
+        true
+    }
+
+    /// After a stored batch: progress, and when the message was not full, the end of the
+    /// round (the peer's tip is reached) and any follow-up it announced meanwhile.
+    pub(super) fn end_of_batch(&mut self, now: Time, id: PeerId, bulk: bool) {
         if !self.sync.synced || bulk {
             self.report_progress(now, id, false);
         }
@@ -269,7 +311,7 @@ impl Node {
     }
 
     /// The sync peer has no more headers for us.
-    fn finish_sync(&mut self, now: Time, id: PeerId) {
+    pub(super) fn finish_sync(&mut self, now: Time, id: PeerId) {
         self.report_progress(now, id, true);
         self.sync.sync_peer = None;
         let first_time = !self.sync.synced;

@@ -1,0 +1,255 @@
+//! Headers presync: Bitcoin Core's defence against low-work header floods (PR #25717,
+//! `headerssync.cpp`; reference/protocol.md §3.6 steps 4 and 7, §3.8).
+//!
+//! A chain of headers is only stored once it is proven to carry at least the anti-DoS
+//! threshold of work (`max(tip − 144 blocks, minimum chain work)`). A peer whose headers claim
+//! less is downloaded twice: during PRESYNC we keep nothing but its cumulative work and one
+//! secret, salted bit every `headers_commitment_period` headers; once the work is there, the
+//! same chain is requested again (REDOWNLOAD), each committed bit is compared, and headers are
+//! released to full validation only after `headers_redownload_buffer` more headers with
+//! verified commitments follow them. A flood of cheap headers thus costs us a few bits per
+//! thousand headers instead of a permanent index entry each.
+//!
+//! This file owns the anti-DoS screening of headers messages, starting presyncs and the
+//! routing of a presyncing peer's messages (`sync` calls into it); `state` holds the per-peer
+//! state machine.
+
+mod state;
+
+use bitcoin::block::Header;
+use bitcoin::BlockHash;
+use tracing::debug;
+
+use super::{Node, MAX_HEADERS_RESULTS};
+use crate::chain::header_hash;
+use crate::chain::pow::{self, U256};
+use crate::chain::validate::{median_time_past, MAX_FUTURE_BLOCK_TIME_SECS, MEDIAN_TIME_SPAN};
+use crate::output::DisconnectReason;
+use crate::peer::PeerId;
+use crate::time::Time;
+
+pub(super) use state::HeadersPresync;
+pub use state::{permitted_difficulty_transition, PresyncPhase, PresyncStatus};
+use state::{proof_of, work_to_u128, PresyncNext};
+
+/// Blocks of the tip's difficulty the anti-DoS threshold stays below our tip (Core: 144, a
+/// day), so that a peer on a competing recent branch is never screened.
+const THRESHOLD_BLOCKS_BELOW_TIP: u128 = 144;
+
+/// Fastest rate, in headers per second, at which the median-time-past rule lets a chain grow;
+/// bounds how many commitments an honest chain can need (Core's `m_max_commitments`).
+const MAX_HEADERS_PER_SECOND: i64 = 6;
+
+impl Node {
+    /// A snapshot of the presync running with `peer`, if any.
+    pub fn presync_status(&self, peer: PeerId) -> Option<PresyncStatus> {
+        self.peers
+            .get(&peer)
+            .and_then(|p| p.presync.as_ref())
+            .map(|s| s.status())
+    }
+
+    /// Core's `GetAntiDoSWorkThreshold`: `max(tip − min(144 · proof(tip), tip), minimum)`.
+    fn anti_dos_threshold(&self) -> u128 {
+        let tip = work_to_u128(self.chain.tip_work());
+        let bits = self.chain.tip_header().bits.to_consensus();
+        let day = pow::block_proof(&pow::decode_compact(bits).value)
+            .saturating_mul(THRESHOLD_BLOCKS_BELOW_TIP)
+            .min(tip);
+        (tip - day).max(work_to_u128(self.params.minimum_chain_work))
+    }
+
+    /// Median time past of `hash`, a header in our chain.
+    fn median_time_past_of(&self, hash: &BlockHash) -> u32 {
+        let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
+        let mut walk = *hash;
+        while times.len() < MEDIAN_TIME_SPAN {
+            let Some(header) = self.chain.header(&walk) else {
+                break;
+            };
+            times.push(header.time);
+            walk = header.prev_blockhash;
+        }
+        median_time_past(&mut times)
+    }
+
+    /// Core's `TryLowWorkHeadersSync` (§3.6 step 7), for a continuous message whose first
+    /// header connects to our chain and whose last one is new: true if the message was taken
+    /// care of here (a presync started, the message ignored or the peer disconnected), false
+    /// if it carries enough work to be processed as usual.
+    ///
+    /// Claimed work counts headers only while their proof of work holds, so an invalid header
+    /// cannot lend a cheap prefix the weight to be stored.
+    pub(super) fn screen_low_work(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        headers: &[Header],
+        hashes: &[BlockHash],
+    ) -> bool {
+        let Some(first) = headers.first() else {
+            return false;
+        };
+        let chain_start = first.prev_blockhash;
+        let Some(start_work) = self.chain.work_of(&chain_start) else {
+            return false;
+        };
+        let threshold = self.anti_dos_threshold();
+        let pow_limit = U256::from_target(self.params.pow_limit);
+        let mut claimed = work_to_u128(start_work);
+        let mut cache = (0, 0);
+        let mut invalid = None;
+        for (header, hash) in headers.iter().zip(hashes) {
+            let bits = header.bits.to_consensus();
+            if let Err(error) = pow::check_proof_of_work(hash, bits, &pow_limit) {
+                invalid = Some((*hash, error));
+                break;
+            }
+            claimed = claimed.saturating_add(proof_of(bits, &mut cache));
+        }
+        if claimed >= threshold {
+            return false;
+        }
+        if let Some((hash, error)) = invalid {
+            self.disconnect(id, DisconnectReason::InvalidHeader { hash, error });
+            return true;
+        }
+        if headers.len() == MAX_HEADERS_RESULTS {
+            self.start_presync(now, id, chain_start, threshold, headers, hashes);
+        } else {
+            let start_height = self.chain.height_of(&chain_start).unwrap_or(0);
+            debug!(peer = %id, height = u64::from(start_height) + headers.len() as u64,
+                "ignoring low-work chain");
+            self.low_work_round_ended(now, id);
+        }
+        true
+    }
+
+    /// Starts a presync with `id` from `chain_start` and feeds it the first message.
+    fn start_presync(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        chain_start: BlockHash,
+        threshold: u128,
+        headers: &[Header],
+        hashes: &[BlockHash],
+    ) {
+        let (Some(start), Some(height), Some(work)) = (
+            self.chain.header(&chain_start),
+            self.chain.height_of(&chain_start),
+            self.chain.work_of(&chain_start),
+        ) else {
+            return;
+        };
+        let period = self.params.headers_commitment_period.max(1);
+        let elapsed = i64::try_from(now.as_secs())
+            .unwrap_or(i64::MAX)
+            .saturating_sub(i64::from(self.median_time_past_of(&chain_start)));
+        let window = elapsed.saturating_add(MAX_FUTURE_BLOCK_TIME_SECS as i64);
+        let max_commitments =
+            u64::try_from(MAX_HEADERS_PER_SECOND.saturating_mul(window) / i64::from(period))
+                .unwrap_or(0);
+        let salt = self.rng.next_u64();
+        let offset = u32::try_from(self.rng.below(period as usize)).unwrap_or(0);
+        let state = HeadersPresync::new(
+            &self.params,
+            (
+                chain_start,
+                height,
+                start.bits.to_consensus(),
+                work_to_u128(work),
+            ),
+            self.chain.locator_from(&chain_start),
+            threshold,
+            salt,
+            offset,
+            max_commitments,
+        );
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        debug!(peer = %id, addr = %peer.addr, start_height = height, max_commitments,
+            "low-work headers: starting presync");
+        peer.presync = Some(Box::new(state));
+        self.continue_presync(now, id, headers, hashes);
+    }
+
+    /// Core's `IsContinuationOfLowWorkHeadersSync` (§3.6 step 4): feeds a message from a peer
+    /// with a presync running, stores what it releases and asks for what comes next.
+    pub(super) fn continue_presync(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        headers: &[Header],
+        hashes: &[BlockHash],
+    ) {
+        let full = headers.len() == MAX_HEADERS_RESULTS;
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Some(state) = peer.presync.as_mut() else {
+            return;
+        };
+        let addr = peer.addr;
+        let processed = state.process(headers, hashes, full);
+        let status = state.status();
+        if !matches!(processed.next, PresyncNext::RequestMore(_)) {
+            peer.presync = None;
+        }
+        let stored = processed.release.is_empty() || {
+            let released: Vec<BlockHash> = processed.release.iter().map(header_hash).collect();
+            self.store_headers(now, id, &processed.release, &released, full)
+        };
+        if !stored {
+            // The released headers failed full validation or lie in the future: the peer was
+            // dropped or the round ended; either way this presync is over.
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.presync = None;
+            }
+            return;
+        }
+        match processed.next {
+            PresyncNext::RequestMore(locator) => {
+                debug!(peer = %id, %addr, phase = ?status.phase, height = status.height,
+                    commitments = status.commitments, buffered = status.buffered,
+                    "presync continues");
+                self.send_getheaders(now, id, locator);
+            }
+            PresyncNext::Complete => {
+                debug!(peer = %id, %addr, height = status.height,
+                    "presync complete: chain has enough work");
+                if full {
+                    if let Some(last) = processed.release.last() {
+                        self.request_headers(now, id, header_hash(last));
+                    }
+                }
+                self.end_of_batch(now, id, full);
+            }
+            PresyncNext::Aborted(why) => {
+                debug!(peer = %id, %addr, phase = ?status.phase, height = status.height, why,
+                    "presync aborted");
+                self.low_work_round_ended(now, id);
+            }
+            PresyncNext::Invalid(hash, error) => {
+                self.disconnect(id, DisconnectReason::InvalidHeader { hash, error });
+            }
+        }
+    }
+
+    /// The peer gave us no chain with enough work this round. A sync peer hands over to
+    /// another peer if there is one; otherwise its round ends as any other round does.
+    pub(super) fn low_work_round_ended(&mut self, now: Time, id: PeerId) {
+        if self.sync.sync_peer != Some(id) {
+            return;
+        }
+        match self.pick_sync_peer(Some(id)) {
+            Some(next) => {
+                self.sync.sync_peer = Some(next);
+                let tip = self.chain.tip_hash();
+                self.request_headers(now, next, tip);
+            }
+            None => self.finish_sync(now, id),
+        }
+    }
+}

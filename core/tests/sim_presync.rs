@@ -1,0 +1,343 @@
+//! Headers presync on virtual time: an honest low-work-looking chain is downloaded twice and
+//! then stored; a low-work flood stores nothing; a peer that serves a different chain the
+//! second time is caught by the commitments; the commitment cap bounds memory; invalid
+//! headers during presync are offences. Regtest headers, with a custom minimum chain work and
+//! small commitment period (10) and redownload buffer (300) so that every path is exercised.
+
+mod support;
+
+use std::time::Duration;
+
+use headway_core::bitcoin::block::Header;
+use headway_core::bitcoin::p2p::message::NetworkMessage;
+use headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage;
+use headway_core::bitcoin::{BlockHash, Work};
+use headway_core::node::presync::PresyncPhase;
+use headway_core::{
+    Config, DisconnectReason, Event, HeaderChain, Network, Node, Params, PeerId, PersistChain, Time,
+};
+use support::mine::mine;
+use support::sim::Sim;
+
+const PERIOD: u32 = 10;
+const BUFFER: u32 = 300;
+
+fn genesis() -> Header {
+    Network::Regtest.params().genesis
+}
+
+/// Regtest parameters whose minimum chain work is that of `headers` headers above genesis
+/// (each regtest header adds 2).
+fn params_needing(headers: u128) -> Params {
+    let mut p = Network::Regtest.params();
+    let mut be = [0u8; 32];
+    be[16..].copy_from_slice(&(2 * (headers + 1)).to_be_bytes());
+    p.minimum_chain_work = Work::from_be_bytes(be);
+    p.headers_commitment_period = PERIOD;
+    p.headers_redownload_buffer = BUFFER;
+    p
+}
+
+fn node(seed: u64, params: Params, best: &[Header]) -> Node {
+    let mut config = Config::new(Network::Regtest);
+    config.seed = seed;
+    let chain = if best.is_empty() {
+        HeaderChain::new(params)
+    } else {
+        let mut all = vec![params.genesis];
+        all.extend_from_slice(best);
+        HeaderChain::from_stored(params, all, vec![]).expect("valid stored chain")
+    };
+    Node::new(config, chain)
+}
+
+fn replay(persisted: &[PersistChain]) -> Vec<BlockHash> {
+    let mut best = vec![genesis().block_hash()];
+    for p in persisted {
+        best.truncate(p.fork_height as usize + 1);
+        best.extend(p.connected.iter().map(Header::block_hash));
+    }
+    best
+}
+
+fn only_peer(sim: &Sim, n: usize) -> PeerId {
+    let ids: Vec<PeerId> = sim.nodes[n].node.peers().map(|(id, _, _)| id).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids[0]
+}
+
+fn getheaders(sim: &Sim, r: usize) -> Vec<GetHeadersMessage> {
+    sim.raws[r]
+        .received
+        .iter()
+        .filter_map(|m| match m {
+            NetworkMessage::GetHeaders(g) => Some(g.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn misbehaved(sim: &Sim, n: usize) -> Vec<DisconnectReason> {
+    sim.events(n)
+        .filter_map(|e| match e {
+            Event::PeerMisbehaved { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn send(sim: &mut Sim, r: usize, headers: &[Header]) {
+    sim.raw_send(r, NetworkMessage::Headers(headers.to_vec()));
+    sim.run_for(Duration::from_secs(1));
+}
+
+#[test]
+fn honest_chain_is_presynced_redownloaded_and_then_stored() {
+    let chain = mine(&genesis(), 4500, 1);
+    let mut sim = Sim::new();
+    let a = sim.add_node(node(1, Network::Regtest.params(), &chain));
+    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    sim.connect(b, a);
+    let id = only_peer(&sim, b);
+    // Observe every step: (phase, headers in b's chain).
+    let mut seen: Vec<(Option<PresyncPhase>, usize)> = Vec::new();
+    let done = sim.run_until(Duration::from_secs(120), |s| {
+        let n = &s.nodes[b].node;
+        seen.push((n.presync_status(id).map(|st| st.phase), n.chain().len()));
+        s.events(b).any(|e| matches!(e, Event::Synced { .. }))
+    });
+    assert!(done, "b reaches the end of sync");
+    assert_eq!(sim.tip(b), chain[4499].block_hash());
+    assert_eq!(sim.nodes[b].node.chain().tip_height(), 4500);
+    assert!(sim.nodes[b].node.presync_status(id).is_none());
+    assert!(misbehaved(&sim, b).is_empty());
+    // Nothing was stored while the first download ran.
+    let presync: Vec<usize> = seen
+        .iter()
+        .filter(|(p, _)| *p == Some(PresyncPhase::Presync))
+        .map(|(_, len)| *len)
+        .collect();
+    assert!(!presync.is_empty(), "a presync ran");
+    assert!(presync.iter().all(|len| *len == 1), "{presync:?}");
+    // During the redownload headers were released in steps, always behind the buffer.
+    let redownload: Vec<usize> = seen
+        .iter()
+        .filter(|(p, _)| *p == Some(PresyncPhase::Redownload))
+        .map(|(_, len)| *len)
+        .collect();
+    assert!(
+        redownload.contains(&1),
+        "redownload starts from an empty chain"
+    );
+    assert!(
+        redownload
+            .iter()
+            .any(|len| *len == 1 + 2000 - BUFFER as usize),
+        "the first redownloaded batch is released but for the buffer: {redownload:?}"
+    );
+    // The store saw exactly the chain the node holds.
+    let best = replay(&sim.nodes[b].persisted);
+    let held: Vec<BlockHash> = (0..=4500)
+        .map(|h| sim.nodes[b].node.chain().hash_at(h).expect("height held"))
+        .collect();
+    assert_eq!(best, held);
+    assert!(sim.nodes[b].persisted.iter().all(|p| p.side.is_empty()));
+}
+
+#[test]
+fn low_work_flood_stores_nothing_and_ends_when_the_chain_ends() {
+    let ours = mine(&genesis(), 3000, 1);
+    let fork = mine(&genesis(), 10_500, 2);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node(2, params_needing(20_000), &ours));
+    let r = sim.raw_negotiated(b, 9);
+    let id = only_peer(&sim, b);
+    let asked = getheaders(&sim, r).len();
+    for (i, batch) in fork[..10_000].chunks(2000).enumerate() {
+        send(&mut sim, r, batch);
+        let status = sim.nodes[b]
+            .node
+            .presync_status(id)
+            .expect("presync running");
+        assert_eq!(status.phase, PresyncPhase::Presync);
+        assert_eq!(status.height as usize, 2000 * (i + 1));
+        assert_eq!(status.chain_start_height, 0);
+        assert_eq!(status.buffered, 0);
+        let committed = status.height / PERIOD;
+        assert!(
+            (committed..=committed + 1).contains(&(status.commitments as u32)),
+            "one bit per period: {}",
+            status.commitments
+        );
+        assert_eq!(sim.nodes[b].node.chain().len(), 3001, "nothing stored");
+        // Each batch is answered by a request continuing from its last header.
+        let asks = getheaders(&sim, r);
+        assert_eq!(asks.len(), asked + i + 1);
+        let last = asks.last().expect("a request");
+        assert_eq!(last.locator_hashes[0], batch[1999].block_hash());
+        assert_eq!(last.locator_hashes.last(), Some(&genesis().block_hash()));
+        assert!(last.locator_hashes.len() <= 101);
+    }
+    // The attacker's chain ends short of the threshold: the presync is dropped.
+    send(&mut sim, r, &fork[10_000..]);
+    assert!(sim.nodes[b].node.presync_status(id).is_none());
+    assert_eq!(sim.nodes[b].node.chain().len(), 3001);
+    assert_eq!(sim.tip(b), ours[2999].block_hash());
+    assert!(sim.nodes[b].persisted.is_empty(), "nothing persisted");
+    assert!(
+        misbehaved(&sim, b).is_empty(),
+        "a low-work chain is no offence"
+    );
+    assert!(!sim.raws[r].closed);
+    // Sending the start again starts a new presync, which again stores nothing.
+    send(&mut sim, r, &fork[..2000]);
+    assert_eq!(
+        sim.nodes[b].node.presync_status(id).map(|s| s.height),
+        Some(2000)
+    );
+    assert_eq!(sim.nodes[b].node.chain().len(), 3001);
+}
+
+#[test]
+fn short_low_work_forks_are_ignored_but_recent_forks_are_accepted() {
+    // Minimum work zero: the threshold is our tip less 144 blocks of work.
+    let ours = mine(&genesis(), 3000, 1);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node(2, Network::Regtest.params(), &ours));
+    let r = sim.raw_negotiated(b, 9);
+    let id = only_peer(&sim, b);
+    let old_fork = mine(&genesis(), 500, 2);
+    send(&mut sim, r, &old_fork);
+    assert_eq!(sim.nodes[b].node.chain().len(), 3001, "ignored");
+    assert!(sim.nodes[b].node.presync_status(id).is_none());
+    assert!(sim.nodes[b].persisted.is_empty());
+    // A fork from 100 blocks below the tip, 50 long: within a day's work of the tip.
+    let recent = mine(&ours[2899], 50, 3);
+    send(&mut sim, r, &recent);
+    assert_eq!(
+        sim.nodes[b].node.chain().len(),
+        3051,
+        "stored as a side branch"
+    );
+    assert!(sim.nodes[b].node.chain().contains(&recent[49].block_hash()));
+    assert_eq!(sim.tip(b), ours[2999].block_hash());
+    assert!(misbehaved(&sim, b).is_empty());
+}
+
+#[test]
+fn a_different_chain_on_redownload_is_caught_by_the_commitments() {
+    let x = mine(&genesis(), 4000, 7);
+    let y = mine(&genesis(), 4000, 8);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    let r = sim.raw_negotiated(b, 9);
+    let id = only_peer(&sim, b);
+    send(&mut sim, r, &x[..2000]);
+    send(&mut sim, r, &x[2000..]);
+    let status = sim.nodes[b]
+        .node
+        .presync_status(id)
+        .expect("presync running");
+    assert_eq!(status.phase, PresyncPhase::Redownload);
+    assert_eq!(status.commitments, 400);
+    let ask = getheaders(&sim, r).pop().expect("a request");
+    assert_eq!(
+        ask.locator_hashes[0],
+        genesis().block_hash(),
+        "redownload from the start"
+    );
+    send(&mut sim, r, &y[..2000]);
+    assert!(
+        sim.nodes[b].node.presync_status(id).is_none(),
+        "mismatch aborts"
+    );
+    assert_eq!(sim.nodes[b].node.chain().len(), 1, "none of y stored");
+    assert!(sim.nodes[b].persisted.is_empty());
+    assert!(
+        misbehaved(&sim, b).is_empty(),
+        "Core only gives up, so do we"
+    );
+}
+
+#[test]
+fn commitments_are_capped_by_the_time_since_the_fork() {
+    let fork = mine(&genesis(), 8000, 2);
+    let mut sim = Sim::new();
+    // The clock stands 6,200 s before genesis, so the cap is about 6 * (−6200 + 7200) / 1 =
+    // 6000 commitments: no honest chain can be longer than that since genesis.
+    sim.now = Time::from_secs(u64::from(genesis().time) - 6200);
+    let mut params = params_needing(100_000);
+    params.headers_commitment_period = 1;
+    let b = sim.add_node(node(2, params, &[]));
+    let r = sim.raw_negotiated(b, 9);
+    let id = only_peer(&sim, b);
+    for (i, batch) in fork[..6000].chunks(2000).enumerate() {
+        send(&mut sim, r, batch);
+        let status = sim.nodes[b]
+            .node
+            .presync_status(id)
+            .expect("presync running");
+        // A second or two of virtual time passed before the presync started.
+        assert!(
+            (6000..6030).contains(&status.max_commitments),
+            "{}",
+            status.max_commitments
+        );
+        assert_eq!(status.commitments, 2000 * (i + 1));
+    }
+    send(&mut sim, r, &fork[6000..]);
+    assert!(
+        sim.nodes[b].node.presync_status(id).is_none(),
+        "cap exceeded"
+    );
+    assert_eq!(sim.nodes[b].node.chain().len(), 1);
+    assert!(misbehaved(&sim, b).is_empty());
+}
+
+#[test]
+fn invalid_proof_of_work_during_presync_is_an_offence() {
+    let mut fork = mine(&genesis(), 4000, 3);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    let r = sim.raw_negotiated(b, 9);
+    let id = only_peer(&sim, b);
+    send(&mut sim, r, &fork[..2000]);
+    assert!(sim.nodes[b].node.presync_status(id).is_some());
+    let bad = &mut fork[3999];
+    while bad.validate_pow(bad.target()).is_ok() {
+        bad.nonce = bad.nonce.wrapping_add(1);
+    }
+    let bad_hash = bad.block_hash();
+    send(&mut sim, r, &fork[2000..]);
+    assert!(
+        misbehaved(&sim, b).iter().any(|reason| matches!(
+            reason,
+            DisconnectReason::InvalidHeader { hash, .. } if *hash == bad_hash
+        )),
+        "{:?}",
+        misbehaved(&sim, b)
+    );
+    assert!(sim.raws[r].closed);
+    assert_eq!(sim.nodes[b].node.chain().len(), 1);
+}
+
+#[test]
+fn a_low_work_message_with_invalid_proof_of_work_is_an_offence() {
+    let mut fork = mine(&genesis(), 100, 3);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    let r = sim.raw_negotiated(b, 9);
+    let bad = &mut fork[99];
+    while bad.validate_pow(bad.target()).is_ok() {
+        bad.nonce = bad.nonce.wrapping_add(1);
+    }
+    send(&mut sim, r, &fork);
+    assert!(misbehaved(&sim, b)
+        .iter()
+        .any(|reason| matches!(reason, DisconnectReason::InvalidHeader { .. })));
+    assert_eq!(
+        sim.nodes[b].node.chain().len(),
+        1,
+        "not even the valid prefix"
+    );
+}
