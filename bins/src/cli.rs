@@ -55,7 +55,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub handshake_timeout: Option<u64>,
     /// Seed of the node's random generator (nonces, tie-breaks); fix it to replay a run
-    /// [default: derived from the clock and the process id].
+    /// [default: drawn from the operating system's random source].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 }

@@ -111,7 +111,7 @@ pub struct Settings {
     pub ping_timeout: Option<Duration>,
     /// Handshake timeout, if not the core's default.
     pub handshake_timeout: Option<Duration>,
-    /// The generator seed; `None` lets the binary derive one from the clock and pid.
+    /// The generator seed; `None` lets the binary draw one from the operating system.
     pub seed: Option<u64>,
 }
 

@@ -138,18 +138,20 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-/// A seed that differs between runs: the clock and the process id, mixed (splitmix64). The
-/// core stays deterministic; only the binary looks at the clock.
+/// A seed that an attacker cannot predict: the core's generator picks version and ping nonces
+/// and the secret salt of headers presync, so it must not follow from the clock. The standard
+/// library's `RandomState` is keyed from the operating system's random source; the clock and
+/// the process id are mixed in on top. The core stays deterministic; only the binary draws.
 pub fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let mut z = nanos ^ (u64::from(std::process::id()) << 40);
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// Runs a node with `settings` on driver `D` until SIGINT/SIGTERM, then shuts down: every
