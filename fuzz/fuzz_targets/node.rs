@@ -12,12 +12,25 @@
 //! Checks after every step: no panic; `poll` drains in bounded time; every `Send` is whole,
 //! well-formed frames; two nodes fed the same inputs give the same outputs (determinism);
 //! `next_deadline` is after `now` (all due timers ran); the best chain links back to genesis
-//! through `header` parents, with `hash_at` agreeing at every height.
+//! through `header` parents, with `hash_at` agreeing at every height; a peer's headers presync
+//! holds no more commitment bits than its cap, no more buffered headers than the redownload
+//! buffer (none while still in PRESYNC), and both nodes report the same presync state.
+//!
+//! Byte 0 chooses the parameters. Even: plain regtest (minimum chain work zero, so presync
+//! only screens forks far below a grown tip). Odd: regtest with a minimum chain work of
+//! `K = 1500 + 32 · (byte 0 >> 1)` headers (1500..=5564) above genesis, then two more bytes:
+//! a commitment period of 1..=16 and a redownload buffer of 20..=305 headers; the start clock
+//! (now, or so close to genesis that the commitment cap bites). With K > 2000 (85% of these
+//! inputs) a full message of headers from genesis starts a presync; below, it already carries
+//! enough work. The premined chains (`premined`, by default served as the 2000 headers that
+//! answer the node's last `getheaders`) take a presync through PRESYNC and REDOWNLOAD or,
+//! served from the fork chain the second time, into a commitment mismatch.
 
 #![no_main]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bitcoin::block::{Header, Version};
@@ -26,16 +39,17 @@ use bitcoin::p2p::message::{CommandString, NetworkMessage};
 use bitcoin::p2p::message_blockdata::GetHeadersMessage;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::{Address, ServiceFlags};
-use bitcoin::{BlockHash, CompactTarget, TxMerkleNode};
+use bitcoin::{BlockHash, CompactTarget, TxMerkleNode, Work};
 use headway_core::chain::HeaderChain;
 use headway_core::input::{Input, Request};
+use headway_core::node::presync::PresyncPhase;
 use headway_core::node::{Config, Node};
 use headway_core::output::Output;
-use headway_core::params::Network;
+use headway_core::params::{Network, Params};
 use headway_core::peer::{Direction, PeerId};
 use headway_core::time::Time;
 use headway_core::wire::{encode, FrameDecoder, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
-use headway_fuzz::regtest::mine;
+use headway_fuzz::regtest::{mine, mine_chain};
 use headway_fuzz::FuzzInput;
 use libfuzzer_sys::fuzz_target;
 
@@ -45,6 +59,74 @@ const MAX_STEPS: usize = 96;
 const MAX_OUTPUTS_PER_STEP: usize = 100_000;
 /// Distinct peer ids the fuzzer plays with.
 const PEERS: u8 = 4;
+/// Headers in a full `headers` message (Core's `MAX_HEADERS_RESULTS`): only full messages
+/// start or continue a presync.
+const FULL: usize = 2000;
+/// Length of the premined main chain: past the highest minimum work (5564 headers) by more
+/// than a full message, so that a presync completes and sync carries on after it.
+const PREMINED_LEN: usize = 7800;
+/// Height after which the premined fork chain leaves the main chain.
+const FORK_HEIGHT: usize = 1000;
+
+/// Two regtest chains from genesis, mined once per process: `main`, and `fork`, which shares
+/// `main`'s first `FORK_HEIGHT` headers. `chains[c][i]` is at height `i + 1`.
+struct Premined {
+    chains: [Vec<Header>; 2],
+    /// Height of every hash of each chain (genesis at 0).
+    heights: [HashMap<BlockHash, usize>; 2],
+}
+
+fn premined() -> &'static Premined {
+    static PREMINED: OnceLock<Premined> = OnceLock::new();
+    PREMINED.get_or_init(|| {
+        let genesis = Network::Regtest.params().genesis;
+        let main = mine_chain(&genesis, PREMINED_LEN, 0xa1);
+        let mut fork = main[..FORK_HEIGHT].to_vec();
+        let fork_parent = fork.last().copied().unwrap_or(genesis);
+        fork.extend(mine_chain(&fork_parent, PREMINED_LEN - FORK_HEIGHT, 0xf0));
+        let heights = |chain: &[Header]| {
+            let mut map: HashMap<BlockHash, usize> = chain
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.block_hash(), i + 1))
+                .collect();
+            map.insert(genesis.block_hash(), 0);
+            map
+        };
+        Premined {
+            heights: [heights(&main), heights(&fork)],
+            chains: [main, fork],
+        }
+    })
+}
+
+/// The node's parameters, chosen by the first bytes (see the module comment), and the clock
+/// to start from.
+fn params_and_clock(input: &mut FuzzInput) -> (Params, Time) {
+    let mut params = Network::Regtest.params();
+    let now = Time::from_secs(1_700_000_000);
+    let choice = input.u8();
+    if choice & 1 == 0 {
+        return (params, now);
+    }
+    // Each regtest header (bits 0x207fffff) carries work 2: K headers plus genesis.
+    let k = 1500 + 32 * u128::from(choice >> 1);
+    let mut be = [0u8; 32];
+    be[16..].copy_from_slice(&(2 * (k + 1)).to_be_bytes());
+    params.minimum_chain_work = Work::from_be_bytes(be);
+    let sizes = input.u8();
+    params.headers_commitment_period = 1 + u32::from(sizes & 0x0f);
+    params.headers_redownload_buffer = 20 + 19 * u32::from(sizes >> 4);
+    let clock = input.u8();
+    let now = if clock & 1 == 0 {
+        now
+    } else {
+        // Up to ~12.7 h after "two hours before genesis": the commitment cap,
+        // 6 · (now − median time past + 2 h) / period, is between 0 and ~274,000 bits.
+        Time::from_secs(u64::from(params.genesis.time) - 7200 + 180 * u64::from(clock >> 1))
+    };
+    (params, now)
+}
 
 /// What the harness learned from the node's own messages, to answer them in kind.
 #[derive(Default)]
@@ -57,6 +139,8 @@ struct Observed {
     dials: Vec<SocketAddr>,
     /// Peers the node asked to drop; the "driver" reports them closed on the next step.
     closing: Vec<PeerId>,
+    /// The locator of the last `getheaders` the node sent to each peer.
+    locators: BTreeMap<PeerId, Vec<BlockHash>>,
 }
 
 fn peer_addr(peer: u8) -> SocketAddr {
@@ -155,13 +239,38 @@ fn headers(input: &mut FuzzInput, chain: &HeaderChain) -> NetworkMessage {
     NetworkMessage::Headers(out)
 }
 
+/// Headers from a premined chain (main or fork): by default the full message that answers the
+/// node's last `getheaders` to `peer`, which is what drives a presync through both phases;
+/// else from a chosen height, or a short message.
+fn premined_headers(input: &mut FuzzInput, peer: PeerId, observed: &Observed) -> NetworkMessage {
+    let premined = premined();
+    let selector = input.u8();
+    let c = usize::from(selector & 1);
+    let (chain, heights) = (&premined.chains[c], &premined.heights[c]);
+    let start = match (selector >> 1) % 4 {
+        0..=2 => observed
+            .locators
+            .get(&peer)
+            .and_then(|locator| locator.iter().find_map(|h| heights.get(h).copied()))
+            .unwrap_or(0),
+        _ => input.below(chain.len()),
+    };
+    let count = match (selector >> 3) % 8 {
+        0..=5 => FULL,
+        6 => FULL - 1,
+        _ => usize::from(input.u16()) % (FULL + 2),
+    };
+    let end = start.saturating_add(count).min(chain.len());
+    NetworkMessage::Headers(chain.get(start..end).unwrap_or_default().to_vec())
+}
+
 fn message(
     input: &mut FuzzInput,
     peer: PeerId,
     node: &Node,
     observed: &Observed,
 ) -> NetworkMessage {
-    match input.u8() % 12 {
+    match input.u8() % 14 {
         0 | 1 => version(input, observed),
         2 | 3 => NetworkMessage::Verack,
         4 => NetworkMessage::Ping(input.u64()),
@@ -193,6 +302,7 @@ fn message(
         7 | 8 => headers(input, node.chain()),
         9 => NetworkMessage::SendHeaders,
         10 => NetworkMessage::WtxidRelay,
+        11 | 12 => premined_headers(input, peer, observed),
         _ => {
             let len = usize::from(input.u8());
             NetworkMessage::Unknown {
@@ -226,6 +336,9 @@ fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, debug: bool) {
                         Ok(Some(NetworkMessage::Ping(n))) => {
                             observed.ping_nonce.insert(peer, n);
                         }
+                        Ok(Some(NetworkMessage::GetHeaders(g))) => {
+                            observed.locators.insert(peer, g.locator_hashes);
+                        }
                         Ok(Some(_)) => {}
                         Ok(None) => break,
                         Err(e) => panic!("node sent a malformed frame to {peer}: {e}"),
@@ -240,6 +353,32 @@ fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, debug: bool) {
             Output::Persist(_) | Output::Event(_) => {}
         }
     }
+}
+
+/// The documented bounds of a peer's presync memory, and determinism of its state.
+fn check_presync(a: &Node, b: &Node, id: PeerId, params: &Params, debug: bool) {
+    let status = a.presync_status(id);
+    assert_eq!(status, b.presync_status(id), "nodes disagree on presync");
+    let Some(status) = status else { return };
+    if debug {
+        eprintln!("  presync {id}: {status:?}");
+    }
+    assert!(
+        status.commitments as u64 <= status.max_commitments,
+        "peer {id} presync holds {} commitments, cap {}",
+        status.commitments,
+        status.max_commitments
+    );
+    let cap = params.headers_redownload_buffer as usize;
+    match status.phase {
+        PresyncPhase::Presync => assert_eq!(status.buffered, 0, "buffered during PRESYNC"),
+        PresyncPhase::Redownload => assert!(
+            status.buffered <= cap,
+            "peer {id} presync buffers {} headers, buffer {cap}",
+            status.buffered
+        ),
+    }
+    assert!(status.height >= status.chain_start_height);
 }
 
 fn assert_best_chain_links_to_genesis(chain: &HeaderChain) {
@@ -271,13 +410,12 @@ fuzz_target!(|data: &[u8]| {
     // HEADWAY_FUZZ_DEBUG=1 prints every input and output, to see what a corpus entry does.
     let debug = std::env::var_os("HEADWAY_FUZZ_DEBUG").is_some();
     let mut input = FuzzInput::new(data);
+    let (params, mut now) = params_and_clock(&mut input);
     let mut config = Config::new(Network::Regtest);
     config.seed = input.u64();
-    let params = Network::Regtest.params();
     let mut a = Node::new(config.clone(), HeaderChain::new(params.clone()));
-    let mut b = Node::new(config, HeaderChain::new(params));
+    let mut b = Node::new(config, HeaderChain::new(params.clone()));
     let mut observed = Observed::default();
-    let mut now = Time::from_secs(1_700_000_000);
     // The genesis-only chain trivially links; re-walk only when the tip moves.
     let mut checked_tip = a.chain().tip_hash();
 
@@ -372,6 +510,7 @@ fuzz_target!(|data: &[u8]| {
                     held <= FRAME_HEADER_LEN + MAX_MESSAGE_LENGTH + chunk,
                     "peer {id} holds {held} undecoded bytes"
                 );
+                check_presync(&a, &b, id, &params, debug);
             }
             if let Some(deadline) = a.next_deadline() {
                 assert!(
