@@ -10,12 +10,10 @@ use std::time::Duration;
 
 use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
-use headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage;
 use headway_core::bitcoin::{BlockHash, Work};
 use headway_core::node::presync::PresyncPhase;
-use headway_core::{
-    Config, DisconnectReason, Event, HeaderChain, Network, Node, Params, PeerId, PersistChain, Time,
-};
+use headway_core::{DisconnectReason, Event, Network, Params, PeerId, Time};
+use support::fixtures::{node_on, replay};
 use support::mine::mine;
 use support::sim::Sim;
 
@@ -38,43 +36,10 @@ fn params_needing(headers: u128) -> Params {
     p
 }
 
-fn node(seed: u64, params: Params, best: &[Header]) -> Node {
-    let mut config = Config::new(Network::Regtest);
-    config.seed = seed;
-    let chain = if best.is_empty() {
-        HeaderChain::new(params)
-    } else {
-        let mut all = vec![params.genesis];
-        all.extend_from_slice(best);
-        HeaderChain::from_stored(params, all, vec![]).expect("valid stored chain")
-    };
-    Node::new(config, chain)
-}
-
-fn replay(persisted: &[PersistChain]) -> Vec<BlockHash> {
-    let mut best = vec![genesis().block_hash()];
-    for p in persisted {
-        best.truncate(p.fork_height as usize + 1);
-        best.extend(p.connected.iter().map(Header::block_hash));
-    }
-    best
-}
-
 fn only_peer(sim: &Sim, n: usize) -> PeerId {
     let ids: Vec<PeerId> = sim.nodes[n].node.peers().map(|(id, _, _)| id).collect();
     assert_eq!(ids.len(), 1, "{ids:?}");
     ids[0]
-}
-
-fn getheaders(sim: &Sim, r: usize) -> Vec<GetHeadersMessage> {
-    sim.raws[r]
-        .received
-        .iter()
-        .filter_map(|m| match m {
-            NetworkMessage::GetHeaders(g) => Some(g.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn misbehaved(sim: &Sim, n: usize) -> Vec<DisconnectReason> {
@@ -95,8 +60,8 @@ fn send(sim: &mut Sim, r: usize, headers: &[Header]) {
 fn honest_chain_is_presynced_redownloaded_and_then_stored() {
     let chain = mine(&genesis(), 4500, 1);
     let mut sim = Sim::new();
-    let a = sim.add_node(node(1, Network::Regtest.params(), &chain));
-    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    let a = sim.add_node(node_on(1, Network::Regtest.params(), &chain));
+    let b = sim.add_node(node_on(2, params_needing(4000), &[]));
     sim.connect(b, a);
     let id = only_peer(&sim, b);
     // Observe every step: (phase, headers in b's chain).
@@ -149,10 +114,10 @@ fn low_work_flood_stores_nothing_and_ends_when_the_chain_ends() {
     let ours = mine(&genesis(), 3000, 1);
     let fork = mine(&genesis(), 10_500, 2);
     let mut sim = Sim::new();
-    let b = sim.add_node(node(2, params_needing(20_000), &ours));
+    let b = sim.add_node(node_on(2, params_needing(20_000), &ours));
     let r = sim.raw_negotiated(b, 9);
     let id = only_peer(&sim, b);
-    let asked = getheaders(&sim, r).len();
+    let asked = sim.raw_getheaders(r).len();
     for (i, batch) in fork[..10_000].chunks(2000).enumerate() {
         send(&mut sim, r, batch);
         let status = sim.nodes[b]
@@ -171,7 +136,7 @@ fn low_work_flood_stores_nothing_and_ends_when_the_chain_ends() {
         );
         assert_eq!(sim.nodes[b].node.chain().len(), 3001, "nothing stored");
         // Each batch is answered by a request continuing from its last header.
-        let asks = getheaders(&sim, r);
+        let asks = sim.raw_getheaders(r);
         assert_eq!(asks.len(), asked + i + 1);
         let last = asks.last().expect("a request");
         assert_eq!(last.locator_hashes[0], batch[1999].block_hash());
@@ -203,7 +168,7 @@ fn short_low_work_forks_are_ignored_but_recent_forks_are_accepted() {
     // Minimum work zero: the threshold is our tip less 144 blocks of work.
     let ours = mine(&genesis(), 3000, 1);
     let mut sim = Sim::new();
-    let b = sim.add_node(node(2, Network::Regtest.params(), &ours));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &ours));
     let r = sim.raw_negotiated(b, 9);
     let id = only_peer(&sim, b);
     let old_fork = mine(&genesis(), 500, 2);
@@ -229,7 +194,7 @@ fn a_different_chain_on_redownload_is_caught_by_the_commitments() {
     let x = mine(&genesis(), 4000, 7);
     let y = mine(&genesis(), 4000, 8);
     let mut sim = Sim::new();
-    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    let b = sim.add_node(node_on(2, params_needing(4000), &[]));
     let r = sim.raw_negotiated(b, 9);
     let id = only_peer(&sim, b);
     send(&mut sim, r, &x[..2000]);
@@ -240,7 +205,7 @@ fn a_different_chain_on_redownload_is_caught_by_the_commitments() {
         .expect("presync running");
     assert_eq!(status.phase, PresyncPhase::Redownload);
     assert_eq!(status.commitments, 400);
-    let ask = getheaders(&sim, r).pop().expect("a request");
+    let ask = sim.raw_getheaders(r).pop().expect("a request");
     assert_eq!(
         ask.locator_hashes[0],
         genesis().block_hash(),
@@ -268,7 +233,7 @@ fn commitments_are_capped_by_the_time_since_the_fork() {
     sim.now = Time::from_secs(u64::from(genesis().time) - 6200);
     let mut params = params_needing(100_000);
     params.headers_commitment_period = 1;
-    let b = sim.add_node(node(2, params, &[]));
+    let b = sim.add_node(node_on(2, params, &[]));
     let r = sim.raw_negotiated(b, 9);
     let id = only_peer(&sim, b);
     for (i, batch) in fork[..6000].chunks(2000).enumerate() {
@@ -298,7 +263,7 @@ fn commitments_are_capped_by_the_time_since_the_fork() {
 fn invalid_proof_of_work_during_presync_is_an_offence() {
     let mut fork = mine(&genesis(), 4000, 3);
     let mut sim = Sim::new();
-    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    let b = sim.add_node(node_on(2, params_needing(4000), &[]));
     let r = sim.raw_negotiated(b, 9);
     let id = only_peer(&sim, b);
     send(&mut sim, r, &fork[..2000]);
@@ -325,7 +290,7 @@ fn invalid_proof_of_work_during_presync_is_an_offence() {
 fn a_low_work_message_with_invalid_proof_of_work_is_an_offence() {
     let mut fork = mine(&genesis(), 100, 3);
     let mut sim = Sim::new();
-    let b = sim.add_node(node(2, params_needing(4000), &[]));
+    let b = sim.add_node(node_on(2, params_needing(4000), &[]));
     let r = sim.raw_negotiated(b, 9);
     let bad = &mut fork[99];
     while bad.validate_pow(bad.target()).is_ok() {

@@ -9,36 +9,13 @@ use std::time::Duration;
 use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::BlockHash;
-use headway_core::{Config, DisconnectReason, Event, HeaderChain, Network, Node, PersistChain};
+use headway_core::{DisconnectReason, Event, Network};
+use support::fixtures::{node_on, replay};
 use support::mine::mine;
 use support::sim::{raw_version, Sim};
 
 fn genesis() -> Header {
     Network::Regtest.params().genesis
-}
-
-fn node_with(seed: u64, best: &[Header]) -> Node {
-    let mut config = Config::new(Network::Regtest);
-    config.seed = seed;
-    let params = Network::Regtest.params();
-    let chain = if best.is_empty() {
-        HeaderChain::new(params)
-    } else {
-        let mut all = vec![params.genesis];
-        all.extend_from_slice(best);
-        HeaderChain::from_stored(params, all, vec![]).expect("valid stored chain")
-    };
-    Node::new(config, chain)
-}
-
-/// Applies persist commands to a model of the store: the best chain as a list of hashes.
-fn replay(persisted: &[PersistChain]) -> Vec<BlockHash> {
-    let mut best = vec![genesis().block_hash()];
-    for p in persisted {
-        best.truncate(p.fork_height as usize + 1);
-        best.extend(p.connected.iter().map(Header::block_hash));
-    }
-    best
 }
 
 fn assert_store_matches(sim: &Sim, n: usize) {
@@ -58,8 +35,8 @@ fn synced(sim: &Sim, n: usize) -> bool {
 fn syncs_the_whole_chain_from_one_peer() {
     let chain = mine(&genesis(), 4500, 1);
     let mut sim = Sim::new();
-    let a = sim.add_node(node_with(1, &chain));
-    let b = sim.add_node(node_with(2, &[]));
+    let a = sim.add_node(node_on(1, Network::Regtest.params(), &chain));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     sim.connect(b, a);
     assert!(sim.run_until(Duration::from_secs(60), |s| synced(s, b)));
     assert_eq!(sim.tip(b), chain[4499].block_hash());
@@ -82,8 +59,8 @@ fn syncs_the_whole_chain_from_one_peer() {
 fn follows_new_blocks_after_sync() {
     let chain = mine(&genesis(), 100, 1);
     let mut sim = Sim::new();
-    let a = sim.add_node(node_with(1, &chain));
-    let b = sim.add_node(node_with(2, &[]));
+    let a = sim.add_node(node_on(1, Network::Regtest.params(), &chain));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     sim.connect(b, a);
     assert!(sim.run_until(Duration::from_secs(60), |s| synced(s, b)));
     // Rebuild `a` with three more blocks is not possible in place; instead a third node with
@@ -93,7 +70,7 @@ fn follows_new_blocks_after_sync() {
         .copied()
         .chain(mine(&chain[99], 3, 1))
         .collect();
-    let c = sim.add_node(node_with(3, &longer));
+    let c = sim.add_node(node_on(3, Network::Regtest.params(), &longer));
     sim.connect(c, b);
     assert!(sim.run_until(Duration::from_secs(60), |s| s.tip(b)
         == longer[102].block_hash()));
@@ -104,14 +81,14 @@ fn follows_new_blocks_after_sync() {
 fn stalling_sync_peer_is_replaced_by_one_that_serves() {
     let chain = mine(&genesis(), 2500, 1);
     let mut sim = Sim::new();
-    let b = sim.add_node(node_with(2, &[]));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     // The staller connects first and claims a high start height; it never answers getheaders.
     let s = sim.raw_negotiated(b, 7);
     assert!(sim.raws[s]
         .received
         .iter()
         .any(|m| matches!(m, NetworkMessage::GetHeaders(_))));
-    let a = sim.add_node(node_with(1, &chain));
+    let a = sim.add_node(node_on(1, Network::Regtest.params(), &chain));
     sim.connect(b, a);
     assert!(sim.run_until(Duration::from_secs(300), |s| synced(s, b)));
     assert_eq!(sim.tip(b), chain[2499].block_hash());
@@ -145,9 +122,9 @@ fn reorg_during_sync_to_a_heavier_branch() {
         .chain(mine(&base[1499], 2000, 3))
         .collect();
     let mut sim = Sim::new();
-    let a = sim.add_node(node_with(1, &light));
-    let c = sim.add_node(node_with(3, &heavy));
-    let b = sim.add_node(node_with(2, &[]));
+    let a = sim.add_node(node_on(1, Network::Regtest.params(), &light));
+    let c = sim.add_node(node_on(3, Network::Regtest.params(), &heavy));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     sim.connect(b, a);
     assert!(sim.run_until(Duration::from_secs(60), |s| s.nodes[b]
         .node
@@ -184,9 +161,9 @@ fn reorg_during_sync_to_a_heavier_branch() {
 fn three_nodes_in_a_line_end_on_the_same_chain() {
     let chain = mine(&genesis(), 4100, 1);
     let mut sim = Sim::new();
-    let a = sim.add_node(node_with(1, &chain));
-    let b = sim.add_node(node_with(2, &[]));
-    let c = sim.add_node(node_with(3, &[]));
+    let a = sim.add_node(node_on(1, Network::Regtest.params(), &chain));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
+    let c = sim.add_node(node_on(3, Network::Regtest.params(), &[]));
     sim.connect(b, a);
     sim.connect(c, b);
     let tip = chain[4099].block_hash();
@@ -199,7 +176,7 @@ fn three_nodes_in_a_line_end_on_the_same_chain() {
 #[test]
 fn invalid_headers_disconnect_and_mark_the_peer() {
     let mut sim = Sim::new();
-    let b = sim.add_node(node_with(2, &[]));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     let r = sim.raw_negotiated(b, 9);
     let mut bad = mine(&genesis(), 3, 5);
     bad[1].nonce = bad[1].nonce.wrapping_add(1);
@@ -223,7 +200,7 @@ fn invalid_headers_disconnect_and_mark_the_peer() {
 #[test]
 fn non_continuous_and_oversized_headers_disconnect() {
     let mut sim = Sim::new();
-    let b = sim.add_node(node_with(2, &[]));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     let r1 = sim.raw_inbound(b);
     let r2 = sim.raw_inbound(b);
     for (r, n) in [(r1, 11), (r2, 12)] {
@@ -257,7 +234,7 @@ fn non_continuous_and_oversized_headers_disconnect() {
 fn unconnecting_headers_trigger_getheaders_not_a_penalty() {
     let chain = mine(&genesis(), 10, 1);
     let mut sim = Sim::new();
-    let b = sim.add_node(node_with(2, &[]));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     let r = sim.raw_negotiated(b, 3);
     let before = sim.raws[r]
         .received
@@ -283,7 +260,7 @@ fn serves_getheaders_and_refuses_oversized_locators() {
     use headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage;
     let chain = mine(&genesis(), 2500, 1);
     let mut sim = Sim::new();
-    let a = sim.add_node(node_with(1, &chain));
+    let a = sim.add_node(node_on(1, Network::Regtest.params(), &chain));
     let r = sim.raw_inbound(a);
     sim.raw_send(r, NetworkMessage::Version(raw_version(3, 70016, 100_000)));
     sim.raw_send(r, NetworkMessage::Verack);
@@ -340,27 +317,13 @@ fn same_inputs_give_the_same_outputs() {
     let chain = mine(&genesis(), 2100, 1);
     let run = || {
         let mut sim = Sim::new();
-        let a = sim.add_node(node_with(1, &chain));
-        let b = sim.add_node(node_with(2, &[]));
+        let a = sim.add_node(node_on(1, Network::Regtest.params(), &chain));
+        let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
         sim.connect(b, a);
         sim.run_for(Duration::from_secs(300));
         format!("{:?}", sim.nodes[b].events)
     };
     assert_eq!(run(), run());
-}
-
-fn getheaders(
-    sim: &Sim,
-    r: usize,
-) -> Vec<headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage> {
-    sim.raws[r]
-        .received
-        .iter()
-        .filter_map(|m| match m {
-            NetworkMessage::GetHeaders(g) => Some(g.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -369,12 +332,12 @@ fn sync_ending_on_a_full_batch_completes_against_a_peer_that_never_sends_empty_h
     // one header back, so even then the answer holds one known header and ends the sync.
     let chain = mine(&genesis(), 2000, 1);
     let mut sim = Sim::new();
-    let b = sim.add_node(node_with(2, &[]));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     let r = sim.raw_negotiated(b, 5);
-    assert_eq!(getheaders(&sim, r).len(), 1);
+    assert_eq!(sim.raw_getheaders(r).len(), 1);
     sim.raw_send(r, NetworkMessage::Headers(chain.clone()));
     sim.run_for(Duration::from_secs(1));
-    let asks = getheaders(&sim, r);
+    let asks = sim.raw_getheaders(r);
     assert_eq!(asks.len(), 2);
     assert_eq!(
         asks[1].locator_hashes[0],
@@ -392,7 +355,7 @@ fn sync_ending_on_a_full_batch_completes_against_a_peer_that_never_sends_empty_h
     );
     sim.run_for(Duration::from_secs(1));
     assert_eq!(
-        getheaders(&sim, r).len(),
+        sim.raw_getheaders(r).len(),
         2,
         "one request in flight at a time"
     );
@@ -400,7 +363,7 @@ fn sync_ending_on_a_full_batch_completes_against_a_peer_that_never_sends_empty_h
     sim.run_for(Duration::from_secs(1));
     assert!(synced(&sim, b));
     assert_eq!(sim.nodes[b].node.chain().tip_height(), 2000);
-    let asks = getheaders(&sim, r);
+    let asks = sim.raw_getheaders(r);
     assert_eq!(
         asks.len(),
         3,
@@ -415,7 +378,7 @@ fn sync_ending_on_a_full_batch_completes_against_a_peer_that_never_sends_empty_h
 fn headers_from_the_future_end_the_round_without_a_penalty_or_a_stall() {
     let mut chain = mine(&genesis(), 5, 1);
     let mut sim = Sim::new();
-    let b = sim.add_node(node_with(2, &[]));
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     let r = sim.raw_negotiated(b, 4);
     // The last header is three hours ahead of the node's clock.
     let future = u32::try_from(sim.now.as_secs()).unwrap() + 3 * 3600;

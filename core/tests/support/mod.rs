@@ -2,5 +2,6 @@
 //! time, scripted raw peers, and a regtest header miner.
 #![allow(dead_code)]
 
+pub mod fixtures;
 pub mod mine;
 pub mod sim;

@@ -362,6 +362,21 @@ impl Sim {
         }
     }
 
+    /// The getheaders requests a raw peer received, in order.
+    pub fn raw_getheaders(
+        &self,
+        r: usize,
+    ) -> Vec<headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage> {
+        self.raws[r]
+            .received
+            .iter()
+            .filter_map(|m| match m {
+                NetworkMessage::GetHeaders(g) => Some(g.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn events(&self, node: usize) -> impl Iterator<Item = &Event> {
         self.nodes[node].events.iter().map(|(_, e)| e)
     }
