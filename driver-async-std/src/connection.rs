@@ -12,7 +12,8 @@ use headway_core::{Direction, Input, PeerId};
 use tracing::{debug, info, warn};
 
 use crate::runtime::{
-    bounded, sleep, timeout, ReadExt, Receiver, Sender, TcpListener, TcpStream, WriteExt,
+    bounded, sleep, spawn, timeout, unbounded, ReadExt, Receiver, Sender, TcpListener, TcpStream,
+    WriteExt,
 };
 
 /// How long the accept loop rests after a failed accept (for example out of file
@@ -119,6 +120,35 @@ impl SendQueue {
             .ok()
             .and_then(|mut slot| slot.take())
     }
+}
+
+/// Starts a connection's reader and writer tasks; both are detached and end with the
+/// connection. Returns the sender that queues bytes for the writer.
+pub(crate) fn start_connection_tasks(
+    peer: PeerId,
+    addr: SocketAddr,
+    stream: &TcpStream,
+    queue: &Arc<SendQueue>,
+    read_chunk: usize,
+    core: Sender<CoreMsg>,
+) -> Sender<Vec<u8>> {
+    let (outgoing, outgoing_rx) = unbounded();
+    let _ = spawn(write_loop(
+        peer,
+        addr,
+        stream.clone(),
+        Arc::clone(queue),
+        outgoing_rx,
+    ));
+    let _ = spawn(read_loop(
+        peer,
+        addr,
+        stream.clone(),
+        Arc::clone(queue),
+        read_chunk,
+        core,
+    ));
+    outgoing
 }
 
 /// Reads the peer until the stream ends, pausing while the send queue is over its cap, and
@@ -297,7 +327,7 @@ mod tests {
     /// `Disconnected` before it forgets the peer or completes a shutdown.
     #[test]
     fn a_disconnect_ends_a_reader_paused_behind_a_peer_that_does_not_read() {
-        use crate::runtime::{block_on, spawn, unbounded};
+        use crate::runtime::block_on;
         block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -305,23 +335,8 @@ mod tests {
             let (stream, _) = listener.accept().await.unwrap();
             let peer = PeerId(7);
             let queue = SendQueue::new(1024);
-            let (outgoing, outgoing_rx) = unbounded();
             let (core, inputs) = bounded(16);
-            let _ = spawn(write_loop(
-                peer,
-                addr,
-                stream.clone(),
-                Arc::clone(&queue),
-                outgoing_rx,
-            ));
-            let _ = spawn(read_loop(
-                peer,
-                addr,
-                stream.clone(),
-                Arc::clone(&queue),
-                1024,
-                core,
-            ));
+            let outgoing = start_connection_tasks(peer, addr, &stream, &queue, 1024, core);
             // Far more than the kernel buffers hold: the writer blocks for good, and the
             // reader pauses.
             let chunk = vec![0u8; 1 << 20];

@@ -12,8 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use headway_core::{Direction, Event, Input, Node, Notification, Output, PeerId, Time};
 use tracing::{debug, info};
 
-use crate::connection::{accept_loop, dial, read_loop, write_loop, CoreMsg, SendQueue};
-use crate::runtime::{spawn, timeout, unbounded, Receiver, Sender, TcpListener, TcpStream};
+use crate::connection::{accept_loop, dial, start_connection_tasks, CoreMsg, SendQueue};
+use crate::runtime::{spawn, timeout, Receiver, Sender, TcpListener, TcpStream};
 use crate::DriverConfig;
 
 /// The wall clock as the core takes it: milliseconds since the Unix epoch.
@@ -137,23 +137,14 @@ impl CoreLoop {
             debug!(%peer, %addr, error = %e, "cannot set TCP_NODELAY");
         }
         let queue = SendQueue::new(self.config.send_buffer_cap);
-        let (outgoing, outgoing_rx) = unbounded();
-        // Both tasks are detached: they end with the connection.
-        let _ = spawn(write_loop(
+        let outgoing = start_connection_tasks(
             peer,
             addr,
-            stream.clone(),
-            Arc::clone(&queue),
-            outgoing_rx,
-        ));
-        let _ = spawn(read_loop(
-            peer,
-            addr,
-            stream.clone(),
-            Arc::clone(&queue),
+            &stream,
+            &queue,
             self.config.read_chunk,
             self.inputs_tx.clone(),
-        ));
+        );
         info!(%peer, %addr, %direction, "connection up");
         self.peers.insert(
             peer,

@@ -26,7 +26,7 @@ use headway_core::chain::HeaderChain;
 use headway_core::params::DIFFICULTY_ADJUSTMENT_INTERVAL;
 use headway_core::time::Time;
 use headway_fuzz::regtest::mine;
-use headway_fuzz::{FuzzInput, ReferenceChain};
+use headway_fuzz::{assert_best_chain_links, FuzzInput, ReferenceChain};
 use libfuzzer_sys::fuzz_target;
 
 /// Upper bound on headers per input, to keep an execution in the sub-millisecond range.
@@ -82,36 +82,6 @@ fn make_header(input: &mut FuzzInput, pool: &[Header], serial: u32) -> Header {
         mine(&mut header, 16);
     }
     header
-}
-
-/// Walks from the tip down to `down_to` (0: genesis) through the chain's own accessors.
-fn assert_best_chain_links(chain: &HeaderChain, down_to: u32) {
-    let mut hash = chain.tip_hash();
-    let mut height = chain.tip_height();
-    loop {
-        assert_eq!(
-            chain.hash_at(height),
-            Some(hash),
-            "best chain index disagrees at {height}"
-        );
-        let header = chain
-            .header(&hash)
-            .expect("best-chain header is in the tree");
-        assert_eq!(header.block_hash(), hash);
-        if height == 0 {
-            assert_eq!(
-                hash,
-                chain.params().genesis_hash(),
-                "the best chain must start at genesis"
-            );
-            break;
-        }
-        if height <= down_to {
-            break;
-        }
-        hash = header.prev_blockhash;
-        height -= 1;
-    }
 }
 
 /// The chain under test, the reference, and every header either has been shown.

@@ -9,8 +9,10 @@
 #![warn(missing_docs)]
 
 pub mod input;
+pub mod invariants;
 pub mod reference;
 pub mod regtest;
 
 pub use input::FuzzInput;
+pub use invariants::assert_best_chain_links;
 pub use reference::{ReferenceChain, RuleBroken};

@@ -95,8 +95,13 @@ impl Node {
             return false;
         };
         let threshold = self.anti_dos_threshold();
-        let pow_limit = U256::from_target(self.params.pow_limit);
         let mut claimed = work_to_u128(start_work);
+        if claimed >= threshold {
+            // Claimed work only grows from here: the usual case (extending a chain that already
+            // has the work) skips the per-header pass; `accept` checks proof of work anyway.
+            return false;
+        }
+        let pow_limit = U256::from_target(self.params.pow_limit);
         let mut cache = (0, 0);
         let mut invalid = None;
         for (header, hash) in headers.iter().zip(hashes) {
