@@ -28,6 +28,7 @@ pub use node::{Config, Node};
 pub use output::{DisconnectReason, Event, Notification, Output, PersistChain, TipChange};
 pub use params::{Network, Params};
 pub use peer::{Direction, PeerId};
+pub use rng::SecretSeed;
 pub use time::Time;
 
 /// The `bitcoin` crate headway builds on, re-exported so users name the same types.

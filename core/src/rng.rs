@@ -1,10 +1,23 @@
-//! The core's only source of randomness: a small seeded generator (xoshiro256**), so the same
-//! seed and the same inputs always give the same nonces and the same choices.
+//! The core's two sources of randomness, both seeded through the config so that the same seeds
+//! and the same inputs always give the same outputs (DESIGN.md, rules of the core):
+//!
+//! - [`Rng`], a fast xoshiro256** for values that go on the wire (version and ping nonces) and
+//!   for tie-breaks. It is invertible: four consecutive outputs give away its whole state, so
+//!   anyone who reads our nonces can predict every later output.
+//! - [`SecretRng`], ChaCha20, for secrets that must never follow from what we send: the headers
+//!   presync salt and commitment offset now, address-book bucket keys and BIP324 keys later.
+//!   Nothing it produces goes on the wire, and its seed ([`SecretSeed`]) never reaches a log.
+
+use std::fmt;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng as _, SeedableRng};
 
 /// A deterministic pseudo-random generator seeded through the config.
 ///
 /// Not cryptographic: it picks version and ping nonces and breaks ties, none of which an
-/// attacker gains anything by predicting beyond what they already see on the wire.
+/// attacker gains anything by predicting beyond what they already see on the wire. Never draw
+/// a secret from it: use [`SecretRng`].
 #[derive(Debug, Clone)]
 pub struct Rng {
     s: [u64; 4],
@@ -57,9 +70,79 @@ impl Rng {
     }
 }
 
+/// The 32-byte seed of the [`SecretRng`]. Its `Debug` shows nothing of it, so a logged config
+/// or node never reveals it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretSeed([u8; 32]);
+
+impl SecretSeed {
+    /// A seed from 32 bytes: from the operating system's generator in a real node, a fixed
+    /// value in tests.
+    pub fn from_bytes(bytes: [u8; 32]) -> SecretSeed {
+        SecretSeed(bytes)
+    }
+}
+
+impl fmt::Debug for SecretSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretSeed(..)")
+    }
+}
+
+/// The cryptographic generator behind every secret of the core (ChaCha20, keyed by a
+/// [`SecretSeed`]). Its outputs cannot be predicted from any number of [`Rng`] outputs, nor
+/// from earlier outputs of its own.
+pub struct SecretRng(ChaCha20Rng);
+
+impl SecretRng {
+    /// A generator whose whole output is fixed by `seed`.
+    pub fn from_seed(seed: &SecretSeed) -> SecretRng {
+        SecretRng(ChaCha20Rng::from_seed(seed.0))
+    }
+
+    /// The next 64 secret bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
+    /// A uniform secret index below `n` (`n` must be non-zero); the modulo bias is below
+    /// 2^-40 for every `n` the core uses (under 2^24).
+    pub fn below(&mut self, n: usize) -> usize {
+        debug_assert!(n > 0);
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+impl fmt::Debug for SecretRng {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretRng(..)")
+    }
+}
+
+#[cfg(test)]
+impl Rng {
+    /// A generator in exactly this state: for tests that play an attacker who recovered it.
+    pub(crate) fn from_state(s: [u64; 4]) -> Rng {
+        Rng { s }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_generator_is_seeded_and_its_seed_is_never_printed() {
+        let seed = SecretSeed::from_bytes([7; 32]);
+        let mut a = SecretRng::from_seed(&seed);
+        let mut b = SecretRng::from_seed(&seed);
+        let mut c = SecretRng::from_seed(&SecretSeed::from_bytes([8; 32]));
+        let xs: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+        assert_eq!(xs, (0..4).map(|_| b.next_u64()).collect::<Vec<_>>());
+        assert_ne!(xs, (0..4).map(|_| c.next_u64()).collect::<Vec<_>>());
+        let shown = format!("{seed:?} {a:?}");
+        assert!(!shown.contains('7'), "{shown}");
+    }
 
     #[test]
     fn same_seed_same_stream_and_different_seed_differs() {

@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use bitcoin::p2p::ServiceFlags;
+use bitcoin::Work;
 
 use crate::params::Network;
+use crate::rng::SecretSeed;
 
 /// Everything that shapes a node's behaviour. Plain data; [`Config::new`] gives the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,8 +17,16 @@ pub struct Config {
     pub user_agent: String,
     /// The services we announce.
     pub services: ServiceFlags,
-    /// Seed of the generator behind nonces and tie-breaks.
+    /// Seed of the generator behind nonces and tie-breaks: what it produces goes on the wire,
+    /// so it is no secret (a binary logs it only when the user chose it).
     pub seed: u64,
+    /// Seed of the cryptographic generator behind every secret (presync salts and offsets).
+    /// The binaries draw it from the operating system; tests fix it. Never logged: its
+    /// `Debug` is redacted.
+    pub secret_seed: SecretSeed,
+    /// Replaces the network's minimum chain work (Core's `-minimumchainwork`): for private
+    /// networks and tests. `None` keeps the network's value.
+    pub minimum_chain_work: Option<Work>,
     /// A peer that has not completed version/verack by then is dropped (Core: 60 s).
     pub handshake_timeout: Duration,
     /// How often we ping (Core and btcd: 2 min).
@@ -40,6 +50,8 @@ impl Config {
             user_agent: format!("/headway:{}/", env!("CARGO_PKG_VERSION")),
             services: ServiceFlags::NONE,
             seed: 0,
+            secret_seed: SecretSeed::from_bytes([0; 32]),
+            minimum_chain_work: None,
             handshake_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(120),
             ping_timeout: Duration::from_secs(20 * 60),

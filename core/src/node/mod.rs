@@ -27,7 +27,7 @@ use crate::input::{Input, Request};
 use crate::output::{DisconnectReason, Event, Output};
 use crate::params::Params;
 use crate::peer::{Direction, PeerId};
-use crate::rng::Rng;
+use crate::rng::{Rng, SecretRng};
 use crate::time::Time;
 use crate::wire::{self, FrameDecoder};
 
@@ -107,7 +107,10 @@ pub struct Node {
     config: Config,
     params: Params,
     chain: HeaderChain,
+    /// Nonces and tie-breaks: everything it draws may be seen on the wire.
     rng: Rng,
+    /// Secrets (presync salts and offsets): nothing it draws goes on the wire.
+    secrets: SecretRng,
     outputs: VecDeque<Output>,
     peers: BTreeMap<PeerId, Peer>,
     persistent: PersistentPeers,
@@ -122,13 +125,18 @@ pub struct Node {
 impl Node {
     /// A node starting from `chain` (genesis only, or what the store held).
     pub fn new(config: Config, chain: HeaderChain) -> Node {
-        let params = chain.params().clone();
+        let mut params = chain.params().clone();
+        if let Some(work) = config.minimum_chain_work {
+            params.minimum_chain_work = work;
+        }
         let rng = Rng::from_seed(config.seed);
+        let secrets = SecretRng::from_seed(&config.secret_seed);
         Node {
             config,
             params,
             chain,
             rng,
+            secrets,
             outputs: VecDeque::new(),
             peers: BTreeMap::new(),
             persistent: PersistentPeers::default(),

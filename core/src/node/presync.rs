@@ -155,8 +155,10 @@ impl Node {
         let max_commitments =
             u64::try_from(MAX_HEADERS_PER_SECOND.saturating_mul(window) / i64::from(period))
                 .unwrap_or(0);
-        let salt = self.rng.next_u64();
-        let offset = u32::try_from(self.rng.below(period as usize)).unwrap_or(0);
+        // Secrets: a peer that knew them could pass the commitments with a chain of its
+        // choosing, so they come from the cryptographic generator, never the nonce one.
+        let salt = self.secrets.next_u64();
+        let offset = u32::try_from(self.secrets.below(period as usize)).unwrap_or(0);
         let state = HeadersPresync::new(
             &self.params,
             (
