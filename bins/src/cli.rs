@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct RunArgs {
     /// TOML config file (keys: network, connect, listen, datadir, log_level, ping_interval_secs,
-    /// ping_timeout_secs, handshake_timeout_secs, seed).
+    /// ping_timeout_secs, handshake_timeout_secs, seed, minimum_chain_work).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Network: mainnet, testnet3, testnet4, signet, regtest or simnet [default: mainnet; the
@@ -54,10 +54,18 @@ pub struct RunArgs {
     /// Seconds a peer has to complete the version/verack handshake [default: 60].
     #[arg(long, value_name = "SECS")]
     pub handshake_timeout: Option<u64>,
-    /// Seed of the node's random generator (nonces, tie-breaks); fix it to replay a run
+    /// Seed of the generator behind what goes on the wire (version and ping nonces,
+    /// tie-breaks); fix it to replay a run. Logged at start only when given. Secrets (presync
+    /// salts) come from a separate generator that is always seeded from the operating system
     /// [default: drawn from the operating system's random source].
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Replace the network's minimum chain work, as Bitcoin Core's -minimumchainwork: a
+    /// big-endian number in hex (optional 0x, 1 to 64 digits), as Core prints `chainwork`. A
+    /// headers chain with less work is downloaded twice before it is stored [default: the
+    /// network's value from Bitcoin Core v31; 0 on regtest and simnet].
+    #[arg(long, value_name = "HEX")]
+    pub minimum_chain_work: Option<String>,
 }
 
 /// The read-only inspection commands.
@@ -109,12 +117,15 @@ mod tests {
             "9",
             "--ping-interval",
             "3",
+            "--minimum-chain-work",
+            "0x1f",
         ])
         .unwrap();
         assert_eq!(cli.command, None);
         assert_eq!(cli.run.connect, vec!["127.0.0.1:1", "127.0.0.1:2"]);
         assert_eq!(cli.run.seed, Some(9));
         assert_eq!(cli.run.ping_interval, Some(3));
+        assert_eq!(cli.run.minimum_chain_work.as_deref(), Some("0x1f"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use bitcoin::Work;
 use headway_core::Network;
 use serde::Deserialize;
 
@@ -17,6 +18,8 @@ pub const DEFAULT_DATADIR: &str = "headway-data";
 pub const DEFAULT_NETWORK: Network = Network::Mainnet;
 /// The log filter when neither the command line, the file nor `RUST_LOG` says.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Most hex digits a chain work may have: 256 bits (Core's `uint256::FromUserHex`).
+pub const MAX_CHAIN_WORK_HEX_DIGITS: usize = 64;
 
 /// The config file as written: every key optional, unknown keys refused.
 ///
@@ -41,8 +44,10 @@ pub struct FileConfig {
     pub ping_timeout_secs: Option<u64>,
     /// Seconds a peer has to complete version/verack.
     pub handshake_timeout_secs: Option<u64>,
-    /// Seed of the core's random generator (nonces, tie-breaks).
+    /// Seed of the generator behind wire values (nonces, tie-breaks); never the secrets'.
     pub seed: Option<u64>,
+    /// Replaces the network's minimum chain work: hex, as Core's `-minimumchainwork`.
+    pub minimum_chain_work: Option<String>,
 }
 
 impl FileConfig {
@@ -111,8 +116,11 @@ pub struct Settings {
     pub ping_timeout: Option<Duration>,
     /// Handshake timeout, if not the core's default.
     pub handshake_timeout: Option<Duration>,
-    /// The generator seed; `None` lets the binary draw one from the operating system.
+    /// The wire generator's seed; `None` lets the binary draw one from the operating system.
+    /// (The secret generator's seed is always drawn; no setting names it.)
     pub seed: Option<u64>,
+    /// The minimum chain work replacing the network's, if one was given.
+    pub minimum_chain_work: Option<Work>,
 }
 
 impl Settings {
@@ -151,6 +159,11 @@ impl Settings {
                     .filter(|s| !s.trim().is_empty())
             })
             .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_string());
+        let minimum_chain_work = match (&cli.minimum_chain_work, &file.minimum_chain_work) {
+            (Some(hex), _) => Some(parse_chain_work(hex).context("--minimum-chain-work")?),
+            (None, Some(hex)) => Some(parse_chain_work(hex).context("key `minimum_chain_work`")?),
+            (None, None) => None,
+        };
         let secs = |cli: Option<u64>, file: Option<u64>| cli.or(file).map(Duration::from_secs);
         Ok(Settings {
             network,
@@ -162,6 +175,7 @@ impl Settings {
             ping_timeout: secs(cli.ping_timeout, file.ping_timeout_secs),
             handshake_timeout: secs(cli.handshake_timeout, file.handshake_timeout_secs),
             seed: cli.seed.or(file.seed),
+            minimum_chain_work,
         })
     }
 
@@ -174,6 +188,34 @@ impl Settings {
 /// Parses a network name; the error names the valid ones.
 pub fn parse_network(name: &str) -> anyhow::Result<Network> {
     name.parse::<Network>().map_err(|e| anyhow!("{e}"))
+}
+
+/// Parses a chain work as Bitcoin Core's `-minimumchainwork` takes it (`uint256::FromUserHex`):
+/// an optional `0x`, then 1 to 64 hex digits of a big-endian number, which is how Core prints
+/// `chainwork` (`getblockheader`); leading zeros may be left out. Unlike Core, an empty value
+/// is refused rather than read as zero.
+pub fn parse_chain_work(text: &str) -> anyhow::Result<Work> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.is_empty() {
+        bail!("empty chain work `{text}`: expected 1 to {MAX_CHAIN_WORK_HEX_DIGITS} hex digits, optionally after 0x");
+    }
+    if let Some(bad) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+        bail!("chain work `{text}` is not hex: {bad:?} is not a hex digit");
+    }
+    if digits.len() > MAX_CHAIN_WORK_HEX_DIGITS {
+        bail!(
+            "chain work `{text}` has {} hex digits; at most {MAX_CHAIN_WORK_HEX_DIGITS} fit in 256 bits",
+            digits.len()
+        );
+    }
+    // Right-align the digits in 32 big-endian bytes (all ASCII, checked above).
+    let padded = format!("{digits:0>width$}", width = MAX_CHAIN_WORK_HEX_DIGITS);
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16)
+            .expect("two checked hex digits make a byte");
+    }
+    Ok(Work::from_be_bytes(bytes))
 }
 
 fn resolve_all(addrs: &[String], default_port: u16) -> anyhow::Result<Vec<SocketAddr>> {
@@ -222,6 +264,104 @@ mod tests {
         RunArgs::default()
     }
 
+    /// The chain work `low` (in the low 128 bits).
+    fn work(low: u128) -> Work {
+        let mut bytes = [0u8; 32];
+        bytes[16..].copy_from_slice(&low.to_be_bytes());
+        Work::from_be_bytes(bytes)
+    }
+
+    #[test]
+    fn chain_work_is_read_as_core_reads_it() {
+        // Core v31's mainnet value, as `getblockheader` prints it, with and without 0x.
+        let mainnet = "0000000000000000000000000000000000000001128750f82f4c366153a3a030";
+        let expected = work(0x1_1287_50f8_2f4c_3661_53a3_a030);
+        assert_eq!(parse_chain_work(mainnet).unwrap(), expected);
+        assert_eq!(parse_chain_work(&format!("0x{mainnet}")).unwrap(), expected);
+        // Leading zeros may go; upper case is hex too.
+        assert_eq!(
+            parse_chain_work("1128750F82F4C366153A3A030").unwrap(),
+            expected
+        );
+        assert_eq!(parse_chain_work("0x1").unwrap(), work(1));
+        assert_eq!(parse_chain_work("0").unwrap(), work(0));
+        assert_eq!(parse_chain_work("abc").unwrap(), work(0xabc));
+        // All 64 digits count: the top byte lands at the top.
+        let top = parse_chain_work(&format!("ff{}", "0".repeat(62))).unwrap();
+        assert_eq!(top.to_be_bytes()[0], 0xff);
+        assert_eq!(format!("{top:x}"), format!("ff{}", "0".repeat(62)));
+    }
+
+    #[test]
+    fn malformed_chain_work_is_refused() {
+        for bad in [
+            "",
+            "0x",
+            "xyz",
+            "0x12g4",
+            " 12",
+            "0X12",
+            "-1",
+            "１",
+            &"f".repeat(65),
+            &format!("0x{}", "0".repeat(65)),
+        ] {
+            let err = parse_chain_work(bad).unwrap_err().to_string();
+            assert!(!err.contains('\n'), "{err}");
+            assert!(err.contains("chain work"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn malformed_chain_work_names_the_flag_or_the_key() {
+        let too_long = "1".repeat(65);
+        for bad in ["", "0x", "0xnothex", too_long.as_str()] {
+            let cli = RunArgs {
+                minimum_chain_work: Some(bad.to_string()),
+                ..RunArgs::default()
+            };
+            let err = crate::one_line_error(
+                &Settings::resolve(&cli, &FileConfig::default()).unwrap_err(),
+            );
+            assert!(err.starts_with("--minimum-chain-work: "), "{bad:?}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+
+            let file = FileConfig {
+                minimum_chain_work: Some(bad.to_string()),
+                ..FileConfig::default()
+            };
+            let err = crate::one_line_error(&Settings::resolve(&args(), &file).unwrap_err());
+            assert!(
+                err.starts_with("key `minimum_chain_work`: "),
+                "{bad:?}: {err}"
+            );
+            assert!(!err.contains('\n'), "{err}");
+        }
+        // A number where a string belongs is the file parser's one-line error, naming the key.
+        let err = FileConfig::parse("minimum_chain_work = 5\n").unwrap_err();
+        assert!(err.contains("`minimum_chain_work`"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn chain_work_flag_overrides_the_file() {
+        let file = FileConfig::parse("minimum_chain_work = \"0x10\"\n").unwrap();
+        let s = Settings::resolve(&args(), &file).unwrap();
+        assert_eq!(s.minimum_chain_work, Some(work(0x10)));
+        let cli = RunArgs {
+            minimum_chain_work: Some("20".into()),
+            ..RunArgs::default()
+        };
+        let s = Settings::resolve(&cli, &file).unwrap();
+        assert_eq!(s.minimum_chain_work, Some(work(0x20)));
+        // The file's value is not even read when the flag replaces it.
+        let bad_file = FileConfig::parse("minimum_chain_work = \"zz\"\n").unwrap();
+        assert!(Settings::resolve(&cli, &bad_file).is_ok());
+        // Neither: the network's own value stays.
+        let s = Settings::resolve(&args(), &FileConfig::default()).unwrap();
+        assert_eq!(s.minimum_chain_work, None);
+    }
+
     #[test]
     fn a_complete_file_parses() {
         let text = r#"
@@ -234,6 +374,7 @@ ping_interval_secs = 30
 ping_timeout_secs = 90
 handshake_timeout_secs = 10
 seed = 7
+minimum_chain_work = "0x00000000000000000000000000000000000000000000000000000000000000ff"
 "#;
         let file = FileConfig::parse(text).unwrap();
         let s = Settings::resolve(&args(), &file).unwrap();
@@ -252,6 +393,7 @@ seed = 7
         assert_eq!(s.ping_timeout, Some(Duration::from_secs(90)));
         assert_eq!(s.handshake_timeout, Some(Duration::from_secs(10)));
         assert_eq!(s.seed, Some(7));
+        assert_eq!(s.minimum_chain_work, Some(work(0xff)));
         assert_eq!(s.store_dir(), PathBuf::from("/tmp/hw/regtest"));
     }
 

@@ -8,10 +8,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use headway_core::{Config, Event, Node, Notification, PersistChain, Request};
+use headway_core::{Config, Event, Node, Notification, PersistChain, Request, SecretSeed};
 use headway_store_lmdb::HeaderStore;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -99,10 +99,13 @@ impl NodeDriver for headway_driver_async_std::Driver {
     }
 }
 
-/// The core's configuration for these settings; `seed` fills in when the settings name none.
-pub fn core_config(settings: &Settings, seed: u64) -> Config {
+/// The core's configuration for these settings. `seed` fills in the wire generator's seed when
+/// the settings name none; `secret_seed` always seeds the secret generator (no setting can).
+pub fn core_config(settings: &Settings, seed: u64, secret_seed: SecretSeed) -> Config {
     let mut config = Config::new(settings.network);
     config.seed = settings.seed.unwrap_or(seed);
+    config.secret_seed = secret_seed;
+    config.minimum_chain_work = settings.minimum_chain_work;
     if let Some(d) = settings.ping_interval {
         config.ping_interval = d;
     }
@@ -138,20 +141,23 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-/// A seed that an attacker cannot predict: the core's generator picks version and ping nonces
-/// and the secret salt of headers presync, so it must not follow from the clock. The standard
-/// library's `RandomState` is keyed from the operating system's random source; the clock and
-/// the process id are mixed in on top. The core stays deterministic; only the binary draws.
-pub fn fresh_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(nanos);
-    hasher.write_u32(std::process::id());
-    hasher.finish()
+/// `N` bytes from the operating system's random source (`getrandom`: the `getrandom` system
+/// call on Linux, its equivalent elsewhere), never from the clock or the process id. The
+/// error is one line; the node does not start without them.
+fn os_random<const N: usize>() -> anyhow::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow!("cannot read the operating system's random source: {e}"))?;
+    Ok(bytes)
+}
+
+/// The two seeds of a run, both from the operating system: the wire generator's (version and
+/// ping nonces, tie-breaks; used unless `--seed` fixes it) and the secret generator's (presync
+/// salts and offsets), which nothing on the wire or in the log reveals.
+pub fn os_seeds() -> anyhow::Result<(u64, SecretSeed)> {
+    let wire = u64::from_le_bytes(os_random::<8>()?);
+    let secret = SecretSeed::from_bytes(os_random::<32>()?);
+    Ok((wire, secret))
 }
 
 /// Runs a node with `settings` on driver `D` until SIGINT/SIGTERM, then shuts down: every
@@ -174,8 +180,18 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
         "store opened"
     );
 
-    let config = core_config(settings, fresh_seed());
-    info!(user_agent = %config.user_agent, seed = config.seed, "starting node");
+    let (wire_seed, secret_seed) = os_seeds()?;
+    let config = core_config(settings, wire_seed, secret_seed);
+    // The wire seed is logged only when the user chose it (to replay a run): a drawn one in a
+    // log would let its readers predict our future nonces and tie-breaks. The secret seed is
+    // never logged.
+    match settings.seed {
+        Some(seed) => info!(user_agent = %config.user_agent, seed, "starting node"),
+        None => info!(user_agent = %config.user_agent, "starting node"),
+    }
+    if let Some(work) = config.minimum_chain_work {
+        info!(minimum_chain_work = %format_args!("{work:x}"), "minimum chain work set by configuration");
+    }
     let driver = D::start(Node::new(config, chain), settings.listen).with_context(|| {
         // Binding the listen address is what fails in practice (port in use, no permission):
         // name it so the operator knows which setting to change.

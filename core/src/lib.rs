@@ -6,7 +6,7 @@
 //! only from a generator seeded through [`Config`]: the same inputs in the same order give the
 //! same outputs, byte for byte.
 //!
-//! Modules by concern: [`wire`] (framing), [`params`] (networks), [`chain`] (header tree,
+//! Modules by concern: [`wire`] (framing), [`transport`] (telling v1 from v2), [`params`] (networks), [`chain`] (header tree,
 //! validation, locators), and the node's own handshake, ping, sync and serving logic.
 
 #![forbid(unsafe_code)]
@@ -20,6 +20,7 @@ pub mod params;
 pub mod peer;
 pub mod rng;
 pub mod time;
+pub mod transport;
 pub mod wire;
 
 pub use chain::{HeaderChain, HeaderError};

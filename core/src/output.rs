@@ -147,6 +147,33 @@ pub enum Event {
         /// Headers accepted per second over the last report interval.
         headers_per_sec: u32,
     },
+    /// A headers presync is downloading a peer's chain for the first time, to measure its work
+    /// before anything is stored (Core's "Pre-synchronizing blockheaders" line).
+    PresyncProgress {
+        /// The connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// Height of the last header received in the first download.
+        height: u32,
+        /// Where the chain's tip probably is, from that header's age at 10 minutes a block
+        /// (Core's estimate): `height / estimated_height` is the progress.
+        estimated_height: u32,
+    },
+    /// A peer's chain was refused: it ended with less work than the anti-DoS threshold, so it
+    /// is not stored (Core's "Ignoring low-work chain"). Reported once per peer and chain.
+    LowWorkChain {
+        /// The connection.
+        peer: PeerId,
+        /// The remote address.
+        addr: SocketAddr,
+        /// Height of the last header of the chain the peer showed us.
+        height: u32,
+        /// That chain's cumulative work.
+        work: Work,
+        /// The work it needed: max(our tip less 144 blocks, the minimum chain work).
+        threshold: Work,
+    },
     /// A sync peer ran out of headers to give us: we hold its whole chain.
     Synced {
         /// Our best height.
@@ -185,9 +212,10 @@ pub enum DisconnectReason {
     /// An outbound peer does not serve headers.
     #[error("peer lacks required services ({0})")]
     MissingServices(ServiceFlags),
-    /// A message that breaks the handshake order or is not allowed at this point.
-    #[error("protocol violation: {0}")]
-    ProtocolViolation(&'static str),
+    /// An inbound peer opened with a BIP324 v2 handshake, which we do not speak yet. Not an
+    /// offence: Core retries such a connection with v1.
+    #[error("peer opened with a BIP324 v2 handshake (v2 not supported yet; it may retry with v1)")]
+    V2Handshake,
     /// Our ping stayed unanswered too long.
     #[error("no pong within {0:?}")]
     PingTimeout(Duration),
@@ -229,16 +257,33 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
-    /// Whether this is a protocol offence that marks the peer as misbehaving.
+    /// Whether this is a protocol offence that marks the peer as misbehaving (and, unless it is
+    /// a loopback or user-added peer, discourages its address for a day).
+    ///
+    /// Exactly where Bitcoin Core calls `Misbehaving` (`net_processing.cpp`):
+    ///
+    /// | offence | here | Core |
+    /// |---|---|---|
+    /// | more than 2000 headers in one message | [`Self::TooManyHeaders`] | `ProcessMessage`, `NetMsgType::HEADERS`: "headers message size = %u" |
+    /// | headers that do not chain to each other | [`Self::NonContinuousHeaders`] | `ProcessHeadersMessage` → `CheckHeadersAreContinuous`: "non-continuous headers sequence" |
+    /// | a header with bad proof of work or that breaks a consensus rule | [`Self::InvalidHeader`] (every [`HeaderError`] but time-too-new and a missing parent, [`HeaderError::is_offence`]) | `CheckHeadersPoW` ("header with invalid proof of work"), `MaybePunishNodeForBlock` |
+    ///
+    /// Disconnected without a score, as Core does:
+    ///
+    /// | what | here | Core |
+    /// |---|---|---|
+    /// | wrong magic, a length over 4,000,000 | [`Self::Wire`] | `V1Transport::readHeader` fails; `CNode::ReceiveMsgBytes` returns false |
+    /// | a getheaders locator of more than 101 entries | [`Self::LocatorTooLarge`] | `ProcessMessage`, `NetMsgType::GETHEADERS`: "getheaders locator size %lld > %d, disconnect peer" sets `fDisconnect` |
+    /// | a v2 opening on an inbound connection | [`Self::V2Handshake`] | (Core speaks v2; we close so the peer retries with v1) |
+    ///
+    /// Neither disconnected nor scored (the stream goes on; see [`crate::wire`]): a bad
+    /// checksum, a malformed command, a payload that does not decode.
     pub fn is_misbehaviour(&self) -> bool {
         matches!(
             self,
-            DisconnectReason::Wire(_)
-                | DisconnectReason::TooManyHeaders(_)
+            DisconnectReason::TooManyHeaders(_)
                 | DisconnectReason::NonContinuousHeaders
                 | DisconnectReason::InvalidHeader { .. }
-                | DisconnectReason::LocatorTooLarge(_)
-                | DisconnectReason::ProtocolViolation(_)
         )
     }
 }

@@ -116,9 +116,12 @@ pub struct Params {
     /// Height from which header version must be at least 4.
     pub bip65_height: u32,
     /// Core's `nMinimumChainWork`: a headers chain with less work is never stored until it
-    /// has been downloaded twice (headers presync, reference/protocol.md §3.8). Mainnet and
-    /// signet carry Core's values; testnet3, testnet4, regtest and simnet use zero for now, so
-    /// there only the "tip minus 144 blocks" part of the anti-DoS threshold protects us.
+    /// has been downloaded twice (headers presync, reference/protocol.md §3.8). Mainnet,
+    /// testnet3, testnet4 and the default signet carry Bitcoin Core v31's values (the
+    /// `*_MINIMUM_CHAIN_WORK` constants below cite the source of each); regtest is
+    /// zero as in Core, and simnet is zero because btcd has no such parameter. Where it is
+    /// zero only the "tip minus 144 blocks" part of the anti-DoS threshold protects us.
+    /// `Config::minimum_chain_work` (Core's `-minimumchainwork`) replaces it for one node.
     pub minimum_chain_work: Work,
     /// Headers presync stores one commitment bit every this many headers (Core's
     /// `HeadersSyncParams::commitment_period`; its current mainnet value, used everywhere).
@@ -144,12 +147,45 @@ fn target_from_be_hex(hex: &str) -> Target {
     Target::from_be_bytes(bytes)
 }
 
-/// Core's mainnet `nMinimumChainWork` (block 938343).
+// The minimum chain work of each network as Bitcoin Core v31 ships it. Source of the four
+// non-zero values: bitcoin/bitcoin `src/kernel/chainparams.cpp` at commit
+// 00afc8eca963d4c25d0d34c12dc61cb7fc179fec, which is master after the 31.x branch-off (its
+// CMakeLists.txt says CLIENT_VERSION 31.99, and it already holds
+// doc/release-notes/release-notes-31.0.md and -31.1.md). They were set by bitcoin/bitcoin
+// PR #34677, "kernel: Chainparams and headerssync updates pre-31.0", the release process's
+// update before branch-off, so they are the values of the 31.x branch; that branch itself was
+// not read. Each height is the one Core's comment gives on the `defaultAssumeValid` line next to
+// the value. Update them together when moving to a newer Core release.
+
+/// Core v31 `CMainParams` `consensus.nMinimumChainWork`: the chain work at block 938343
+/// (`defaultAssumeValid` 00000000000000000000ccebd6d74d9194d8dcdc1d177c478e094bfad51ba5ac,
+/// "// 938343"), from `src/kernel/chainparams.cpp` at bitcoin/bitcoin 00afc8eca963 (PR #34677).
 const MAINNET_MINIMUM_CHAIN_WORK: &str =
     "0000000000000000000000000000000000000001128750f82f4c366153a3a030";
-/// Core's signet `nMinimumChainWork` (block 267665).
+/// Core v31 `CTestNetParams` (testnet3) `consensus.nMinimumChainWork`: block 4842348
+/// (`defaultAssumeValid` 000000007a61e4230b28ac5cb6b5e5a0130de37ac1faf2f8987d2fa6505b67f4,
+/// "// 4842348"), from `src/kernel/chainparams.cpp` at bitcoin/bitcoin 00afc8eca963 (PR #34677).
+const TESTNET3_MINIMUM_CHAIN_WORK: &str =
+    "0000000000000000000000000000000000000000000017dde1c649f3708d14b6";
+/// Core v31 `CTestNet4Params` `consensus.nMinimumChainWork`: block 123613
+/// (`defaultAssumeValid` 0000000002368b1e4ee27e2e85676ae6f9f9e69579b29093e9a82c170bf7cf8a,
+/// "// 123613"), from `src/kernel/chainparams.cpp` at bitcoin/bitcoin 00afc8eca963 (PR #34677).
+const TESTNET4_MINIMUM_CHAIN_WORK: &str =
+    "0000000000000000000000000000000000000000000009a0fe15d0177d086304";
+/// Core v31 `SigNetParams` `consensus.nMinimumChainWork` for the default signet (no
+/// `-signetchallenge`; Core uses zero for a custom signet): block 293175 (`defaultAssumeValid`
+/// 00000008414aab61092ef93f1aacc54cf9e9f16af29ddad493b908a01ff5c329, "// 293175"), from
+/// `src/kernel/chainparams.cpp` at bitcoin/bitcoin 00afc8eca963 (PR #34677).
 const SIGNET_MINIMUM_CHAIN_WORK: &str =
-    "0000000000000000000000000000000000000000000000000000067d328e681a";
+    "00000000000000000000000000000000000000000000000000000b463ea0a4b8";
+/// Core v31 `CRegTestParams` `consensus.nMinimumChainWork = uint256{}`: zero, so that a fresh
+/// regtest chain is accepted from its first block.
+const REGTEST_MINIMUM_CHAIN_WORK: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+/// Simnet is btcd's network and btcd has no minimum chain work (its `chaincfg.Params` carries
+/// no such field), so zero.
+const SIMNET_MINIMUM_CHAIN_WORK: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn work_from_be_hex(hex: &str) -> Work {
     Work::from_be_bytes(target_from_be_hex(hex).to_be_bytes())
@@ -190,7 +226,6 @@ impl Params {
             headers_commitment_period: 641,
             headers_redownload_buffer: 15218,
         };
-        let no_minimum_work = Work::from_be_bytes([0; 32]);
         match network {
             Network::Mainnet => base,
             Network::Testnet3 => Params {
@@ -201,7 +236,7 @@ impl Params {
                 bip34_height: 21111,
                 bip66_height: 330776,
                 bip65_height: 581885,
-                minimum_chain_work: no_minimum_work,
+                minimum_chain_work: work_from_be_hex(TESTNET3_MINIMUM_CHAIN_WORK),
                 ..base
             },
             Network::Testnet4 => Params {
@@ -218,7 +253,7 @@ impl Params {
                 bip34_height: 1,
                 bip66_height: 1,
                 bip65_height: 1,
-                minimum_chain_work: no_minimum_work,
+                minimum_chain_work: work_from_be_hex(TESTNET4_MINIMUM_CHAIN_WORK),
                 ..base
             },
             Network::Signet => Params {
@@ -246,7 +281,7 @@ impl Params {
                 bip34_height: 1,
                 bip66_height: 1,
                 bip65_height: 1,
-                minimum_chain_work: no_minimum_work,
+                minimum_chain_work: work_from_be_hex(REGTEST_MINIMUM_CHAIN_WORK),
                 ..base
             },
             Network::Simnet => Params {
@@ -260,7 +295,7 @@ impl Params {
                 bip34_height: 0,
                 bip66_height: 0,
                 bip65_height: 0,
-                minimum_chain_work: no_minimum_work,
+                minimum_chain_work: work_from_be_hex(SIMNET_MINIMUM_CHAIN_WORK),
                 ..base
             },
         }
@@ -339,24 +374,38 @@ mod tests {
 
     #[test]
     fn minimum_chain_work_is_cores_where_known_and_zero_elsewhere() {
-        let main = Network::Mainnet.params().minimum_chain_work.to_be_bytes();
-        assert_eq!(
-            &main[16..],
-            &0x1128750f82f4c366153a3a030u128.to_be_bytes()[..]
-        );
-        assert!(main[..16].iter().all(|b| *b == 0));
-        let signet = Network::Signet.params().minimum_chain_work.to_be_bytes();
-        assert_eq!(&signet[16..], &0x67d328e681au128.to_be_bytes()[..]);
-        for net in [
-            Network::Testnet3,
-            Network::Testnet4,
-            Network::Regtest,
-            Network::Simnet,
-        ] {
+        // Written out here as numbers, independently of the hex constants above: Core v31's
+        // `nMinimumChainWork` of each network (bitcoin/bitcoin 00afc8eca963,
+        // src/kernel/chainparams.cpp), zero for regtest (as Core) and simnet (btcd has none).
+        fn work(low: u128) -> [u8; 32] {
+            let mut bytes = [0u8; 32];
+            bytes[16..].copy_from_slice(&low.to_be_bytes());
+            bytes
+        }
+        let expected = [
+            (Network::Mainnet, work(0x1_1287_50f8_2f4c_3661_53a3_a030)),
+            (Network::Testnet3, work(0x17dd_e1c6_49f3_708d_14b6)),
+            (Network::Testnet4, work(0x9a0_fe15_d017_7d08_6304)),
+            (Network::Signet, work(0xb46_3ea0_a4b8)),
+            (Network::Regtest, [0; 32]),
+            (Network::Simnet, [0; 32]),
+        ];
+        for (net, bytes) in expected {
             assert_eq!(
                 net.params().minimum_chain_work.to_be_bytes(),
-                [0; 32],
+                bytes,
                 "{net}"
+            );
+        }
+        for net in [
+            Network::Mainnet,
+            Network::Testnet3,
+            Network::Testnet4,
+            Network::Signet,
+        ] {
+            assert!(
+                net.params().minimum_chain_work > Work::from_be_bytes([0; 32]),
+                "{net} must have a floor"
             );
         }
         for net in Network::ALL {

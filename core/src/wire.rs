@@ -5,6 +5,19 @@
 //! notices a lying length field (DESIGN.md). Only once a whole frame is buffered is it handed to
 //! `bitcoin`, which checks the checksum (the one double-SHA256 of the payload we pay for) and
 //! decodes the payload by command.
+//!
+//! What breaks the stream and what only spoils one message follows Bitcoin Core's v1 transport:
+//!
+//! | what arrived | here | Core |
+//! |---|---|---|
+//! | another network's magic (or garbage) | [`WireError::BadMagic`]: the stream is dead | `V1Transport::readHeader`, "Wrong MessageStart", returns -1 and `CNode::ReceiveMsgBytes` fails: disconnect |
+//! | a declared length over 4,000,000 | [`WireError::Oversize`]: the stream is dead | `V1Transport::readHeader`, "Size too large": disconnect |
+//! | a checksum that does not match | [`Frame::Rejected`] ([`Rejected::BadChecksum`]): dropped, the stream goes on | `V1Transport::GetReceivedMessage` sets `reject_message`; `ReceiveMsgBytes` drops the message and keeps the peer |
+//! | a command that is not printable ASCII padded with zeros | [`Frame::Rejected`] ([`Rejected::BadCommand`]) | the same function, "Invalid message type" |
+//! | a payload its command cannot decode | [`Frame::Rejected`] ([`Rejected::Decode`]) | `PeerManagerImpl::ProcessMessages` catches the exception of `ProcessMessage`, logs it and goes on |
+//!
+//! None of these is misbehaviour: framing is not content (see
+//! [`crate::DisconnectReason::is_misbehaviour`]).
 
 use bitcoin::consensus::encode;
 use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
@@ -24,7 +37,8 @@ pub const COMMAND_LEN: usize = 12;
 /// compaction never copies more than was consumed since the last one.
 const COMPACT_THRESHOLD: usize = 64 * 1024;
 
-/// Why a byte stream cannot be read further. Every variant ends the connection.
+/// Why a byte stream cannot be read further. Every variant ends the connection, none is
+/// misbehaviour (Core's `V1Transport::readHeader` failures).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// The frame starts with another network's magic (or garbage).
@@ -33,6 +47,12 @@ pub enum WireError {
     /// The declared payload length is over the limit; nothing was buffered for it.
     #[error("declared payload length {0} over the limit of 4000000")]
     Oversize(u32),
+}
+
+/// Why one whole frame was dropped while the stream goes on (Core's `reject_message`, and
+/// its handling of payloads that fail to deserialize).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
     /// The payload does not match the checksum in the header.
     #[error("checksum mismatch in `{0}`")]
     BadChecksum(String),
@@ -49,18 +69,28 @@ pub enum WireError {
     },
 }
 
+/// One whole frame taken off the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A message, ready to handle.
+    Message(NetworkMessage),
+    /// A frame that was dropped; the next one may be fine.
+    Rejected(Rejected),
+}
+
 /// The fields of a frame header that framing needs, once checked.
 #[derive(Debug, Clone, Copy)]
 struct FrameHeader {
-    /// The command field, zero padding included (already checked to be well formed).
+    /// The command field, zero padding included (not yet checked to be well formed).
     command: [u8; COMMAND_LEN],
     /// The payload length, at most [`MAX_MESSAGE_LENGTH`].
     payload_len: usize,
 }
 
 impl FrameHeader {
-    /// Checks the magic, the command and the length of a 24-byte header; the checksum is left
-    /// to the payload decoder, which hashes the payload anyway.
+    /// Checks the magic and the length of a 24-byte header, the two faults that break the
+    /// stream; the command and the checksum only spoil this frame and are checked once it is
+    /// whole (the payload decoder hashes the payload anyway).
     fn parse(magic: Magic, header: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHeader, WireError> {
         let [m0, m1, m2, m3, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, l0, l1, l2, l3, ..] =
             *header;
@@ -69,9 +99,6 @@ impl FrameHeader {
             return Err(WireError::BadMagic(got_magic));
         }
         let command = [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11];
-        if !command_is_valid(&command) {
-            return Err(WireError::BadCommand);
-        }
         let declared = u32::from_le_bytes([l0, l1, l2, l3]);
         let payload_len = usize::try_from(declared).map_err(|_| WireError::Oversize(declared))?;
         if payload_len > MAX_MESSAGE_LENGTH {
@@ -151,10 +178,29 @@ impl FrameDecoder {
         self.failed.as_ref()
     }
 
-    /// The next whole message, `Ok(None)` if more bytes are needed. Messages with unknown
-    /// commands come back as [`NetworkMessage::Unknown`]. After an error the stream is
-    /// unusable and the connection must end: every later call returns the same error.
+    /// The bytes received and not yet taken as frames (at most what [`Self::buffered`] says).
+    pub fn pending(&self) -> &[u8] {
+        self.buf.get(self.read..).unwrap_or_default()
+    }
+
+    /// The next whole message, skipping rejected frames; `Ok(None)` if more bytes are needed.
+    /// For callers that do not report drops (test peers); the node uses [`Self::next_frame`].
     pub fn next_message(&mut self) -> Result<Option<NetworkMessage>, WireError> {
+        loop {
+            match self.next_frame()? {
+                Some(Frame::Message(message)) => return Ok(Some(message)),
+                Some(Frame::Rejected(_)) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The next whole frame, `Ok(None)` if more bytes are needed. Messages with unknown
+    /// commands come back as [`NetworkMessage::Unknown`]; frames with a bad checksum, a bad
+    /// command or an undecodable payload as [`Frame::Rejected`], and the stream goes on. After
+    /// an error the stream is unusable and the connection must end: every later call returns
+    /// the same error.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, WireError> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
         }
@@ -170,7 +216,7 @@ impl FrameDecoder {
         }
     }
 
-    fn decode_next(&mut self) -> Result<Option<NetworkMessage>, WireError> {
+    fn decode_next(&mut self) -> Result<Option<Frame>, WireError> {
         let pending = self.buf.get(self.read..).unwrap_or_default();
         let Some(header_bytes) = pending.first_chunk::<FRAME_HEADER_LEN>() else {
             return Ok(None);
@@ -180,9 +226,12 @@ impl FrameDecoder {
         let Some(frame) = pending.get(..frame_len) else {
             return Ok(None);
         };
-        let message = decode_frame(&header, frame)?;
+        let frame = match decode_frame(&header, frame) {
+            Ok(message) => Frame::Message(message),
+            Err(rejected) => Frame::Rejected(rejected),
+        };
         self.read += frame_len;
-        Ok(Some(message))
+        Ok(Some(frame))
     }
 
     /// Drops consumed bytes from the front when that is cheap relative to what was consumed.
@@ -206,14 +255,18 @@ impl FrameDecoder {
 }
 
 /// Decodes one whole frame whose header already passed [`FrameHeader::parse`]. `bitcoin`
-/// verifies the checksum while decoding, so the payload is hashed exactly once.
-fn decode_frame(header: &FrameHeader, frame: &[u8]) -> Result<NetworkMessage, WireError> {
+/// verifies the checksum before it decodes the payload, so the payload is hashed exactly once
+/// and a bad checksum is reported as such whatever the payload holds.
+fn decode_frame(header: &FrameHeader, frame: &[u8]) -> Result<NetworkMessage, Rejected> {
+    if !command_is_valid(&header.command) {
+        return Err(Rejected::BadCommand);
+    }
     match encode::deserialize::<RawNetworkMessage>(frame) {
         Ok(raw) => Ok(raw.into_payload()),
         Err(encode::Error::InvalidChecksum { .. }) => {
-            Err(WireError::BadChecksum(header.command_name()))
+            Err(Rejected::BadChecksum(header.command_name()))
         }
-        Err(error) => Err(WireError::Decode {
+        Err(error) => Err(Rejected::Decode {
             command: header.command_name(),
             error: error.to_string(),
         }),

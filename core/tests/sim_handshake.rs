@@ -5,8 +5,10 @@ mod support;
 
 use std::time::Duration;
 
+use headway_core::bitcoin::hashes::Hash;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::message_compact_blocks::SendCmpct;
+use headway_core::wire::WireError;
 use headway_core::{Config, DisconnectReason, Event, HeaderChain, Network, Node, Request};
 use support::sim::{raw_version, Sim};
 
@@ -186,9 +188,9 @@ fn pre_verack_negotiation_messages_are_tolerated_and_others_ignored() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));
     let r = sim.raw_inbound(a);
-    // Before version: ignored, not an offence.
-    sim.raw_send(r, NetworkMessage::Ping(1));
     sim.raw_send(r, NetworkMessage::Version(raw_version(42, 70016, 0)));
+    // Before verack: ignored, not an offence.
+    sim.raw_send(r, NetworkMessage::Ping(1));
     sim.raw_send(r, NetworkMessage::WtxidRelay);
     sim.raw_send(r, NetworkMessage::SendAddrV2);
     sim.raw_send(r, NetworkMessage::SendHeaders);
@@ -224,8 +226,53 @@ fn pre_verack_negotiation_messages_are_tolerated_and_others_ignored() {
     assert_eq!(got[3], NetworkMessage::Verack);
     assert!(
         !got.iter().any(|m| matches!(m, NetworkMessage::Pong(1))),
-        "ping before version is ignored"
+        "ping before verack is ignored"
     );
+}
+
+#[test]
+fn inbound_v2_openings_are_closed_without_penalty_and_may_retry_with_v1() {
+    // What Core v27+ sends first on a v2 connection: a 64-byte ElligatorSwift key. Also a
+    // v1 frame of another network and a v1 message other than version: none opens with our
+    // magic and `version`, so each is taken as a v2 opening, as Core does.
+    let mut key = [0u8; 64];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+    }
+    let regtest = Network::Regtest.params().magic;
+    let openings: Vec<Vec<u8>> = vec![
+        key.to_vec(),
+        headway_core::wire::encode(Network::Mainnet.params().magic, NetworkMessage::Verack),
+        headway_core::wire::encode(regtest, NetworkMessage::Ping(1)),
+    ];
+    let mut sim = Sim::new();
+    let a = sim.add_node(node(1));
+    for (i, opening) in openings.into_iter().enumerate() {
+        let addr = format!("10.7.7.{}:5000", i + 1).parse().unwrap();
+        let r = sim.raw_inbound_from(a, addr);
+        // Fewer than 16 bytes decide nothing while they match a v1 opening.
+        sim.raw_send_bytes(r, opening[..3].to_vec());
+        sim.run_for(Duration::from_secs(1));
+        let decided = opening[..3] != headway_core::transport::v1_prefix(regtest)[..3];
+        assert_eq!(sim.raws[r].closed, decided, "opening {i}");
+        sim.raw_send_bytes(r, opening[3..].to_vec());
+        sim.run_for(Duration::from_secs(1));
+        assert!(sim.raws[r].closed, "opening {i}");
+        assert_eq!(
+            disconnect_reasons(&sim, a).last(),
+            Some(&DisconnectReason::V2Handshake)
+        );
+        // The retry with v1 from the same (non-loopback) address is welcome.
+        let retry = sim.raw_inbound_from(a, addr);
+        sim.raw_send(retry, NetworkMessage::Version(raw_version(50 + i as u64, 70016, 0)));
+        sim.raw_send(retry, NetworkMessage::Verack);
+        sim.run_for(Duration::from_secs(1));
+        assert!(!sim.raws[retry].closed, "opening {i}");
+        assert_eq!(negotiated(&sim, a), i + 1);
+    }
+    assert!(!sim
+        .events(a)
+        .any(|e| matches!(e, Event::PeerMisbehaved { .. })));
 }
 
 #[test]
@@ -242,10 +289,13 @@ fn obsolete_peer_is_refused() {
 }
 
 #[test]
-fn wrong_magic_disconnects_with_a_wire_reason() {
+fn wrong_magic_disconnects_with_a_wire_reason_but_no_penalty() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));
-    let r = sim.raw_inbound(a);
+    let addr = "10.7.7.7:5000".parse().unwrap();
+    let r = sim.raw_inbound_from(a, addr);
+    sim.raw_send(r, NetworkMessage::Version(raw_version(42, 70016, 0)));
+    sim.raw_send(r, NetworkMessage::Verack);
     let mainnet = Network::Mainnet.params().magic;
     sim.raw_send_bytes(
         r,
@@ -254,12 +304,49 @@ fn wrong_magic_disconnects_with_a_wire_reason() {
     sim.run_for(Duration::from_secs(1));
     let reasons = disconnect_reasons(&sim, a);
     assert!(
-        matches!(reasons.as_slice(), [DisconnectReason::Wire(_)]),
+        matches!(
+            reasons.as_slice(),
+            [DisconnectReason::Wire(WireError::BadMagic(_))]
+        ),
         "{reasons:?}"
     );
-    assert!(sim
+    assert!(!sim
         .events(a)
         .any(|e| matches!(e, Event::PeerMisbehaved { .. })));
+    // Framing is not content: the address is not discouraged.
+    let again = sim.raw_inbound_from(a, addr);
+    sim.run_for(Duration::from_secs(1));
+    assert!(!sim.raws[again].closed);
+}
+
+#[test]
+fn bad_checksum_and_undecodable_messages_are_dropped_and_the_peer_kept() {
+    let mut sim = Sim::new();
+    let a = sim.add_node(node(1));
+    let r = sim.raw_inbound(a);
+    sim.raw_send(r, NetworkMessage::Version(raw_version(42, 70016, 0)));
+    sim.raw_send(r, NetworkMessage::Verack);
+    let regtest = Network::Regtest.params().magic;
+    let mut bad_checksum = headway_core::wire::encode(regtest, NetworkMessage::Ping(7));
+    bad_checksum[20] ^= 0xff;
+    sim.raw_send_bytes(r, bad_checksum);
+    // A ping with three bytes of payload, with a correct checksum.
+    let mut short_ping = headway_core::wire::encode(regtest, NetworkMessage::Ping(7));
+    short_ping.truncate(24 + 3);
+    short_ping[16..20].copy_from_slice(&3u32.to_le_bytes());
+    let sum = headway_core::bitcoin::hashes::sha256d::Hash::hash(&short_ping[24..]);
+    short_ping[20..24].copy_from_slice(&sum.to_byte_array()[..4]);
+    sim.raw_send_bytes(r, short_ping);
+    sim.raw_send(r, NetworkMessage::Ping(8));
+    sim.run_for(Duration::from_secs(1));
+    assert!(!sim.raws[r].closed);
+    assert!(disconnect_reasons(&sim, a).is_empty());
+    let pongs: Vec<&NetworkMessage> = sim.raws[r]
+        .received
+        .iter()
+        .filter(|m| matches!(m, NetworkMessage::Pong(_)))
+        .collect();
+    assert_eq!(pongs, [&NetworkMessage::Pong(8)], "only the sound ping is answered");
 }
 
 #[test]
@@ -297,15 +384,19 @@ fn persistent_peer_is_redialled_with_backoff_and_shutdown_completes() {
 fn misbehaving_address_is_discouraged_but_loopback_is_not() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));
-    let mainnet = Network::Mainnet.params().magic;
-    for ip in ["10.7.7.7", "127.0.0.1"] {
+    // Headers that do not chain: an offence where Core calls `Misbehaving`.
+    let chain = support::mine::mine(&Network::Regtest.params().genesis, 2, 1);
+    for (i, ip) in ["10.7.7.7", "127.0.0.1"].into_iter().enumerate() {
         let r = sim.raw_inbound_from(a, format!("{ip}:5000").parse().unwrap());
-        sim.raw_send_bytes(
-            r,
-            headway_core::wire::encode(mainnet, NetworkMessage::Verack),
-        );
+        sim.raw_send(r, NetworkMessage::Version(raw_version(42 + i as u64, 70016, 0)));
+        sim.raw_send(r, NetworkMessage::Verack);
+        sim.raw_send(r, NetworkMessage::Headers(vec![chain[1], chain[0]]));
         sim.run_for(Duration::from_secs(1));
         assert!(sim.raws[r].closed);
+        assert_eq!(
+            disconnect_reasons(&sim, a).last(),
+            Some(&DisconnectReason::NonContinuousHeaders)
+        );
     }
     let again = sim.raw_inbound_from(a, "10.7.7.7:5001".parse().unwrap());
     let local = sim.raw_inbound_from(a, "127.0.0.1:5001".parse().unwrap());
@@ -325,6 +416,7 @@ fn misbehaving_address_is_discouraged_but_loopback_is_not() {
     // A day later the address may connect again.
     sim.run_for(Duration::from_secs(24 * 3600));
     let later = sim.raw_inbound_from(a, "10.7.7.7:5002".parse().unwrap());
-    sim.run_for(Duration::from_millis(10));
+    // Long enough for a refusal to arrive (two link latencies).
+    sim.run_for(Duration::from_secs(1));
     assert!(!sim.raws[later].closed);
 }

@@ -212,10 +212,16 @@ fn a_different_chain_on_redownload_is_caught_by_the_commitments() {
         "redownload from the start"
     );
     send(&mut sim, r, &y[..2000]);
-    assert!(
-        sim.nodes[b].node.presync_status(id).is_none(),
-        "mismatch aborts"
-    );
+    // The mismatch ends x's presync; like Core, the message is then processed as any other:
+    // it connects to genesis and starts a presync of y from scratch.
+    let status = sim.nodes[b]
+        .node
+        .presync_status(id)
+        .expect("a new presync, of y");
+    assert_eq!(status.phase, PresyncPhase::Presync);
+    assert_eq!(status.height, 2000);
+    assert_eq!(status.chain_start_height, 0);
+    assert_eq!(status.buffered, 0);
     assert_eq!(sim.nodes[b].node.chain().len(), 1, "none of y stored");
     assert!(sim.nodes[b].persisted.is_empty());
     assert!(

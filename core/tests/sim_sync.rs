@@ -303,13 +303,18 @@ fn serves_getheaders_and_refuses_oversized_locators() {
         }),
     );
     sim.run_for(Duration::from_secs(1));
+    // Core disconnects for this without calling `Misbehaving`: no discouragement.
+    assert!(sim.raws[r].closed);
     assert!(sim.events(a).any(|e| matches!(
         e,
-        Event::PeerMisbehaved {
+        Event::PeerDisconnected {
             reason: DisconnectReason::LocatorTooLarge(102),
             ..
         }
     )));
+    assert!(!sim
+        .events(a)
+        .any(|e| matches!(e, Event::PeerMisbehaved { .. })));
 }
 
 #[test]

@@ -1,10 +1,15 @@
-//! Every way a byte stream can break framing ends in its own `WireError`, and the decoder stays
-//! dead afterwards; well-formed streams (several frames per chunk, unknown commands) flow on.
+//! The two faults that break a stream (wrong magic, an oversized length) end in their own
+//! `WireError` and the decoder stays dead afterwards. The faults that spoil one frame only (a
+//! bad checksum, a malformed command, an undecodable payload) come back as `Frame::Rejected`
+//! and the stream flows on, as in Bitcoin Core's v1 transport. Well-formed streams (several
+//! frames per chunk, unknown commands) flow on.
 
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::p2p::message::{CommandString, NetworkMessage};
 use bitcoin::p2p::Magic;
-use headway_core::wire::{encode, FrameDecoder, WireError, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
+use headway_core::wire::{
+    encode, Frame, FrameDecoder, Rejected, WireError, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH,
+};
 
 const MAGIC: Magic = Magic::REGTEST;
 
@@ -34,6 +39,19 @@ fn decode_all(decoder: &mut FrameDecoder) -> Result<Vec<NetworkMessage>, WireErr
         out.push(msg);
     }
     Ok(out)
+}
+
+/// Checks that the frame just taken was rejected for `why` and that the stream goes on: a
+/// valid frame after it decodes.
+fn assert_rejected_then_flows(decoder: &mut FrameDecoder, why: Rejected) {
+    assert_eq!(decoder.next_frame(), Ok(Some(Frame::Rejected(why))));
+    assert_eq!(decoder.next_frame(), Ok(None));
+    decoder.extend(&encode(MAGIC, NetworkMessage::Ping(9)));
+    assert_eq!(
+        decoder.next_frame(),
+        Ok(Some(Frame::Message(NetworkMessage::Ping(9))))
+    );
+    assert_eq!(decoder.error(), None);
 }
 
 /// Checks that the decoder is dead: the same error again, even after valid bytes arrive.
@@ -100,7 +118,7 @@ fn length_at_the_limit_is_waited_for_not_refused() {
 }
 
 #[test]
-fn checksum_mismatch_is_bad_checksum() {
+fn checksum_mismatch_drops_the_frame_and_the_stream_goes_on() {
     let payload = 42u64.to_le_bytes();
     let mut wrong = checksum(&payload);
     wrong[0] ^= 1;
@@ -108,15 +126,18 @@ fn checksum_mismatch_is_bad_checksum() {
     let mut decoder = FrameDecoder::new(MAGIC);
     // Not an error until the payload is complete.
     decoder.extend(&frame[..frame.len() - 1]);
-    assert_eq!(decoder.next_message(), Ok(None));
+    assert_eq!(decoder.next_frame(), Ok(None));
     decoder.extend(&frame[frame.len() - 1..]);
-    let error = decoder.next_message().unwrap_err();
-    assert_eq!(error, WireError::BadChecksum("ping".to_string()));
-    assert_stays_failed(&mut decoder, &error);
+    assert_rejected_then_flows(&mut decoder, Rejected::BadChecksum("ping".to_string()));
+    // `next_message` skips rejected frames.
+    let mut decoder = FrameDecoder::new(MAGIC);
+    decoder.extend(&frame);
+    decoder.extend(&encode(MAGIC, NetworkMessage::Pong(3)));
+    assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Pong(3))));
 }
 
 #[test]
-fn malformed_commands_are_bad_command() {
+fn malformed_commands_drop_the_frame_and_the_stream_goes_on() {
     let cases: [&[u8; 12]; 4] = [
         b"ping\0x\0\0\0\0\0\0",     // text after the padding
         b"pi\x01g\0\0\0\0\0\0\0\0", // control character
@@ -125,15 +146,13 @@ fn malformed_commands_are_bad_command() {
     ];
     for command in cases {
         let mut decoder = FrameDecoder::new(MAGIC);
-        decoder.extend(&valid_frame(command, &[]));
-        let error = decoder.next_message().unwrap_err();
-        assert_eq!(error, WireError::BadCommand, "{command:?}");
-        assert_stays_failed(&mut decoder, &error);
+        decoder.extend(&valid_frame(command, &[1, 2, 3]));
+        assert_rejected_then_flows(&mut decoder, Rejected::BadCommand);
     }
 }
 
 #[test]
-fn undecodable_payload_is_decode() {
+fn undecodable_payload_drops_the_frame_and_the_stream_goes_on() {
     // A ping needs 8 bytes; a headers count that promises more than is there; trailing bytes.
     let cases: [(&[u8; 12], &[u8], &str); 3] = [
         (b"ping\0\0\0\0\0\0\0\0", &[1, 2, 3], "ping"),
@@ -143,12 +162,14 @@ fn undecodable_payload_is_decode() {
     for (command, payload, name) in cases {
         let mut decoder = FrameDecoder::new(MAGIC);
         decoder.extend(&valid_frame(command, payload));
-        let error = decoder.next_message().unwrap_err();
-        match &error {
-            WireError::Decode { command, .. } => assert_eq!(command, name),
-            other => panic!("{name}: expected Decode, got {other:?}"),
+        match decoder.next_frame() {
+            Ok(Some(Frame::Rejected(Rejected::Decode { command, .. }))) => {
+                assert_eq!(command, name)
+            }
+            other => panic!("{name}: expected a Decode rejection, got {other:?}"),
         }
-        assert_stays_failed(&mut decoder, &error);
+        decoder.extend(&encode(MAGIC, NetworkMessage::Ping(9)));
+        assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Ping(9))));
     }
 }
 

@@ -29,7 +29,8 @@ use crate::params::Params;
 use crate::peer::{Direction, PeerId};
 use crate::rng::{Rng, SecretRng};
 use crate::time::Time;
-use crate::wire::{self, FrameDecoder};
+use crate::transport::{self, Probe};
+use crate::wire::{self, Frame, FrameDecoder};
 
 pub use self::config::Config;
 use self::discourage::Discouraged;
@@ -59,13 +60,28 @@ struct Peer {
     addr: SocketAddr,
     direction: Direction,
     decoder: FrameDecoder,
+    /// Inbound peers: whether the first 16 bytes showed a v1 opening yet (outbound: always).
+    transport_known: bool,
     handshake: Handshake,
     negotiated: bool,
     ping: Ping,
     /// Set once we asked the driver to close; further input from the peer is ignored.
     closing: Option<DisconnectReason>,
-    /// Our getheaders awaiting an answer, with its send time.
+    /// Our getheaders awaiting an answer, with its send time (or the time it last timed out,
+    /// if we kept waiting for it).
     headers_in_flight: Option<Time>,
+    /// The request in flight timed out once and we kept waiting (no other peer could serve):
+    /// a new request may replace it.
+    request_overdue: bool,
+    /// The request in flight was made for a round that has ended since (a header from the
+    /// future stopped it): its answer is dropped unread.
+    stale_request: bool,
+    /// During initial sync, a block inv from this peer started a download from it (Core's
+    /// `m_inv_triggered_getheaders_before_sync`): at most once per peer.
+    inv_triggered_sync: bool,
+    /// The start of the last chain of this peer reported as too low in work: each chain is
+    /// reported once.
+    low_work_reported: Option<BlockHash>,
     /// The highest header we know the peer has (sent it to us, or we to it).
     best_known: Option<(u32, BlockHash)>,
     /// The peer sent sendheaders: announce new tips to it as headers.
@@ -292,11 +308,16 @@ impl Node {
                 addr,
                 direction,
                 decoder: FrameDecoder::new(self.params.magic),
+                transport_known: direction == Direction::Outbound,
                 handshake: Handshake::new(now + self.config.handshake_timeout),
                 negotiated: false,
                 ping: Ping::default(),
                 closing: None,
                 headers_in_flight: None,
+                request_overdue: false,
+                stale_request: false,
+                inv_triggered_sync: false,
+                low_work_reported: None,
                 best_known: None,
                 prefers_headers: false,
                 sent_sendheaders: false,
@@ -383,9 +404,25 @@ impl Node {
     }
 
     fn on_received(&mut self, now: Time, id: PeerId, bytes: &[u8]) {
-        match self.peers.get_mut(&id) {
-            Some(peer) if peer.closing.is_none() => peer.decoder.extend(bytes),
+        let magic = self.params.magic;
+        let probe = match self.peers.get_mut(&id) {
+            Some(peer) if peer.closing.is_none() => {
+                peer.decoder.extend(bytes);
+                if peer.transport_known {
+                    Probe::V1
+                } else {
+                    transport::probe(magic, peer.decoder.pending())
+                }
+            }
             _ => return,
+        };
+        match probe {
+            Probe::V1 => {}
+            Probe::Undecided => return,
+            Probe::V2 => {
+                self.disconnect(id, DisconnectReason::V2Handshake);
+                return;
+            }
         }
         loop {
             let Some(peer) = self.peers.get_mut(&id) else {
@@ -394,8 +431,13 @@ impl Node {
             if peer.closing.is_some() {
                 return;
             }
-            match peer.decoder.next_message() {
-                Ok(Some(msg)) => self.on_message(now, id, msg),
+            peer.transport_known = true;
+            match peer.decoder.next_frame() {
+                Ok(Some(Frame::Message(msg))) => self.on_message(now, id, msg),
+                Ok(Some(Frame::Rejected(why))) => {
+                    // Core drops such a frame and keeps the peer (see `wire`).
+                    debug!(peer = %id, addr = %peer.addr, %why, "message dropped");
+                }
                 Ok(None) => return,
                 Err(e) => {
                     self.disconnect(id, DisconnectReason::Wire(e));

@@ -24,7 +24,7 @@ use super::{Node, MAX_HEADERS_RESULTS};
 use crate::chain::header_hash;
 use crate::chain::pow::{self, U256};
 use crate::chain::validate::{median_time_past, MAX_FUTURE_BLOCK_TIME_SECS, MEDIAN_TIME_SPAN};
-use crate::output::DisconnectReason;
+use crate::output::{DisconnectReason, Event};
 use crate::peer::PeerId;
 use crate::time::Time;
 
@@ -39,6 +39,9 @@ const THRESHOLD_BLOCKS_BELOW_TIP: u128 = 144;
 /// Fastest rate, in headers per second, at which the median-time-past rule lets a chain grow;
 /// bounds how many commitments an honest chain can need (Core's `m_max_commitments`).
 const MAX_HEADERS_PER_SECOND: i64 = 6;
+
+/// Least time between two presync progress events, as for sync progress.
+const PRESYNC_PROGRESS_INTERVAL_MS: u64 = super::sync::PROGRESS_INTERVAL_MS;
 
 impl Node {
     /// A snapshot of the presync running with `peer`, if any.
@@ -123,11 +126,68 @@ impl Node {
             self.start_presync(now, id, chain_start, threshold, headers, hashes);
         } else {
             let start_height = self.chain.height_of(&chain_start).unwrap_or(0);
-            debug!(peer = %id, height = u64::from(start_height) + headers.len() as u64,
-                "ignoring low-work chain");
+            let height = start_height.saturating_add(u32::try_from(headers.len()).unwrap_or(0));
+            self.report_low_work(id, chain_start, height, claimed, threshold);
             self.low_work_round_ended(now, id);
         }
         true
+    }
+
+    /// Tells the application, once per peer and chain (named by where it leaves ours), that
+    /// the peer's chain ended below the threshold and was not stored.
+    fn report_low_work(
+        &mut self,
+        id: PeerId,
+        chain_start: BlockHash,
+        height: u32,
+        work: u128,
+        threshold: u128,
+    ) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        debug!(peer = %id, addr = %peer.addr, height, "ignoring low-work chain");
+        if peer.low_work_reported == Some(chain_start) {
+            return;
+        }
+        peer.low_work_reported = Some(chain_start);
+        let addr = peer.addr;
+        self.emit(Event::LowWorkChain {
+            peer: id,
+            addr,
+            height,
+            work: pow::work_from_u128(work),
+            threshold: pow::work_from_u128(threshold),
+        });
+    }
+
+    /// A presync progress event, at most every [`PRESYNC_PROGRESS_INTERVAL_MS`]. The estimate
+    /// is Core's (`ChainstateManager::ReportHeadersPresync`): the blocks that fit, at the
+    /// target spacing, between the last header's time and now are still to come.
+    fn report_presync_progress(&mut self, now: Time, id: PeerId, status: &PresyncStatus) {
+        if status.phase != PresyncPhase::Presync {
+            return;
+        }
+        if let Some(last) = self.sync.last_presync_report {
+            if now.as_millis().saturating_sub(last.as_millis()) < PRESYNC_PROGRESS_INTERVAL_MS {
+                return;
+            }
+        }
+        let Some(addr) = self.peers.get(&id).map(|p| p.addr) else {
+            return;
+        };
+        self.sync.last_presync_report = Some(now);
+        let spacing = u64::from(self.params.pow_target_spacing.max(1));
+        let left = now.as_secs().saturating_sub(u64::from(status.time)) / spacing;
+        let estimated_height = u64::from(status.height)
+            .saturating_add(left)
+            .min(u64::from(u32::MAX)) as u32;
+        self.emit(Event::PresyncProgress {
+            peer: id,
+            addr,
+            height: status.height,
+            estimated_height,
+        });
     }
 
     /// Starts a presync with `id` from `chain_start` and feeds it the first message.
@@ -165,6 +225,7 @@ impl Node {
                 chain_start,
                 height,
                 start.bits.to_consensus(),
+                start.time,
                 work_to_u128(work),
             ),
             self.chain.locator_from(&chain_start),
@@ -183,26 +244,35 @@ impl Node {
     }
 
     /// Core's `IsContinuationOfLowWorkHeadersSync` (§3.6 step 4): feeds a message from a peer
-    /// with a presync running, stores what it releases and asks for what comes next.
+    /// with a presync running, stores what it releases and asks for what comes next. True if
+    /// the message was taken care of here; false if it does not continue the presync (which
+    /// is then over), so the caller must process it as any other message, as Core does: it
+    /// may connect to our chain and start a new presync, or ask for the gap.
     pub(super) fn continue_presync(
         &mut self,
         now: Time,
         id: PeerId,
         headers: &[Header],
         hashes: &[BlockHash],
-    ) {
+    ) -> bool {
         let full = headers.len() == MAX_HEADERS_RESULTS;
         let Some(peer) = self.peers.get_mut(&id) else {
-            return;
+            return true;
         };
         let Some(state) = peer.presync.as_mut() else {
-            return;
+            return false;
         };
+        let chain_start = state.chain_start_hash();
         let addr = peer.addr;
         let processed = state.process(headers, hashes, full);
         let status = state.status();
         if !matches!(processed.next, PresyncNext::RequestMore(_)) {
             peer.presync = None;
+        }
+        if let PresyncNext::NotContinued(why) = processed.next {
+            debug!(peer = %id, %addr, phase = ?status.phase, height = status.height, why,
+                "presync over: the message does not continue it");
+            return false;
         }
         let stored = processed.release.is_empty() || {
             let released: Vec<BlockHash> = processed.release.iter().map(header_hash).collect();
@@ -214,13 +284,14 @@ impl Node {
             if let Some(peer) = self.peers.get_mut(&id) {
                 peer.presync = None;
             }
-            return;
+            return true;
         }
         match processed.next {
             PresyncNext::RequestMore(locator) => {
                 debug!(peer = %id, %addr, phase = ?status.phase, height = status.height,
                     commitments = status.commitments, buffered = status.buffered,
                     "presync continues");
+                self.report_presync_progress(now, id, &status);
                 self.send_getheaders(now, id, locator);
             }
             PresyncNext::Complete => {
@@ -236,12 +307,36 @@ impl Node {
             PresyncNext::Aborted(why) => {
                 debug!(peer = %id, %addr, phase = ?status.phase, height = status.height, why,
                     "presync aborted");
+                if status.phase == PresyncPhase::Presync && status.work < status.threshold {
+                    self.report_low_work(id, chain_start, status.height, status.work, status.threshold);
+                }
                 self.low_work_round_ended(now, id);
             }
+            PresyncNext::NotContinued(_) => {}
             PresyncNext::Invalid(hash, error) => {
                 self.disconnect(id, DisconnectReason::InvalidHeader { hash, error });
             }
         }
+        true
+    }
+
+    /// An empty headers message ended a running presync: the chain ended short of the work.
+    pub(super) fn presync_ended_empty(&mut self, now: Time, id: PeerId) {
+        let Some(state) = self.peers.get_mut(&id).and_then(|p| p.presync.take()) else {
+            return;
+        };
+        let status = state.status();
+        debug!(peer = %id, height = status.height, "presync ended by an empty headers message");
+        if status.phase == PresyncPhase::Presync {
+            self.report_low_work(
+                id,
+                state.chain_start_hash(),
+                status.height,
+                status.work,
+                status.threshold,
+            );
+        }
+        self.low_work_round_ended(now, id);
     }
 
     /// The peer gave us no chain with enough work this round. A sync peer hands over to

@@ -1,9 +1,12 @@
 //! Serving other nodes: answering getheaders from our best chain and announcing new tips —
 //! as headers to peers that asked with sendheaders (up to 8), as an inv of the tip otherwise.
+//! A chain below the network's minimum chain work is not served: it is not proven yet.
 
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
+
+use tracing::debug;
 
 use super::{Node, MAX_BLOCKS_TO_ANNOUNCE, MAX_HEADERS_RESULTS, MAX_LOCATOR_SIZE};
 use crate::output::{DisconnectReason, TipChange};
@@ -16,6 +19,14 @@ impl Node {
                 id,
                 DisconnectReason::LocatorTooLarge(req.locator_hashes.len()),
             );
+            return;
+        }
+        if self.chain.tip_work() < self.params.minimum_chain_work {
+            // Core (`ProcessMessage`, GETHEADERS): "active chain has too little work; sending
+            // empty response", so the peer moves on without taking us for unresponsive. During
+            // our own presync or on a fresh node, what we hold is not proven to be the chain.
+            debug!(peer = %id, "our chain is below the minimum chain work: answering getheaders empty");
+            self.send(id, NetworkMessage::Headers(Vec::new()));
             return;
         }
         let headers = if req.locator_hashes.is_empty() {

@@ -27,6 +27,11 @@ pub struct HeaderSync {
     pub synced: bool,
     /// Time and height of the last progress report.
     pub last_report: Option<(Time, u32)>,
+    /// Time of the last presync progress report.
+    pub last_presync_report: Option<Time>,
+    /// The last announced block that added a peer to initial sync (Core's
+    /// `m_last_block_inv_triggering_headers_sync`): one more peer per new block at most.
+    pub last_inv_trigger: Option<BlockHash>,
 }
 
 impl Node {
@@ -128,12 +133,16 @@ impl Node {
         if peer.closing.is_some() || !peer.negotiated {
             return;
         }
-        if peer.headers_in_flight.is_some() {
+        if peer.headers_in_flight.is_some() && !peer.request_overdue {
             // The peer has more for us: ask again once this request is answered.
             peer.more_announced = true;
             return;
         }
+        // An overdue request is replaced: the peer may have ignored it (Core ignores getheaders
+        // during its own initial block download) and come back since.
         peer.more_announced = false;
+        peer.request_overdue = false;
+        peer.stale_request = false;
         peer.headers_in_flight = Some(now);
         let msg = GetHeadersMessage {
             version: PROTOCOL_VERSION,
@@ -143,31 +152,40 @@ impl Node {
         self.send(id, NetworkMessage::GetHeaders(msg));
     }
 
-    /// A getheaders went unanswered: a sync peer is replaced (and dropped when another can
-    /// serve); any other peer is simply no longer waited for.
+    /// A getheaders went unanswered for `headers_timeout`. A sync peer is dropped when
+    /// another peer can serve, and sync moves there. Otherwise nothing is thrown away: a
+    /// presync keeps its progress, and a late answer is taken as it comes (a slow link is not
+    /// a reason to start over). The sync peer's request stays awaited, its timer re-armed so
+    /// that a peer arriving later can take over; any other peer's request is no longer waited
+    /// for, so that its next announcement is asked about afresh.
     pub(super) fn on_headers_timeout(&mut self, now: Time, id: PeerId) {
-        if let Some(peer) = self.peers.get_mut(&id) {
-            peer.headers_in_flight = None;
-            // Whatever is asked next starts from our tip, not where the presync stood.
-            peer.presync = None;
-        }
-        if self.sync.sync_peer != Some(id) {
+        let is_sync_peer = self.sync.sync_peer == Some(id);
+        let next = if is_sync_peer {
+            self.pick_sync_peer(Some(id))
+        } else {
+            None
+        };
+        if let Some(next) = next {
+            self.disconnect(
+                id,
+                DisconnectReason::SyncStalled(self.config.headers_timeout),
+            );
+            self.sync.sync_peer = Some(next);
+            let tip = self.chain.tip_hash();
+            self.request_headers(now, next, tip);
             return;
         }
-        match self.pick_sync_peer(Some(id)) {
-            Some(next) => {
-                self.disconnect(
-                    id,
-                    DisconnectReason::SyncStalled(self.config.headers_timeout),
-                );
-                self.sync.sync_peer = Some(next);
-                let tip = self.chain.tip_hash();
-                self.request_headers(now, next, tip);
-            }
-            None => {
-                let tip = self.chain.tip_hash();
-                self.request_headers(now, id, tip);
-            }
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if is_sync_peer && !peer.stale_request {
+            debug!(peer = %id, addr = %peer.addr, "headers request overdue; no other peer can serve, so waiting on");
+            peer.headers_in_flight = Some(now);
+            peer.request_overdue = true;
+        } else {
+            peer.headers_in_flight = None;
+            peer.request_overdue = false;
+            peer.stale_request = false;
         }
     }
 
@@ -183,11 +201,22 @@ impl Node {
             return;
         };
         peer.headers_in_flight = None;
+        peer.request_overdue = false;
+        if std::mem::take(&mut peer.stale_request) {
+            // The answer to a request sent before a header from the future ended the round:
+            // it cannot connect, and asking again would fetch the same headers in a loop. Core
+            // too sends nothing more until the next announcement.
+            debug!(peer = %id, count = headers.len(), "dropping the answer to a request of an ended round");
+            if peer.more_announced {
+                let tip = self.chain.tip_hash();
+                self.request_headers(now, id, tip);
+            }
+            return;
+        }
         let Some(first) = headers.first() else {
-            if peer.presync.take().is_some() {
+            if peer.presync.is_some() {
                 // Core drops the presync on an empty answer: the chain ended short of the work.
-                debug!(peer = %id, "presync ended by an empty headers message");
-                self.low_work_round_ended(now, id);
+                self.presync_ended_empty(now, id);
             } else if self.sync.sync_peer == Some(id) {
                 self.finish_sync(now, id);
             }
@@ -203,10 +232,11 @@ impl Node {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
         }
-        if self.peers.get(&id).is_some_and(|p| p.presync.is_some()) {
+        if self.peers.get(&id).is_some_and(|p| p.presync.is_some())
+            && self.continue_presync(now, id, &headers, &hashes)
+        {
             // Before the connection check: a presync's headers are deliberately not in our
-            // chain.
-            self.continue_presync(now, id, &headers, &hashes);
+            // chain. A message that does not continue the presync goes on below.
             return;
         }
         if !self.chain.contains(&first.prev_blockhash) {
@@ -282,8 +312,12 @@ impl Node {
                 self.disconnect(id, DisconnectReason::InvalidHeader { hash, error });
             } else {
                 // Time-too-new: not an offence, and the header may be fine later. This round
-                // with the peer ends here; a later announcement starts the next one.
+                // with the peer ends here; a later announcement starts the next one. A request
+                // pipelined before this batch was validated belongs to the ended round.
                 debug!(peer = %id, %hash, %error, "header not accepted for now");
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.stale_request = peer.headers_in_flight.is_some();
+                }
                 if self.sync.sync_peer == Some(id) {
                     self.finish_sync(now, id);
                 }
@@ -354,17 +388,42 @@ impl Node {
     }
 
     /// A block inv for a header we lack: ask that peer for headers (BIP130 fallback).
+    ///
+    /// During initial sync only the sync peer is asked as a matter of course. Any other peer's
+    /// announcement adds that peer to the sync (a second download, which on mainnet means a
+    /// whole presync and redownload) at most once per peer and at most one peer per new block,
+    /// as Core's inv handling in `ProcessMessage` does with `m_inv_triggered_getheaders_before_sync`
+    /// and `m_last_block_inv_triggering_headers_sync`: sync gets quicker if the first peer is
+    /// slow, without a download per peer per block.
     pub(super) fn on_inv(&mut self, now: Time, id: PeerId, inv: &[Inventory]) {
-        let unknown = inv.iter().any(|i| match i {
-            Inventory::Block(h) | Inventory::WitnessBlock(h) | Inventory::CompactBlock(h) => {
-                !self.chain.contains(h)
+        let Some(best) = inv
+            .iter()
+            .filter_map(|i| match i {
+                Inventory::Block(h) | Inventory::WitnessBlock(h) | Inventory::CompactBlock(h) => {
+                    Some(*h)
+                }
+                _ => None,
+            })
+            .rfind(|h| !self.chain.contains(h))
+        else {
+            return;
+        };
+        if !self.sync.synced && self.sync.sync_peer != Some(id) {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return;
+            };
+            if peer.inv_triggered_sync || self.sync.last_inv_trigger == Some(best) {
+                debug!(peer = %id, block = %best, "announcement during initial sync: not adding this peer to the sync");
+                return;
             }
-            _ => false,
-        });
-        if unknown {
-            let tip = self.chain.tip_hash();
-            self.request_headers(now, id, tip);
+            if peer.headers_in_flight.is_none() {
+                peer.inv_triggered_sync = true;
+                self.sync.last_inv_trigger = Some(best);
+                debug!(peer = %id, block = %best, "announcement during initial sync: syncing from this peer too");
+            }
         }
+        let tip = self.chain.tip_hash();
+        self.request_headers(now, id, tip);
     }
 
     /// Emits a progress event at most every [`PROGRESS_INTERVAL_MS`], and always when `force`.

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::p2p::address::Address;
+use headway_core::bitcoin::BlockHash;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::message_network::VersionMessage;
 use headway_core::bitcoin::p2p::ServiceFlags;
@@ -44,6 +46,22 @@ pub struct RawPeer {
     pub received: Vec<NetworkMessage>,
     pub link: Option<End>,
     pub closed: bool,
+    /// If set, the peer answers every getheaders from this chain (genesis first), as Core
+    /// does: the headers after the first locator hash it knows (after genesis if none), up to
+    /// 2000.
+    pub serves: Option<Vec<Header>>,
+    /// Extra time the peer takes to answer a getheaders, beyond the link latency.
+    pub answer_delay: Duration,
+}
+
+/// Core's answer to `locator` from `chain` (genesis first): up to 2000 headers after the
+/// first locator hash on the chain, or after genesis if none is.
+pub fn answer_getheaders(chain: &[Header], locator: &[BlockHash]) -> Vec<Header> {
+    let start = locator
+        .iter()
+        .find_map(|hash| chain.iter().position(|h| h.block_hash() == *hash))
+        .unwrap_or(0);
+    chain.iter().skip(start + 1).take(2000).copied().collect()
 }
 
 pub struct SimNode {
@@ -148,6 +166,8 @@ impl Sim {
             received: Vec::new(),
             link: None,
             closed: false,
+            serves: None,
+            answer_delay: Duration::ZERO,
         });
         self.raws.len() - 1
     }
@@ -172,10 +192,21 @@ impl Sim {
     }
 
     pub fn raw_send_bytes(&mut self, r: usize, bytes: Vec<u8>) {
+        self.raw_send_bytes_after(r, bytes, Duration::ZERO);
+    }
+
+    /// Sends bytes from a raw peer that leave it `delay` from now.
+    pub fn raw_send_bytes_after(&mut self, r: usize, bytes: Vec<u8>, delay: Duration) {
         if let Some(to) = self.raws[r].link {
-            let at = self.now + self.latency;
-            self.queue.push_back((at, Delivery::Bytes { to, bytes }));
+            let at = self.now + self.latency + delay;
+            self.enqueue(at, Delivery::Bytes { to, bytes });
         }
+    }
+
+    /// Queues a delivery in time order; deliveries due at the same time keep their order.
+    fn enqueue(&mut self, at: Time, delivery: Delivery) {
+        let index = self.queue.partition_point(|(t, _)| *t <= at);
+        self.queue.insert(index, (at, delivery));
     }
 
     /// Carries out a node's outputs.
@@ -185,7 +216,7 @@ impl Sim {
                 Output::Send { peer, bytes } => {
                     if let Some(to) = self.links.get(&End::Node(i, peer)).copied() {
                         let at = self.now + self.latency;
-                        self.queue.push_back((at, Delivery::Bytes { to, bytes }));
+                        self.enqueue(at, Delivery::Bytes { to, bytes });
                     }
                 }
                 Output::Connect { addr } => {
@@ -234,7 +265,7 @@ impl Sim {
                     if let Some(other) = self.links.remove(&me) {
                         self.links.remove(&other);
                         let at = self.now + self.latency;
-                        self.queue.push_back((at, Delivery::Closed { to: other }));
+                        self.enqueue(at, Delivery::Closed { to: other });
                     }
                     let now = self.now;
                     self.nodes[i]
@@ -268,8 +299,18 @@ impl Sim {
             } => {
                 let raw = &mut self.raws[r];
                 raw.decoder.extend(&bytes);
+                let mut answers = Vec::new();
                 while let Ok(Some(m)) = raw.decoder.next_message() {
+                    if let (NetworkMessage::GetHeaders(g), Some(chain)) = (&m, &raw.serves) {
+                        answers.push(answer_getheaders(chain, &g.locator_hashes));
+                    }
                     raw.received.push(m);
+                }
+                let delay = raw.answer_delay;
+                let magic = headway_core::Network::Regtest.params().magic;
+                for headers in answers {
+                    let bytes = encode(magic, NetworkMessage::Headers(headers));
+                    self.raw_send_bytes_after(r, bytes, delay);
                 }
             }
             Delivery::Closed {
@@ -298,7 +339,7 @@ impl Sim {
             self.links.remove(&End::Raw(r));
             self.links.remove(&to);
             let at = self.now + self.latency;
-            self.queue.push_back((at, Delivery::Closed { to }));
+            self.enqueue(at, Delivery::Closed { to });
         }
     }
 

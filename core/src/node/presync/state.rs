@@ -37,6 +37,12 @@ pub struct PresyncStatus {
     pub max_commitments: u64,
     /// Redownloaded headers held back from the chain.
     pub buffered: usize,
+    /// Cumulative work of the peer's chain up to `height` (saturating at 2^128 - 1).
+    pub work: u128,
+    /// The work the chain must reach to be stored.
+    pub threshold: u128,
+    /// The timestamp of the header at `height` (for a progress estimate).
+    pub time: u32,
 }
 
 /// A queue of bits, 64 to a word (Core's `bitdeque`): commitments cost one bit each.
@@ -85,9 +91,14 @@ pub(in crate::node) enum PresyncNext {
     /// The redownloaded chain reached the threshold: everything is released and the presync
     /// is over; sync goes on as usual.
     Complete,
-    /// Give up on this chain; not an offence (the peer may have reorganised or simply has a
-    /// low-work chain).
+    /// Give up on this chain, the message consumed; not an offence. The peer's chain ended
+    /// short of the threshold, declined to be served in full a second time, or grew longer than
+    /// its timestamps allow (Core's `ProcessNextHeaders` with `success` but no `request_more`).
     Aborted(&'static str),
+    /// The message does not continue this presync (the peer reorganised, or served another
+    /// chain the second time): the presync is over and the message must be processed as any
+    /// other, which may start a new presync (Core's `ProcessNextHeaders` without `success`).
+    NotContinued(&'static str),
     /// A header that breaks consensus: its proof of work or its difficulty transition.
     Invalid(BlockHash, HeaderError),
 }
@@ -105,6 +116,7 @@ pub(in crate::node) struct PresyncProcessed {
 /// `max_commitments` bits and, between messages, `headers_redownload_buffer` headers.
 #[derive(Debug)]
 pub(in crate::node) struct HeadersPresync {
+    chain_start_hash: BlockHash,
     chain_start_height: u32,
     chain_start_locator: Vec<BlockHash>,
     threshold: u128,
@@ -115,12 +127,16 @@ pub(in crate::node) struct HeadersPresync {
     max_commitments: u64,
     commitments: BitQueue,
     phase: PresyncPhase,
-    /// PRESYNC: the last header received (hash, bits), its height and the chain's work.
+    /// PRESYNC: the last header received (hash, bits), its time, its height and the chain's
+    /// work.
     last_received: (BlockHash, u32),
+    last_time: u32,
     current_height: u32,
     current_work: u128,
-    /// REDOWNLOAD: the last header buffered (hash, bits), its height and the chain's work.
+    /// REDOWNLOAD: the last header buffered (hash, bits), its time, its height and the
+    /// chain's work.
     redownload_last: (BlockHash, u32),
+    redownload_time: u32,
     redownload_height: u32,
     redownload_work: u128,
     buffer: VecDeque<Header>,
@@ -211,21 +227,23 @@ pub(super) fn proof_of(bits: u32, cache: &mut (u32, u128)) -> u128 {
 }
 
 impl HeadersPresync {
-    /// A presync of the chain forking from `chain_start` = (hash, height, bits, cumulative
-    /// work), aiming at `threshold` work, with a secret `salt` and commitment offset.
+    /// A presync of the chain forking from `chain_start` = (hash, height, bits, time,
+    /// cumulative work), aiming at `threshold` work, with a secret `salt` and commitment
+    /// offset.
     #[allow(clippy::too_many_arguments)]
     pub(in crate::node) fn new(
         params: &Params,
-        chain_start: (BlockHash, u32, u32, u128),
+        chain_start: (BlockHash, u32, u32, u32, u128),
         chain_start_locator: Vec<BlockHash>,
         threshold: u128,
         salt: u64,
         commit_offset: u32,
         max_commitments: u64,
     ) -> HeadersPresync {
-        let (hash, height, bits, work) = chain_start;
+        let (hash, height, bits, time, work) = chain_start;
         let proof_cache = (bits, pow::block_proof(&pow::decode_compact(bits).value));
         HeadersPresync {
+            chain_start_hash: hash,
             chain_start_height: height,
             chain_start_locator,
             threshold,
@@ -237,9 +255,11 @@ impl HeadersPresync {
             commitments: BitQueue::default(),
             phase: PresyncPhase::Presync,
             last_received: (hash, bits),
+            last_time: time,
             current_height: height,
             current_work: work,
             redownload_last: (hash, bits),
+            redownload_time: time,
             redownload_height: height,
             redownload_work: work,
             buffer: VecDeque::new(),
@@ -276,6 +296,11 @@ impl HeadersPresync {
         locator
     }
 
+    /// The header of our chain the peer's chain forks from.
+    pub(in crate::node) fn chain_start_hash(&self) -> BlockHash {
+        self.chain_start_hash
+    }
+
     /// The state for operators and tests.
     pub(in crate::node) fn status(&self) -> PresyncStatus {
         PresyncStatus {
@@ -288,6 +313,15 @@ impl HeadersPresync {
             commitments: self.commitments.size(),
             max_commitments: self.max_commitments,
             buffered: self.buffer.len(),
+            work: match self.phase {
+                PresyncPhase::Presync => self.current_work,
+                PresyncPhase::Redownload => self.redownload_work,
+            },
+            threshold: self.threshold,
+            time: match self.phase {
+                PresyncPhase::Presync => self.last_time,
+                PresyncPhase::Redownload => self.redownload_time,
+            },
         }
     }
 
@@ -304,7 +338,8 @@ impl HeadersPresync {
             PresyncPhase::Redownload => self.redownload(headers, hashes, full),
         };
         let release = match next {
-            PresyncNext::Invalid(..) => Vec::new(),
+            // Core releases nothing from a message that failed: the chain is not proven.
+            PresyncNext::Invalid(..) | PresyncNext::NotContinued(_) => Vec::new(),
             PresyncNext::Aborted(_) if self.phase == PresyncPhase::Presync => Vec::new(),
             _ => self.pop_ready(),
         };
@@ -314,8 +349,8 @@ impl HeadersPresync {
     /// Core's `ValidateAndStoreHeadersCommitments`.
     fn presync(&mut self, headers: &[Header], hashes: &[BlockHash], full: bool) -> PresyncNext {
         if headers.first().map(|h| h.prev_blockhash) != Some(self.last_received.0) {
-            // Perhaps the peer reorganised; a later message may start a new presync.
-            return PresyncNext::Aborted("non-continuous headers (presync phase)");
+            // Perhaps the peer reorganised: the message may start a new presync.
+            return PresyncNext::NotContinued("non-continuous headers (presync phase)");
         }
         for (header, hash) in headers.iter().zip(hashes) {
             let height = self.current_height.saturating_add(1);
@@ -330,7 +365,9 @@ impl HeadersPresync {
                 let bit = self.commitment_bit(hash);
                 self.commitments.push(bit);
                 if self.commitments.size() as u64 > self.max_commitments {
-                    // Longer than any chain the timestamp rules allow since chain_start.
+                    // Longer than any chain the timestamp rules allow since chain_start. Core
+                    // processes the message on as a new one, which asks for the same chain
+                    // again; we end the round instead, since no answer can be better.
                     return PresyncNext::Aborted("exceeded max commitments (presync phase)");
                 }
             }
@@ -338,6 +375,7 @@ impl HeadersPresync {
                 .current_work
                 .saturating_add(proof_of(bits, &mut self.proof_cache));
             self.last_received = (*hash, bits);
+            self.last_time = header.time;
             self.current_height = height;
         }
         if self.current_work >= self.threshold {
@@ -356,7 +394,7 @@ impl HeadersPresync {
         for (header, hash) in headers.iter().zip(hashes) {
             let height = self.redownload_height.saturating_add(1);
             if header.prev_blockhash != self.redownload_last.0 {
-                return PresyncNext::Aborted("non-continuous headers (redownload phase)");
+                return PresyncNext::NotContinued("non-continuous headers (redownload phase)");
             }
             let bits = header.bits.to_consensus();
             if let Err(error) = pow::check_proof_of_work(hash, bits, &self.rules.pow_limit) {
@@ -375,14 +413,15 @@ impl HeadersPresync {
             }
             if !self.process_all && self.is_commitment_height(height) {
                 let Some(expected) = self.commitments.pop_front() else {
-                    return PresyncNext::Aborted("commitment overrun (redownload phase)");
+                    return PresyncNext::NotContinued("commitment overrun (redownload phase)");
                 };
                 if self.commitment_bit(hash) != expected {
-                    return PresyncNext::Aborted("commitment mismatch (redownload phase)");
+                    return PresyncNext::NotContinued("commitment mismatch (redownload phase)");
                 }
             }
             self.buffer.push_back(*header);
             self.redownload_last = (*hash, bits);
+            self.redownload_time = header.time;
             self.redownload_height = height;
         }
         if self.process_all {
