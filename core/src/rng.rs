@@ -121,15 +121,86 @@ impl fmt::Debug for SecretRng {
 
 #[cfg(test)]
 impl Rng {
-    /// A generator in exactly this state: for tests that play an attacker who recovered it.
-    pub(crate) fn from_state(s: [u64; 4]) -> Rng {
-        Rng { s }
+    /// What an attacker who reads our nonces can do: recover the generator from outputs at
+    /// known positions (`(k, v)`: the k-th output after the unknown state was `v`) and return
+    /// it at that state, or `None` if they do not pin it down. xoshiro256**'s state update is
+    /// linear over GF(2) and its output scrambler is invertible, so 256 independent output
+    /// bits (four outputs) suffice: Gaussian elimination over the state's 256 bits.
+    pub(crate) fn recover(observed: &[(usize, u64)]) -> Option<Rng> {
+        // Undo `rotl(s1 * 5, 7) * 9`: 9 and 5 are odd, so invertible modulo 2^64.
+        let inverse = |a: u64| (0..6).fold(a, |x, _| x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x))));
+        let unscramble =
+            |v: u64| v.wrapping_mul(inverse(9)).rotate_right(7).wrapping_mul(inverse(5));
+        // s1 after k steps from the basis state e_i, for every i and observed k.
+        let s1_after = |i: usize, k: usize| {
+            let mut state = [0u64; 4];
+            state[i / 64] = 1 << (i % 64);
+            let mut rng = Rng { s: state };
+            for _ in 0..k {
+                rng.next_u64();
+            }
+            rng.s[1]
+        };
+        // One equation per observed bit: row (256 coefficient bits) and right-hand side.
+        let mut rows: Vec<([u64; 4], bool)> = Vec::new();
+        for &(k, v) in observed {
+            let target = unscramble(v);
+            let columns: Vec<u64> = (0..256).map(|i| s1_after(i, k)).collect();
+            for bit in 0..64 {
+                let mut row = [0u64; 4];
+                for (i, col) in columns.iter().enumerate() {
+                    if col >> bit & 1 == 1 {
+                        row[i / 64] |= 1 << (i % 64);
+                    }
+                }
+                rows.push((row, target >> bit & 1 == 1));
+            }
+        }
+        let mut solved = [0u64; 4];
+        let mut pivot_row = 0;
+        let mut pivots = Vec::new();
+        for col in 0..256 {
+            let has = |r: &([u64; 4], bool)| r.0[col / 64] >> (col % 64) & 1 == 1;
+            let Some(found) = (pivot_row..rows.len()).find(|&r| has(&rows[r])) else {
+                return None;
+            };
+            rows.swap(pivot_row, found);
+            let pivot = rows[pivot_row];
+            for (r, row) in rows.iter_mut().enumerate() {
+                if r != pivot_row && has(row) {
+                    for w in 0..4 {
+                        row.0[w] ^= pivot.0[w];
+                    }
+                    row.1 ^= pivot.1;
+                }
+            }
+            pivots.push((col, pivot_row));
+            pivot_row += 1;
+        }
+        for (col, r) in pivots {
+            if rows[r].1 {
+                solved[col / 64] |= 1 << (col % 64);
+            }
+        }
+        Some(Rng { s: solved })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn four_observed_outputs_give_away_the_nonce_generator() {
+        let mut victim = Rng::from_seed(0xfeed);
+        let outputs: Vec<u64> = (0..8).map(|_| victim.next_u64()).collect();
+        // Positions 0, 1, 3 and 4 seen on the wire; 2 drawn for something unseen.
+        let seen: Vec<(usize, u64)> = [0, 1, 3, 4].iter().map(|&k| (k, outputs[k])).collect();
+        let mut attacker = Rng::recover(&seen).expect("four outputs pin the state down");
+        let replay: Vec<u64> = (0..8).map(|_| attacker.next_u64()).collect();
+        assert_eq!(replay, outputs);
+        assert!(Rng::recover(&seen[..2]).is_none(), "two are not enough");
+    }
 
     #[test]
     fn secret_generator_is_seeded_and_its_seed_is_never_printed() {

@@ -296,6 +296,12 @@ impl HeadersPresync {
         locator
     }
 
+    /// The salt and the commitment offset, for tests that check they stay secret.
+    #[cfg(test)]
+    pub(in crate::node) fn secrets(&self) -> (u64, u32) {
+        (self.salt, self.commit_offset)
+    }
+
     /// The header of our chain the peer's chain forks from.
     pub(in crate::node) fn chain_start_hash(&self) -> BlockHash {
         self.chain_start_hash
