@@ -128,9 +128,16 @@ impl Rng {
     /// bits (four outputs) suffice: Gaussian elimination over the state's 256 bits.
     pub(crate) fn recover(observed: &[(usize, u64)]) -> Option<Rng> {
         // Undo `rotl(s1 * 5, 7) * 9`: 9 and 5 are odd, so invertible modulo 2^64.
-        let inverse = |a: u64| (0..6).fold(a, |x, _| x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x))));
-        let unscramble =
-            |v: u64| v.wrapping_mul(inverse(9)).rotate_right(7).wrapping_mul(inverse(5));
+        let inverse = |a: u64| {
+            (0..6).fold(a, |x, _| {
+                x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)))
+            })
+        };
+        let unscramble = |v: u64| {
+            v.wrapping_mul(inverse(9))
+                .rotate_right(7)
+                .wrapping_mul(inverse(5))
+        };
         // s1 after k steps from the basis state e_i, for every i and observed k.
         let s1_after = |i: usize, k: usize| {
             let mut state = [0u64; 4];

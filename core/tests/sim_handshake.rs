@@ -264,7 +264,10 @@ fn inbound_v2_openings_are_closed_without_penalty_and_may_retry_with_v1() {
         );
         // The retry with v1 from the same (non-loopback) address is welcome.
         let retry = sim.raw_inbound_from(a, addr);
-        sim.raw_send(retry, NetworkMessage::Version(raw_version(50 + i as u64, 70016, 0)));
+        sim.raw_send(
+            retry,
+            NetworkMessage::Version(raw_version(50 + i as u64, 70016, 0)),
+        );
         sim.raw_send(retry, NetworkMessage::Verack);
         sim.run_for(Duration::from_secs(1));
         assert!(!sim.raws[retry].closed, "opening {i}");
@@ -346,7 +349,11 @@ fn bad_checksum_and_undecodable_messages_are_dropped_and_the_peer_kept() {
         .iter()
         .filter(|m| matches!(m, NetworkMessage::Pong(_)))
         .collect();
-    assert_eq!(pongs, [&NetworkMessage::Pong(8)], "only the sound ping is answered");
+    assert_eq!(
+        pongs,
+        [&NetworkMessage::Pong(8)],
+        "only the sound ping is answered"
+    );
 }
 
 #[test]
@@ -388,7 +395,10 @@ fn misbehaving_address_is_discouraged_but_loopback_is_not() {
     let chain = support::mine::mine(&Network::Regtest.params().genesis, 2, 1);
     for (i, ip) in ["10.7.7.7", "127.0.0.1"].into_iter().enumerate() {
         let r = sim.raw_inbound_from(a, format!("{ip}:5000").parse().unwrap());
-        sim.raw_send(r, NetworkMessage::Version(raw_version(42 + i as u64, 70016, 0)));
+        sim.raw_send(
+            r,
+            NetworkMessage::Version(raw_version(42 + i as u64, 70016, 0)),
+        );
         sim.raw_send(r, NetworkMessage::Verack);
         sim.raw_send(r, NetworkMessage::Headers(vec![chain[1], chain[0]]));
         sim.run_for(Duration::from_secs(1));

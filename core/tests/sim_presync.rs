@@ -312,3 +312,150 @@ fn a_low_work_message_with_invalid_proof_of_work_is_an_offence() {
         "not even the valid prefix"
     );
 }
+
+#[test]
+fn a_peer_that_switches_chains_during_presync_starts_a_new_presync_and_is_synced() {
+    let a_chain = mine(&genesis(), 4500, 1);
+    let b_chain = mine(&genesis(), 4500, 2);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_on(2, params_needing(4000), &[]));
+    let r = sim.raw_serving(b, 9, &a_chain, Duration::from_secs(2));
+    let id = only_peer(&sim, b);
+    // Once the first presync batch of chain A is in, the next request continues from there.
+    let first_batch = sim.run_until(Duration::from_secs(10), |s| {
+        s.nodes[b]
+            .node
+            .presync_status(id)
+            .map(|st| (st.phase, st.height))
+            == Some((PresyncPhase::Presync, 2000))
+    });
+    assert!(first_batch);
+    // The peer reorganises to chain B: it knows none of A and answers from genesis.
+    let mut served = vec![genesis()];
+    served.extend_from_slice(&b_chain);
+    sim.raws[r].serves = Some(served);
+    let done = sim.run_until(Duration::from_secs(60), |s| {
+        s.events(b).any(|e| matches!(e, Event::Synced { .. }))
+    });
+    assert!(done);
+    // Core processes the non-continuous reply as a new chain: B is presynced and stored.
+    assert_eq!(sim.tip(b), b_chain[4499].block_hash());
+    assert_eq!(sim.nodes[b].node.chain().len(), 4501, "nothing of A stored");
+    assert!(misbehaved(&sim, b).is_empty());
+}
+
+#[test]
+fn a_presync_with_a_peer_slower_than_the_timeout_keeps_its_progress() {
+    let chain = mine(&genesis(), 4500, 1);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_on(2, params_needing(4000), &[]));
+    let r = sim.raw_serving(b, 9, &chain, Duration::from_secs(70));
+    let done = sim.run_until(Duration::from_secs(1800), |s| {
+        s.events(b).any(|e| matches!(e, Event::Synced { .. }))
+    });
+    assert!(done);
+    assert_eq!(sim.tip(b), chain[4499].block_hash());
+    // From genesis only twice: the first download and the redownload. A presync thrown
+    // away at each timeout would start over from genesis again and again.
+    let from_genesis = sim
+        .raw_getheaders(r)
+        .iter()
+        .filter(|g| g.locator_hashes.first() == Some(&genesis().block_hash()))
+        .count();
+    assert_eq!(from_genesis, 2);
+    assert!(!sim.raws[r].closed);
+}
+
+#[test]
+fn a_low_work_chain_is_reported_once_with_its_height_work_and_threshold() {
+    let fork = mine(&genesis(), 4500, 2);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_on(2, params_needing(20_000), &[]));
+    let r = sim.raw_serving(b, 9, &fork, Duration::ZERO);
+    sim.run_for(Duration::from_secs(5));
+    let reports: Vec<(u32, Work, Work)> = sim
+        .events(b)
+        .filter_map(|e| match e {
+            Event::LowWorkChain {
+                height,
+                work,
+                threshold,
+                ..
+            } => Some((*height, *work, *threshold)),
+            _ => None,
+        })
+        .collect();
+    let work = |headers: u128| {
+        let mut be = [0u8; 32];
+        be[16..].copy_from_slice(&(2 * (headers + 1)).to_be_bytes());
+        Work::from_be_bytes(be)
+    };
+    assert_eq!(reports, vec![(4500, work(4500), work(20_000))]);
+    // While it ran, the first download reported its progress with an estimate of the tip.
+    let progress: Vec<(u32, u32)> = sim
+        .events(b)
+        .filter_map(|e| match e {
+            Event::PresyncProgress {
+                height,
+                estimated_height,
+                ..
+            } => Some((*height, *estimated_height)),
+            _ => None,
+        })
+        .collect();
+    assert!(!progress.is_empty());
+    assert!(
+        progress.iter().all(|(h, est)| *h % 2000 == 0 && est > h),
+        "{progress:?}"
+    );
+    assert_eq!(sim.nodes[b].node.chain().len(), 1);
+    // The same chain again (the peer announces its tip): asked for, refused, not reported.
+    sim.raw_send(
+        r,
+        NetworkMessage::Inv(vec![
+            headway_core::bitcoin::p2p::message_blockdata::Inventory::Block(
+                fork[4499].block_hash(),
+            ),
+        ]),
+    );
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.raw_getheaders(r).len() > 3, "a new round ran");
+    let again = sim
+        .events(b)
+        .filter(|e| matches!(e, Event::LowWorkChain { .. }))
+        .count();
+    assert_eq!(again, 1);
+}
+
+#[test]
+fn a_node_below_the_minimum_chain_work_serves_no_headers() {
+    use headway_core::bitcoin::hashes::Hash;
+    use headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage;
+    let chain = mine(&genesis(), 4500, 1);
+    let ask = |sim: &mut Sim, node: usize| {
+        let r = sim.raw_negotiated(node, 77);
+        sim.raw_send(
+            r,
+            NetworkMessage::GetHeaders(GetHeadersMessage {
+                version: 70016,
+                locator_hashes: vec![genesis().block_hash()],
+                stop_hash: BlockHash::all_zeros(),
+            }),
+        );
+        sim.run_for(Duration::from_secs(1));
+        sim.raws[r]
+            .received
+            .iter()
+            .filter_map(|m| match m {
+                NetworkMessage::Headers(h) => Some(h.len()),
+                _ => None,
+            })
+            .collect::<Vec<usize>>()
+    };
+    let mut sim = Sim::new();
+    // Below: 100 headers where 4000 are needed; at it: 4500.
+    let below = sim.add_node(node_on(1, params_needing(4000), &chain[..100]));
+    let above = sim.add_node(node_on(2, params_needing(4000), &chain));
+    assert_eq!(ask(&mut sim, below), vec![0], "an empty answer, as Core's");
+    assert_eq!(ask(&mut sim, above), vec![2000]);
+}

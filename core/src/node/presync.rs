@@ -308,7 +308,13 @@ impl Node {
                 debug!(peer = %id, %addr, phase = ?status.phase, height = status.height, why,
                     "presync aborted");
                 if status.phase == PresyncPhase::Presync && status.work < status.threshold {
-                    self.report_low_work(id, chain_start, status.height, status.work, status.threshold);
+                    self.report_low_work(
+                        id,
+                        chain_start,
+                        status.height,
+                        status.work,
+                        status.threshold,
+                    );
                 }
                 self.low_work_round_ended(now, id);
             }
@@ -511,10 +517,19 @@ mod tests {
         assert_eq!(nonces.len(), 4, "two versions and two pings");
         assert_eq!(pings.len(), 2);
         // Draws: version 1, ping 1, the sync peer's pick (unseen), version 2, ping 2.
-        let seen = [(0, nonces[0]), (1, nonces[1]), (3, nonces[2]), (4, nonces[3])];
+        let seen = [
+            (0, nonces[0]),
+            (1, nonces[1]),
+            (3, nonces[2]),
+            (4, nonces[3]),
+        ];
         let mut attacker = Rng::recover(&seen).expect("the wire gives the state away");
         let predicted: Vec<u64> = (0..80).map(|_| attacker.next_u64()).collect();
-        assert_eq!(&predicted[5..7], &pings[..], "the next nonces are predicted");
+        assert_eq!(
+            &predicted[5..7],
+            &pings[..],
+            "the next nonces are predicted"
+        );
         // Had the salt come from the nonce generator it would be among its next outputs.
         assert!(
             !predicted[5..].contains(&salt),
@@ -528,8 +543,14 @@ mod tests {
         let (nonces_b, _, secrets_b) = run(7, 2);
         let (nonces_c, _, secrets_c) = run(8, 1);
         assert_eq!(nonces_a, nonces_b, "same wire seed, same nonces");
-        assert_ne!(secrets_a.0, secrets_b.0, "another secret seed, another salt");
+        assert_ne!(
+            secrets_a.0, secrets_b.0,
+            "another secret seed, another salt"
+        );
         assert_ne!(nonces_a, nonces_c);
-        assert_eq!(secrets_a, secrets_c, "the wire seed does not move the secrets");
+        assert_eq!(
+            secrets_a, secrets_c,
+            "the wire seed does not move the secrets"
+        );
     }
 }

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::p2p::address::Address;
-use headway_core::bitcoin::BlockHash;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::message_network::VersionMessage;
 use headway_core::bitcoin::p2p::ServiceFlags;
+use headway_core::bitcoin::BlockHash;
 use headway_core::wire::{encode, FrameDecoder};
 use headway_core::{Direction, Event, Input, Node, Output, PeerId, PersistChain, Request, Time};
 
@@ -176,6 +176,30 @@ impl Sim {
     /// height 100,000, then verack); returns its index once a second of virtual time passed.
     pub fn raw_negotiated(&mut self, node: usize, nonce: u64) -> usize {
         let r = self.raw_inbound(node);
+        self.raw_send(
+            r,
+            NetworkMessage::Version(raw_version(nonce, 70016, 100_000)),
+        );
+        self.raw_send(r, NetworkMessage::Verack);
+        self.run_for(Duration::from_secs(1));
+        r
+    }
+
+    /// A raw peer that dials `node`, serves `chain` (the headers after genesis) to every
+    /// getheaders, `delay` after it arrives, and completes the handshake; returns its index once
+    /// a second of virtual time passed.
+    pub fn raw_serving(
+        &mut self,
+        node: usize,
+        nonce: u64,
+        chain: &[Header],
+        delay: Duration,
+    ) -> usize {
+        let r = self.raw_inbound(node);
+        let mut served = vec![headway_core::Network::Regtest.params().genesis];
+        served.extend_from_slice(chain);
+        self.raws[r].serves = Some(served);
+        self.raws[r].answer_delay = delay;
         self.raw_send(
             r,
             NetworkMessage::Version(raw_version(nonce, 70016, 100_000)),
