@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::anyhow;
+use headway_core::bitcoin::Work;
 use headway_core::Event;
 use tracing::{debug, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -111,11 +112,72 @@ fn log_event(event: &Event) {
         Event::Synced { height, tip } => {
             info!(height, %tip, "synced");
         }
+        Event::PresyncProgress {
+            peer,
+            addr,
+            height,
+            estimated_height,
+        } => {
+            info!(
+                %peer, %addr, height,
+                progress = %presync_percent(*height, *estimated_height),
+                "pre-synchronising headers (first download, to measure the chain's work; nothing stored yet)"
+            );
+        }
+        Event::LowWorkChain {
+            peer,
+            addr,
+            height,
+            work,
+            threshold,
+        } => {
+            info!(
+                %peer, %addr, height, work = %work_hex(work), threshold = %work_hex(threshold),
+                "ignoring low-work chain: it ended below the work needed to store it"
+            );
+        }
         Event::PeerMisbehaved { peer, addr, reason } => {
             warn!(%peer, %addr, %reason, "peer misbehaved");
         }
         Event::ShutdownComplete => {
             info!("all connections closed");
         }
+    }
+}
+
+/// `height / estimated_height` as Core prints its presync progress: `~12.34%`.
+pub fn presync_percent(height: u32, estimated_height: u32) -> String {
+    let percent = if estimated_height == 0 {
+        100.0
+    } else {
+        100.0 * f64::from(height) / f64::from(estimated_height)
+    };
+    format!("~{percent:.2}%")
+}
+
+/// Chain work as Core prints `chainwork`, without the leading zeros: `0x1128750f...`.
+pub fn work_hex(work: &Work) -> String {
+    let hex: String = work
+        .to_be_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let digits = hex.trim_start_matches('0');
+    format!("0x{}", if digits.is_empty() { "0" } else { digits })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_work_read_as_cores() {
+        assert_eq!(presync_percent(2000, 8000), "~25.00%");
+        assert_eq!(presync_percent(0, 0), "~100.00%");
+        let mut be = [0u8; 32];
+        be[30] = 0x1f;
+        be[31] = 0x42;
+        assert_eq!(work_hex(&Work::from_be_bytes(be)), "0x1f42");
+        assert_eq!(work_hex(&Work::from_be_bytes([0; 32])), "0x0");
     }
 }

@@ -190,7 +190,10 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
         None => info!(user_agent = %config.user_agent, "starting node"),
     }
     if let Some(work) = config.minimum_chain_work {
-        info!(minimum_chain_work = %format_args!("{work:x}"), "minimum chain work set by configuration");
+        info!(
+            minimum_chain_work = %format_args!("{work:x}"),
+            "minimum chain work set by configuration"
+        );
     }
     let driver = D::start(Node::new(config, chain), settings.listen).with_context(|| {
         // Binding the listen address is what fails in practice (port in use, no permission):
@@ -309,5 +312,64 @@ fn watch_signals<D: NodeDriver>(mut signals: Signals, handle: D::Handle) {
         info!(signal, "shutting down");
         asked = true;
         D::request(&handle, Request::Shutdown);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::RunArgs;
+    use crate::config::FileConfig;
+
+    fn settings(args: RunArgs) -> Settings {
+        Settings::resolve(&args, &FileConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn core_config_takes_the_seeds_and_the_minimum_chain_work() {
+        let secret = SecretSeed::from_bytes([9; 32]);
+        let drawn = core_config(
+            &settings(RunArgs {
+                network: Some("regtest".into()),
+                ..RunArgs::default()
+            }),
+            77,
+            secret.clone(),
+        );
+        assert_eq!(drawn.seed, 77);
+        assert_eq!(drawn.secret_seed, secret);
+        assert_eq!(drawn.minimum_chain_work, None);
+
+        let given = core_config(
+            &settings(RunArgs {
+                network: Some("regtest".into()),
+                seed: Some(5),
+                minimum_chain_work: Some("0x2a".into()),
+                ..RunArgs::default()
+            }),
+            77,
+            secret.clone(),
+        );
+        assert_eq!(given.seed, 5, "a given seed wins over the drawn one");
+        assert_eq!(
+            given.secret_seed, secret,
+            "no setting reaches the secret seed"
+        );
+        let mut work = [0u8; 32];
+        work[31] = 0x2a;
+        assert_eq!(
+            given.minimum_chain_work,
+            Some(bitcoin::Work::from_be_bytes(work))
+        );
+    }
+
+    #[test]
+    fn os_seeds_differ_from_draw_to_draw() {
+        let (a_wire, a_secret) = os_seeds().unwrap();
+        let (b_wire, b_secret) = os_seeds().unwrap();
+        // 64 and 256 random bits: equal draws mean the source is broken, not bad luck.
+        assert_ne!(a_wire, b_wire);
+        assert_ne!(a_secret, b_secret);
+        assert_ne!(a_secret, SecretSeed::from_bytes([0; 32]));
     }
 }

@@ -223,8 +223,9 @@ fn handshake_mio_dials_async_std() {
 
 // --- scenario 2: garbage ------------------------------------------------------------------
 
-/// A raw socket sends bytes that cannot start a regtest frame: the node drops it for a wire
-/// error, and the driver really closes the socket.
+/// A raw socket opens with bytes that cannot start a regtest `version` frame: the node takes it
+/// for a BIP324 v2 opening, as Core does, drops it without penalty, and the driver really
+/// closes the socket.
 fn garbage_is_refused<D: TestDriver>() {
     let driver: D = start(genesis_node(21), true);
     let mut raw = match StdStream::connect(listen_addr(&driver)) {
@@ -239,7 +240,7 @@ fn garbage_is_refused<D: TestDriver>() {
         _ => None,
     });
     assert!(
-        matches!(reason, DisconnectReason::Wire(_)),
+        matches!(reason, DisconnectReason::V2Handshake),
         "{}: reason was {reason:?}",
         D::NAME
     );

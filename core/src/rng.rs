@@ -164,13 +164,11 @@ impl Rng {
             }
         }
         let mut solved = [0u64; 4];
-        let mut pivot_row = 0;
         let mut pivots = Vec::new();
-        for col in 0..256 {
+        // Every column must find a pivot (full rank), so pivot rows and columns go together.
+        for (pivot_row, col) in (0..256).enumerate() {
             let has = |r: &([u64; 4], bool)| r.0[col / 64] >> (col % 64) & 1 == 1;
-            let Some(found) = (pivot_row..rows.len()).find(|&r| has(&rows[r])) else {
-                return None;
-            };
+            let found = (pivot_row..rows.len()).find(|&r| has(&rows[r]))?;
             rows.swap(pivot_row, found);
             let pivot = rows[pivot_row];
             for (r, row) in rows.iter_mut().enumerate() {
@@ -182,7 +180,6 @@ impl Rng {
                 }
             }
             pivots.push((col, pivot_row));
-            pivot_row += 1;
         }
         for (col, r) in pivots {
             if rows[r].1 {

@@ -133,7 +133,7 @@ fn one_byte_reads_and_a_zero_send_cap_still_negotiate() {
 }
 
 #[test]
-fn garbage_is_refused_with_a_wire_reason_and_the_socket_closed() {
+fn garbage_opening_is_refused_as_a_v2_handshake_and_the_socket_closed() {
     let driver = start(5, true);
     let Some(target) = driver.local_addr() else {
         panic!("no listen address")
@@ -142,7 +142,7 @@ fn garbage_is_refused_with_a_wire_reason_and_the_socket_closed() {
         Ok(raw) => raw,
         Err(e) => panic!("cannot reach the driver: {e}"),
     };
-    // 24 bytes that cannot start a regtest frame: the magic is wrong.
+    // 24 bytes that cannot start a regtest `version` frame: taken for a v2 opening, as Core.
     let garbage = [0xde_u8; 24];
     if let Err(e) = raw.write_all(&garbage) {
         panic!("cannot write garbage: {e}");
@@ -152,7 +152,7 @@ fn garbage_is_refused_with_a_wire_reason_and_the_socket_closed() {
         _ => None,
     });
     assert!(
-        matches!(reason, DisconnectReason::Wire(_)),
+        matches!(reason, DisconnectReason::V2Handshake),
         "reason was {reason:?}"
     );
     // The driver really closed the socket: the raw peer reads the end of the stream (or a reset).

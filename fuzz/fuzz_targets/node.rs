@@ -2,7 +2,9 @@
 //! bytes, the way rust-lightning fuzzes its peer manager.
 //!
 //! Steps: a peer connects (inbound, or outbound to an address the node asked to dial); raw
-//! bytes arrive; valid frames arrive (version, verack, ping, pong echoing the node's nonce,
+//! bytes arrive (arbitrary, or a prefix of a v1 `version` opening followed by arbitrary bytes,
+//! so that an inbound peer's first 16 bytes are judged v1, v2 or undecided at every byte);
+//! valid frames arrive (some with a corrupted checksum, which the node must drop and go on) (version, verack, ping, pong echoing the node's nonce,
 //! getheaders from the node's own locator or junk, headers mined on the node's chain with
 //! optional faults, sendheaders, wtxidrelay, an unknown command), whole or split; time jumps
 //! (arbitrary, or exactly to `next_deadline`); a peer disconnects; a dial fails; the user adds a
@@ -24,7 +26,8 @@
 //! inputs) a full message of headers from genesis starts a presync; below, it already carries
 //! enough work. The premined chains (`premined`, by default served as the 2000 headers that
 //! answer the node's last `getheaders`) take a presync through PRESYNC and REDOWNLOAD or,
-//! served from the fork chain the second time, into a commitment mismatch.
+//! served from the fork chain the second time, into a commitment mismatch; a message that does
+//! not continue a running presync is processed afresh and may restart it from the fork point.
 
 #![no_main]
 
@@ -48,6 +51,7 @@ use headway_core::output::Output;
 use headway_core::params::{Network, Params};
 use headway_core::peer::{Direction, PeerId};
 use headway_core::time::Time;
+use headway_core::transport::v1_prefix;
 use headway_core::wire::{encode, FrameDecoder, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
 use headway_fuzz::regtest::{mine, mine_chain};
 use headway_fuzz::{assert_best_chain_links, FuzzInput};
@@ -418,15 +422,23 @@ fuzz_target!(|data: &[u8]| {
                 });
             }
             1 => {
+                let mut bytes = Vec::new();
+                if op & 0x80 != 0 {
+                    let prefix = v1_prefix(a.chain().params().magic);
+                    let keep = usize::from(input.u8()) % (prefix.len() + 1);
+                    bytes.extend_from_slice(&prefix[..keep]);
+                }
                 let len = usize::from(input.u8());
-                inputs.push(Input::Received {
-                    peer,
-                    bytes: input.bytes(len).to_vec(),
-                });
+                bytes.extend_from_slice(input.bytes(len));
+                inputs.push(Input::Received { peer, bytes });
             }
             2..=5 => {
                 let msg = message(&mut input, peer, &a, &observed);
-                let frame = encode(a.chain().params().magic, msg);
+                let mut frame = encode(a.chain().params().magic, msg);
+                if op & 0x40 != 0 {
+                    // A corrupted checksum: Core drops such a frame and keeps the peer.
+                    frame[FRAME_HEADER_LEN - 1] ^= 0x5a;
+                }
                 // The high bit of `op` splits the frame across two reads at a chosen byte.
                 let cut = if op & 0x80 == 0 {
                     frame.len()

@@ -4,15 +4,17 @@
 //! small generator of chunk lengths, biased to tiny chunks), the rest is the stream.
 //!
 //! Checks: no panic; after every chunk is drained, `buffered()` is at most one frame plus that
-//! chunk; the chunked decode yields exactly the messages and the error of a one-shot decode of
-//! the same bytes; every decoded message re-encodes with `wire::encode` to one frame that
+//! chunk; the chunked decode yields exactly the frames (messages, and frames rejected for a bad
+//! checksum, command or payload, after which the stream goes on) and the error of a one-shot
+//! decode of the same bytes; every decoded message re-encodes with `wire::encode` to one frame that
 //! decodes to the same message.
 
 #![no_main]
 
-use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::Magic;
-use headway_core::wire::{encode, FrameDecoder, WireError, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
+use headway_core::wire::{
+    encode, Frame, FrameDecoder, WireError, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH,
+};
 use libfuzzer_sys::fuzz_target;
 
 const MAGIC: Magic = Magic::REGTEST;
@@ -36,9 +38,9 @@ impl Chunker {
 }
 
 /// Drains the decoder into `out`; returns the error if the stream broke.
-fn drain(decoder: &mut FrameDecoder, out: &mut Vec<NetworkMessage>) -> Option<WireError> {
+fn drain(decoder: &mut FrameDecoder, out: &mut Vec<Frame>) -> Option<WireError> {
     loop {
-        match decoder.next_message() {
+        match decoder.next_frame() {
             Ok(Some(msg)) => out.push(msg),
             Ok(None) => return None,
             Err(e) => return Some(e),
@@ -80,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
             chunk.len()
         );
     }
-    assert_eq!(got, expected, "chunking changed the messages");
+    assert_eq!(got, expected, "chunking changed the frames");
     assert_eq!(got_error, expected_error, "chunking changed the error");
     if let Some(error) = &got_error {
         assert_eq!(
@@ -90,7 +92,11 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
-    for msg in got {
+    let messages = got.into_iter().filter_map(|f| match f {
+        Frame::Message(msg) => Some(msg),
+        Frame::Rejected(_) => None,
+    });
+    for msg in messages {
         let frame = encode(MAGIC, msg.clone());
         let mut again = FrameDecoder::new(MAGIC);
         again.extend(&frame);
