@@ -228,6 +228,17 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
         info!(%addr, "adding peer");
         D::request(&handle, Request::AddPeer(*addr));
     }
+    if settings.connect.is_empty() {
+        // Until peer discovery exists a node without --connect only waits, and says why.
+        match driver.local_addr() {
+            Some(addr) => warn!(%addr, "no peers to dial: headway does not discover peers yet; \
+                waiting for inbound peers only (name one with --connect ADDR)"),
+            None => warn!(
+                "no peers to dial and not listening: headway does not discover peers \
+                yet, so it will stay at this height; name a peer with --connect ADDR"
+            ),
+        }
+    }
 
     let mut event_log = EventLog::default();
     let mut store_gone = false;

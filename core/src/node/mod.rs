@@ -1,12 +1,14 @@
 //! The node: one deterministic state machine that owns the peers, the header chain and sync.
 //! Inputs come in through [`Node::handle`]; outputs leave through [`Node::poll`].
 //!
-//! This file owns peer bookkeeping, message dispatch and timers; the protocol steps live in
-//! [`handshake`], [`ping`], `sync` (downloading headers), [`presync`] (screening low-work
-//! header chains), `serve` (answering and announcing) and [`outbound`] (redialling persistent
-//! peers).
+//! This file owns peer bookkeeping, message dispatch and timers; each connection's state is in
+//! `connection`, and the protocol steps live in [`handshake`], [`ping`], `sync` (downloading
+//! headers), [`presync`] (screening low-work header chains), `serve` (answering and
+//! announcing) and [`outbound`] (redialling persistent peers). Inbound transports are told
+//! apart by [`crate::transport`] before any frame is read.
 
 mod config;
+mod connection;
 pub mod discourage;
 pub mod handshake;
 pub mod outbound;
@@ -19,7 +21,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
 use bitcoin::p2p::message::NetworkMessage;
-use bitcoin::BlockHash;
 use tracing::debug;
 
 use crate::chain::HeaderChain;
@@ -33,10 +34,10 @@ use crate::transport::{self, Probe};
 use crate::wire::{self, Frame, FrameDecoder};
 
 pub use self::config::Config;
+use self::connection::Peer;
 use self::discourage::Discouraged;
 use self::handshake::{Handshake, VersionOutcome};
 use self::outbound::PersistentPeers;
-use self::ping::Ping;
 use self::sync::HeaderSync;
 
 /// Our protocol version (Core's `PROTOCOL_VERSION`).
@@ -53,69 +54,6 @@ pub const MAX_HEADERS_RESULTS: usize = 2000;
 pub const MAX_LOCATOR_SIZE: usize = 101;
 /// Most new headers announced as headers rather than an inv (Core's `MAX_BLOCKS_TO_ANNOUNCE`).
 pub const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
-
-/// What the node knows about one connection.
-#[derive(Debug)]
-struct Peer {
-    addr: SocketAddr,
-    direction: Direction,
-    decoder: FrameDecoder,
-    /// Inbound peers: whether the first 16 bytes showed a v1 opening yet (outbound: always).
-    transport_known: bool,
-    handshake: Handshake,
-    negotiated: bool,
-    ping: Ping,
-    /// Set once we asked the driver to close; further input from the peer is ignored.
-    closing: Option<DisconnectReason>,
-    /// Our getheaders awaiting an answer, with its send time (or the time it last timed out,
-    /// if we kept waiting for it).
-    headers_in_flight: Option<Time>,
-    /// The request in flight timed out once and we kept waiting (no other peer could serve):
-    /// a new request may replace it.
-    request_overdue: bool,
-    /// The request in flight was made for a round that has ended since (a header from the
-    /// future stopped it): its answer is dropped unread.
-    stale_request: bool,
-    /// During initial sync, a block inv from this peer started a download from it (Core's
-    /// `m_inv_triggered_getheaders_before_sync`): at most once per peer.
-    inv_triggered_sync: bool,
-    /// The start of the last chain of this peer reported as too low in work: each chain is
-    /// reported once.
-    low_work_reported: Option<BlockHash>,
-    /// The highest header we know the peer has (sent it to us, or we to it).
-    best_known: Option<(u32, BlockHash)>,
-    /// The peer sent sendheaders: announce new tips to it as headers.
-    prefers_headers: bool,
-    /// We sent it sendheaders.
-    sent_sendheaders: bool,
-    /// It announced headers we lack while a getheaders to it was in flight.
-    more_announced: bool,
-    /// Its low-work headers chain being downloaded twice before anything is stored.
-    presync: Option<Box<presync::HeadersPresync>>,
-}
-
-impl Peer {
-    fn start_height(&self) -> u32 {
-        self.handshake
-            .peer
-            .as_ref()
-            .map(|v| u32::try_from(v.start_height).unwrap_or(0))
-            .unwrap_or(0)
-    }
-
-    /// The best height the peer has shown or claimed.
-    fn height_hint(&self) -> u32 {
-        self.start_height()
-            .max(self.best_known.map(|(h, _)| h).unwrap_or(0))
-    }
-
-    fn supports_sendheaders(&self) -> bool {
-        self.handshake
-            .peer
-            .as_ref()
-            .is_some_and(|v| v.supports_sendheaders)
-    }
-}
 
 /// The sans-IO node.
 #[derive(Debug)]
@@ -304,26 +242,12 @@ impl Node {
             .count();
         self.peers.insert(
             id,
-            Peer {
+            Peer::new(
                 addr,
                 direction,
-                decoder: FrameDecoder::new(self.params.magic),
-                transport_known: direction == Direction::Outbound,
-                handshake: Handshake::new(now + self.config.handshake_timeout),
-                negotiated: false,
-                ping: Ping::default(),
-                closing: None,
-                headers_in_flight: None,
-                request_overdue: false,
-                stale_request: false,
-                inv_triggered_sync: false,
-                low_work_reported: None,
-                best_known: None,
-                prefers_headers: false,
-                sent_sendheaders: false,
-                more_announced: false,
-                presync: None,
-            },
+                FrameDecoder::new(self.params.magic),
+                Handshake::new(now + self.config.handshake_timeout),
+            ),
         );
         self.emit(Event::PeerConnected {
             peer: id,

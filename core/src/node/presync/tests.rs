@@ -1,0 +1,191 @@
+//! The presync secrets against an attacker who reads every nonce we send: the salt and the
+//! commitment offset come from the secret generator, so recovering the nonce generator from
+//! the wire predicts our nonces but not them.
+
+use std::net::SocketAddr;
+
+use bitcoin::block::Version;
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::address::Address;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::ServiceFlags;
+use bitcoin::{CompactTarget, TxMerkleNode};
+
+use super::*;
+use crate::chain::HeaderChain;
+use crate::input::Input;
+use crate::node::Config;
+use crate::output::Output;
+use crate::params::Network;
+use crate::peer::Direction;
+use crate::rng::{Rng, SecretSeed};
+use crate::wire::{encode, FrameDecoder};
+
+/// `n` regtest headers after genesis.
+fn mine(n: usize) -> Vec<Header> {
+    let mut prev = Network::Regtest.params().genesis;
+    (0..n)
+        .map(|_| {
+            let mut h = Header {
+                version: Version::from_consensus(0x2000_0000),
+                prev_blockhash: prev.block_hash(),
+                merkle_root: TxMerkleNode::from_byte_array([1; 32]),
+                time: prev.time + 600,
+                bits: CompactTarget::from_consensus(0x207f_ffff),
+                nonce: 0,
+            };
+            while h.validate_pow(h.target()).is_err() {
+                h.nonce += 1;
+            }
+            prev = h;
+            h
+        })
+        .collect()
+}
+
+/// A regtest node that presyncs any chain of fewer than 4000 headers.
+fn node(seed: u64, secret: u8) -> Node {
+    let mut params = Network::Regtest.params();
+    let mut be = [0u8; 32];
+    be[16..].copy_from_slice(&(2u128 * 4001).to_be_bytes());
+    params.minimum_chain_work = bitcoin::Work::from_be_bytes(be);
+    let mut config = Config::new(Network::Regtest);
+    config.seed = seed;
+    config.secret_seed = SecretSeed::from_bytes([secret; 32]);
+    // The attacker takes its time over the first getheaders; it is not replaced for it.
+    config.headers_timeout = std::time::Duration::from_secs(3600);
+    Node::new(config, HeaderChain::new(params))
+}
+
+/// Every message the node sent since the last call, decoded, with its receiver.
+fn sent(node: &mut Node) -> Vec<(PeerId, NetworkMessage)> {
+    let magic = Network::Regtest.params().magic;
+    let mut out = Vec::new();
+    while let Some(output) = node.poll() {
+        if let Output::Send { peer, bytes } = output {
+            let mut decoder = FrameDecoder::new(magic);
+            decoder.extend(&bytes);
+            while let Ok(Some(msg)) = decoder.next_message() {
+                out.push((peer, msg));
+            }
+        }
+    }
+    out
+}
+
+fn handshake(node: &mut Node, now: Time, peer: PeerId) -> Vec<(PeerId, NetworkMessage)> {
+    let magic = Network::Regtest.params().magic;
+    let addr: SocketAddr = format!("10.5.0.{}:8333", peer.0).parse().unwrap();
+    node.handle(
+        now,
+        Input::Connected {
+            peer,
+            addr,
+            direction: Direction::Inbound,
+        },
+    );
+    let version = VersionMessage::new(
+        ServiceFlags::NETWORK,
+        1_700_000_000,
+        Address::new(&addr, ServiceFlags::NONE),
+        Address::new(&addr, ServiceFlags::NONE),
+        peer.0,
+        "/attacker:1/".to_string(),
+        0,
+    );
+    let mut bytes = encode(magic, NetworkMessage::Version(version));
+    bytes.extend(encode(magic, NetworkMessage::Verack));
+    node.handle(now, Input::Received { peer, bytes });
+    sent(node)
+}
+
+/// Two attacker connections (each pong answered), a round of pings, then the low-work
+/// headers that start a presync with the first: returns the nonces seen (version, ping,
+/// version, ping), the two pings of the next round, and the presync's secrets.
+fn run(seed: u64, secret: u8) -> (Vec<u64>, Vec<u64>, (u64, u32)) {
+    let mut node = node(seed, secret);
+    let now = Time::from_secs(1_700_000_000);
+    let magic = Network::Regtest.params().magic;
+    let mut nonces = Vec::new();
+    for peer in [PeerId(1), PeerId(2)] {
+        for (_, msg) in handshake(&mut node, now, peer) {
+            match msg {
+                NetworkMessage::Version(v) => nonces.push(v.nonce),
+                NetworkMessage::Ping(n) => {
+                    nonces.push(n);
+                    let bytes = encode(magic, NetworkMessage::Pong(n));
+                    node.handle(now, Input::Received { peer, bytes });
+                }
+                _ => {}
+            }
+        }
+    }
+    let later = now + node.config().ping_interval;
+    node.handle(later, Input::Tick);
+    let pings: Vec<u64> = sent(&mut node)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            NetworkMessage::Ping(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let headers = encode(magic, NetworkMessage::Headers(mine(MAX_HEADERS_RESULTS)));
+    node.handle(
+        later,
+        Input::Received {
+            peer: PeerId(1),
+            bytes: headers,
+        },
+    );
+    let secrets = node
+        .peers
+        .get(&PeerId(1))
+        .and_then(|p| p.presync.as_ref())
+        .map(|s| s.secrets())
+        .expect("the low-work headers started a presync");
+    (nonces, pings, secrets)
+}
+
+#[test]
+fn an_attacker_who_recovers_the_nonce_generator_predicts_nonces_but_not_the_salt() {
+    let (nonces, pings, (salt, _)) = run(7, 1);
+    assert_eq!(nonces.len(), 4, "two versions and two pings");
+    assert_eq!(pings.len(), 2);
+    // Draws: version 1, ping 1, the sync peer's pick (unseen), version 2, ping 2.
+    let seen = [
+        (0, nonces[0]),
+        (1, nonces[1]),
+        (3, nonces[2]),
+        (4, nonces[3]),
+    ];
+    let mut attacker = Rng::recover(&seen).expect("the wire gives the state away");
+    let predicted: Vec<u64> = (0..80).map(|_| attacker.next_u64()).collect();
+    assert_eq!(
+        &predicted[5..7],
+        &pings[..],
+        "the next nonces are predicted"
+    );
+    // Had the salt come from the nonce generator it would be among its next outputs.
+    assert!(
+        !predicted[5..].contains(&salt),
+        "the salt follows from the nonces"
+    );
+}
+
+#[test]
+fn salts_follow_the_secret_seed_not_the_wire_seed() {
+    let (nonces_a, _, secrets_a) = run(7, 1);
+    let (nonces_b, _, secrets_b) = run(7, 2);
+    let (nonces_c, _, secrets_c) = run(8, 1);
+    assert_eq!(nonces_a, nonces_b, "same wire seed, same nonces");
+    assert_ne!(
+        secrets_a.0, secrets_b.0,
+        "another secret seed, another salt"
+    );
+    assert_ne!(nonces_a, nonces_c);
+    assert_eq!(
+        secrets_a, secrets_c,
+        "the wire seed does not move the secrets"
+    );
+}
