@@ -3,18 +3,36 @@
 //! None of these tests touches the network.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const BINARIES: [&str; 2] = [
     env!("CARGO_BIN_EXE_headway-mio"),
     env!("CARGO_BIN_EXE_headway-async-std"),
 ];
 
+/// How long a command may run: every one of these exits at once, so a child still running
+/// after this is killed and fails the test instead of hanging it.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
 fn run(bin: &str, args: &[&str]) -> Output {
-    Command::new(bin)
+    let mut child = Command::new(bin)
         .args(args)
-        .output()
-        .expect("the binary runs")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let started = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{bin} {args:?} still running after {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("collect output")
 }
 
 /// Asserts a failed run whose standard error is exactly one line containing every `needle`.
@@ -159,4 +177,31 @@ fn a_bad_log_level_is_a_one_line_error() {
         );
         assert_one_line_error(&out, &["log level"]);
     }
+}
+
+#[test]
+fn malformed_chain_work_is_one_line_naming_the_flag_or_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().join("data");
+    let datadir = datadir.to_str().unwrap();
+    let too_long = "1".repeat(65);
+    for bin in BINARIES {
+        for bad in ["", "0x", "12zz", too_long.as_str()] {
+            let args = ["--network", "regtest", "--datadir", datadir];
+            let mut flag = args.to_vec();
+            flag.extend(["--minimum-chain-work", bad]);
+            let out = run(bin, &flag);
+            assert_one_line_error(&out, &["error: --minimum-chain-work: ", "chain work"]);
+
+            let config = write_config(dir.path(), &format!("minimum_chain_work = \"{bad}\"\n"));
+            let mut key = args.to_vec();
+            key.extend(["--config", config.as_str()]);
+            let out = run(bin, &key);
+            assert_one_line_error(&out, &["error: key `minimum_chain_work`: ", "chain work"]);
+        }
+    }
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused setting must not create the store"
+    );
 }

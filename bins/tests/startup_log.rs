@@ -1,6 +1,6 @@
-//! What a starting node logs about its seeds: the wire generator's seed only when the user
+//! What a starting node logs about its settings: the wire generator's seed only when the user
 //! gave it (`--seed`, or `seed` in the config file), never a drawn one, and never the secret
-//! generator's seed. Runs the real `headway-mio` on regtest with a fresh data directory and no
+//! generator's seed; a minimum chain work the user set, in Core's 64-digit form. Runs the real `headway-mio` on regtest with a fresh data directory and no
 //! peers, waits for "starting node", stops it with SIGTERM and reads its log (standard error;
 //! the helper sends standard output, empty for a running node, to the same file).
 //!
@@ -106,5 +106,17 @@ fn a_seed_the_user_gave_is_logged() {
     let fields = seed_fields(&log);
     assert_eq!(fields.len(), 1, "log:\n{log}");
     assert!(fields[0].contains(" seed=7"), "{}", fields[0]);
+    assert_no_secret(&log);
+}
+
+#[test]
+fn a_given_minimum_chain_work_reaches_the_node_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = run_until_started(dir.path(), "work", &["--minimum-chain-work", "0x1F"]);
+    let expected = format!("minimum_chain_work={}1f", "0".repeat(62));
+    assert!(
+        log.contains(&expected),
+        "{expected} missing from log:\n{log}"
+    );
     assert_no_secret(&log);
 }
