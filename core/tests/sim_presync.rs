@@ -350,9 +350,24 @@ fn a_presync_with_a_peer_slower_than_the_timeout_keeps_its_progress() {
     let mut sim = Sim::new();
     let b = sim.add_node(node_on(2, params_needing(4000), &[]));
     let r = sim.raw_serving(b, 9, &chain, Duration::from_secs(70));
-    let done = sim.run_until(Duration::from_secs(1800), |s| {
-        s.events(b).any(|e| matches!(e, Event::Synced { .. }))
-    });
+    // The peer also announces its tip every 45 s, as new blocks would be announced while the
+    // answers crawl: that must not replace the slow request and restart the presync.
+    let tip = chain[4499].block_hash();
+    let mut done = false;
+    for _ in 0..40 {
+        done = sim.run_until(Duration::from_secs(45), |s| {
+            s.events(b).any(|e| matches!(e, Event::Synced { .. }))
+        });
+        if done {
+            break;
+        }
+        sim.raw_send(
+            r,
+            NetworkMessage::Inv(vec![
+                headway_core::bitcoin::p2p::message_blockdata::Inventory::Block(tip),
+            ]),
+        );
+    }
     assert!(done);
     assert_eq!(sim.tip(b), chain[4499].block_hash());
     // From genesis only twice: the first download and the redownload. A presync thrown

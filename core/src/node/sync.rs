@@ -133,13 +133,16 @@ impl Node {
         if peer.closing.is_some() || !peer.negotiated {
             return;
         }
-        if peer.headers_in_flight.is_some() && !peer.request_overdue {
+        // An overdue request is replaced: the peer may have ignored it (Core ignores getheaders
+        // during its own initial block download) and come back since. Not while a presync runs
+        // with the peer: it has been answering, only slowly, and the replacement's answer
+        // would not continue the presync but start it over.
+        let replaceable = peer.request_overdue && peer.presync.is_none();
+        if peer.headers_in_flight.is_some() && !replaceable {
             // The peer has more for us: ask again once this request is answered.
             peer.more_announced = true;
             return;
         }
-        // An overdue request is replaced: the peer may have ignored it (Core ignores getheaders
-        // during its own initial block download) and come back since.
         peer.more_announced = false;
         peer.request_overdue = false;
         peer.stale_request = false;
