@@ -195,3 +195,26 @@ fn a_silent_sync_peer_is_kept_while_alone_and_replaced_once_another_can_serve() 
     assert_eq!(sim.tip(b), chain[4499].block_hash());
     assert!(sim.raw_getheaders(quick).len() >= 3);
 }
+
+#[test]
+fn an_ignored_request_is_replaced_when_the_peer_announces_a_block() {
+    // Core ignores getheaders during its own initial block download and announces blocks once
+    // it is done: the announcement must bring a fresh request, not wait on the ignored one.
+    let chain = mine(&genesis(), 2500, 1);
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
+    let r = sim.raw_negotiated(b, 1);
+    sim.run_for(Duration::from_secs(90));
+    assert_eq!(sim.raw_getheaders(r).len(), 1, "ignored, and waited on");
+    let mut served = vec![genesis()];
+    served.extend_from_slice(&chain);
+    sim.raws[r].serves = Some(served);
+    // The request is overdue by now: the announcement replaces it with a fresh one.
+    sim.raw_send(
+        r,
+        NetworkMessage::Inv(vec![Inventory::Block(chain[2499].block_hash())]),
+    );
+    assert!(sim.run_until(Duration::from_secs(10), |s| synced(s, b)));
+    assert_eq!(sim.tip(b), chain[2499].block_hash());
+    assert!(!sim.raws[r].closed);
+}
