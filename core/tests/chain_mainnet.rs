@@ -4,7 +4,7 @@
 
 mod chain_support;
 
-use chain_support::{hashes, mainnet_headers, read_headers, MAINNET_NOW};
+use chain_support::{hashes, mainnet_headers, mine_one, read_headers, regtest_now, MAINNET_NOW};
 use headway_core::bitcoin::hashes::Hash;
 use headway_core::bitcoin::BlockHash;
 use headway_core::chain::locator::locator_heights;
@@ -270,15 +270,62 @@ fn july_2015_invalid_fork_is_refused_for_its_version() {
     );
     // Before BIP66 activated the same version was fine.
     assert!(check_version(&params, 363_724, first.version.to_consensus()).is_ok());
-    // Its parent (height 363730) is not in a 40,000-header chain: refused as unknown.
-    let mut chain = HeaderChain::new(params);
-    let acc = chain.accept(&fork, MAINNET_NOW);
+    // Its parent (height 363730) is far beyond our 40,000 headers, so a chain can only refuse
+    // this fork as unknown. The rule is shown on headers whose parent is known instead, with
+    // the activation heights moved down to where we have headers.
+
+    // Real headers: every mainnet header here has version 1, refused once BIP34 is active.
+    let headers = mainnet_headers();
+    let mut early_bip34 = Network::Mainnet.params();
+    early_bip34.bip34_height = 1000;
+    let mut chain =
+        HeaderChain::from_stored(early_bip34, headers[..1000].to_vec(), vec![]).expect("loads");
+    let acc = chain.accept(&headers[1000..1002], MAINNET_NOW);
+    let refused = HeaderError::BadVersion {
+        version: 1,
+        min: 2,
+        height: 1000,
+    };
+    assert_eq!(
+        acc.error,
+        Some((header_hash(&headers[1000]), refused.clone()))
+    );
+    assert!(refused.is_offence());
+    assert_eq!(acc.added, 0);
+    assert_eq!(chain.tip_height(), 999);
+    // Their version is their only fault: under the real heights the same headers are accepted.
+    let mut real =
+        HeaderChain::from_stored(params, headers[..1000].to_vec(), vec![]).expect("loads");
+    let acc = real.accept(&headers[1000..1002], MAINNET_NOW);
+    assert_eq!((acc.error, acc.added), (None, 2));
+
+    // The fork's own fault, version 2 where BIP66 asks for 3, on mined regtest headers with
+    // BIP66 active from height 3 (and BIP65 never).
+    let mut early_bip66 = Network::Regtest.params();
+    early_bip66.bip66_height = 3;
+    early_bip66.bip65_height = u32::MAX;
+    let genesis = early_bip66.genesis;
+    let bits = genesis.bits.to_consensus();
+    let h1 = mine_one(&genesis, genesis.time + 600, bits, 2, 1);
+    let h2 = mine_one(&h1, h1.time + 600, bits, 2, 1);
+    let v2 = mine_one(&h2, h2.time + 600, bits, 2, 1);
+    let v3 = mine_one(&h2, h2.time + 600, bits, 3, 1);
+    let mut chain = HeaderChain::new(early_bip66);
+    let acc = chain.accept(&[h1, h2, v2], regtest_now());
+    assert_eq!(acc.added, 2, "version 2 is enough below BIP66's height");
     assert_eq!(
         acc.error,
         Some((
-            header_hash(&first),
-            HeaderError::UnknownParent(first.prev_blockhash)
+            header_hash(&v2),
+            HeaderError::BadVersion {
+                version: 2,
+                min: 3,
+                height: 3
+            }
         ))
     );
-    assert!(acc.error.as_ref().is_some_and(|(_, e)| !e.is_offence()));
+    // The same header with version 3 (solved again) is accepted on the same parent.
+    let acc = chain.accept(&[v3], regtest_now());
+    assert_eq!((acc.error, acc.added), (None, 1));
+    assert_eq!(chain.tip_hash(), header_hash(&v3));
 }

@@ -9,10 +9,11 @@ use std::time::Duration;
 use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::BlockHash;
-use headway_core::{DisconnectReason, Event, Network};
+use headway_core::chain::HeaderError;
+use headway_core::{DisconnectReason, Event, Network, PeerId};
 use support::fixtures::{node_on, replay};
 use support::mine::mine;
-use support::sim::{raw_version, Sim};
+use support::sim::{raw_version, End, Sim};
 
 fn genesis() -> Header {
     Network::Regtest.params().genesis
@@ -29,6 +30,38 @@ fn assert_store_matches(sim: &Sim, n: usize) {
 
 fn synced(sim: &Sim, n: usize) -> bool {
     sim.events(n).any(|e| matches!(e, Event::Synced { .. }))
+}
+
+/// The id the node knows raw peer `r`'s connection by (read while it is still connected).
+fn raw_peer_id(sim: &Sim, r: usize) -> PeerId {
+    match sim.raws[r].link {
+        Some(End::Node(_, id)) => id,
+        other => panic!("raw peer {r} is not connected to a node: {other:?}"),
+    }
+}
+
+/// Why node `n` said its connection `peer` ended, for every `PeerDisconnected` about it.
+fn disconnect_reasons(sim: &Sim, n: usize, peer: PeerId) -> Vec<DisconnectReason> {
+    sim.events(n)
+        .filter_map(|e| match e {
+            Event::PeerDisconnected {
+                peer: p, reason, ..
+            } if *p == peer => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What node `n` marked `peer` for, for every `PeerMisbehaved` about it.
+fn misbehaviour_reasons(sim: &Sim, n: usize, peer: PeerId) -> Vec<DisconnectReason> {
+    sim.events(n)
+        .filter_map(|e| match e {
+            Event::PeerMisbehaved {
+                peer: p, reason, ..
+            } if *p == peer => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -178,6 +211,7 @@ fn invalid_headers_disconnect_and_mark_the_peer() {
     let mut sim = Sim::new();
     let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     let r = sim.raw_negotiated(b, 9);
+    let peer = raw_peer_id(&sim, r);
     let mut bad = mine(&genesis(), 3, 5);
     bad[1].nonce = bad[1].nonce.wrapping_add(1);
     while bad[1].validate_pow(bad[1].target()).is_ok() {
@@ -186,13 +220,13 @@ fn invalid_headers_disconnect_and_mark_the_peer() {
     bad[2].prev_blockhash = bad[1].block_hash();
     sim.raw_send(r, NetworkMessage::Headers(bad.clone()));
     sim.run_for(Duration::from_secs(1));
-    assert!(sim.events(b).any(|e| matches!(
-        e,
-        Event::PeerMisbehaved {
-            reason: DisconnectReason::InvalidHeader { .. },
-            ..
-        }
-    )));
+    let reason = DisconnectReason::InvalidHeader {
+        hash: bad[1].block_hash(),
+        error: HeaderError::HighHash,
+    };
+    assert!(sim.raws[r].closed, "the peer's connection is closed");
+    assert_eq!(disconnect_reasons(&sim, b, peer), vec![reason.clone()]);
+    assert_eq!(misbehaviour_reasons(&sim, b, peer), vec![reason]);
     // The valid prefix was kept.
     assert_eq!(sim.tip(b), bad[0].block_hash());
 }
@@ -203,6 +237,7 @@ fn non_continuous_and_oversized_headers_disconnect() {
     let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
     let r1 = sim.raw_inbound(b);
     let r2 = sim.raw_inbound(b);
+    let (p1, p2) = (raw_peer_id(&sim, r1), raw_peer_id(&sim, r2));
     for (r, n) in [(r1, 11), (r2, 12)] {
         sim.raw_send(r, NetworkMessage::Version(raw_version(n, 70016, 100_000)));
         sim.raw_send(r, NetworkMessage::Verack);
@@ -213,45 +248,49 @@ fn non_continuous_and_oversized_headers_disconnect() {
     let many = vec![genesis(); 2001];
     sim.raw_send(r2, NetworkMessage::Headers(many));
     sim.run_for(Duration::from_secs(1));
-    let reasons: Vec<_> = sim
-        .events(b)
-        .filter_map(|e| match e {
-            Event::PeerMisbehaved { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect();
-    assert!(
-        reasons.contains(&DisconnectReason::NonContinuousHeaders),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons.contains(&DisconnectReason::TooManyHeaders(2001)),
-        "{reasons:?}"
-    );
+    for (r, peer, reason) in [
+        (r1, p1, DisconnectReason::NonContinuousHeaders),
+        (r2, p2, DisconnectReason::TooManyHeaders(2001)),
+    ] {
+        assert!(
+            sim.raws[r].closed,
+            "{reason}: the peer's connection is closed"
+        );
+        assert_eq!(disconnect_reasons(&sim, b, peer), vec![reason.clone()]);
+        assert_eq!(misbehaviour_reasons(&sim, b, peer), vec![reason]);
+    }
 }
 
 #[test]
 fn unconnecting_headers_trigger_getheaders_not_a_penalty() {
+    use headway_core::bitcoin::hashes::Hash;
     let chain = mine(&genesis(), 10, 1);
     let mut sim = Sim::new();
-    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
+    // `b` holds the first three headers, so that a locator from its tip differs from one from
+    // genesis.
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &chain[..3]));
     let r = sim.raw_negotiated(b, 3);
-    let before = sim.raws[r]
-        .received
-        .iter()
-        .filter(|m| matches!(m, NetworkMessage::GetHeaders(_)))
-        .count();
+    let peer = raw_peer_id(&sim, r);
+    let before = sim.raw_getheaders(r).len();
+    assert_eq!(before, 1, "the handshake's request, left unanswered");
+    // Their parent, chain[4], is unknown to `b`.
     sim.raw_send(r, NetworkMessage::Headers(chain[5..].to_vec()));
-    sim.run_for(Duration::from_secs(70));
-    let after = sim.raws[r]
-        .received
-        .iter()
-        .filter(|m| matches!(m, NetworkMessage::GetHeaders(_)))
-        .count();
-    assert!(after > before);
-    assert!(!sim
-        .events(b)
-        .any(|e| matches!(e, Event::PeerMisbehaved { .. })));
+    // Far inside the 60 s headers timeout: a re-request for an unanswered one cannot come yet,
+    // so a getheaders now is the answer to these headers.
+    sim.run_for(Duration::from_secs(1));
+    let asks = sim.raw_getheaders(r);
+    assert_eq!(asks.len(), before + 1, "one getheaders in answer");
+    let chain_b = sim.nodes[b].node.chain();
+    assert_eq!(chain_b.tip_hash(), chain[2].block_hash());
+    // From our tip, one header back as every request of ours (see `request_headers`).
+    let start = chain[1].block_hash();
+    assert_eq!(asks[before].locator_hashes, chain_b.locator_from(&start));
+    assert_eq!(asks[before].locator_hashes.first(), Some(&start));
+    assert_eq!(asks[before].stop_hash, BlockHash::all_zeros());
+    // Not an offence: no mark, and the connection stays.
+    assert!(misbehaviour_reasons(&sim, b, peer).is_empty());
+    assert!(disconnect_reasons(&sim, b, peer).is_empty());
+    assert!(!sim.raws[r].closed);
 }
 
 #[test]
