@@ -1,0 +1,322 @@
+//! The drivers under test behind one small trait, and a recorder around a running driver that
+//! keeps every notification it gave, in order, so that a scenario can both wait for events and
+//! hand the whole transcript over for comparison.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
+
+use headway_core::{Config, Event, HeaderChain, Network, Node, Notification, Request};
+
+use super::transcript::summary;
+
+/// Long enough that only a hang reaches it: every wait and every socket read is bounded by it,
+/// so that a regression fails instead of hanging; no assertion depends on it otherwise.
+pub const HANG_GUARD: Duration = Duration::from_secs(90);
+
+/// For the node's timers that a scenario does not exercise: beyond the length of any test, so
+/// that none of them fires at a point of a transcript that only the machine's speed decides.
+pub const FAR: Duration = Duration::from_secs(60 * 60);
+
+/// What the suite needs of a driver; both drivers have this API, and this trait only names it.
+pub trait TestDriver: Sized {
+    /// For failure messages.
+    const NAME: &'static str;
+    /// Starts the driver over `node`; `send_buffer_cap` replaces the driver's default.
+    fn start(
+        node: Node,
+        listen: Option<SocketAddr>,
+        send_buffer_cap: Option<usize>,
+    ) -> std::io::Result<Self>;
+    fn local_addr(&self) -> Option<SocketAddr>;
+    fn request(&self, request: Request);
+    fn notifications(&self) -> &Receiver<Notification>;
+    fn join(self) -> Node;
+}
+
+macro_rules! test_driver {
+    ($wrapper:ident, $krate:ident, $name:literal) => {
+        pub struct $wrapper($krate::Driver);
+
+        impl TestDriver for $wrapper {
+            const NAME: &'static str = $name;
+            fn start(
+                node: Node,
+                listen: Option<SocketAddr>,
+                send_buffer_cap: Option<usize>,
+            ) -> std::io::Result<Self> {
+                let defaults = $krate::DriverConfig::default();
+                let config = $krate::DriverConfig {
+                    listen,
+                    send_buffer_cap: send_buffer_cap.unwrap_or(defaults.send_buffer_cap),
+                    ..defaults
+                };
+                $krate::Driver::start(node, config).map($wrapper)
+            }
+            fn local_addr(&self) -> Option<SocketAddr> {
+                self.0.local_addr()
+            }
+            fn request(&self, request: Request) {
+                self.0.handle().request(request)
+            }
+            fn notifications(&self) -> &Receiver<Notification> {
+                self.0.notifications()
+            }
+            fn join(self) -> Node {
+                self.0.join()
+            }
+        }
+    };
+}
+
+test_driver!(Mio, headway_driver_mio, "mio");
+test_driver!(AsyncStd, headway_driver_async_std, "async-std");
+
+pub fn loopback_any() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A regtest configuration with `seed`, and every timer at [`FAR`]; scenarios shorten the one
+/// they exercise. The same role gets the same seed under every driver, so that the nonces it
+/// draws (and sends) are the same too.
+pub fn config(seed: u64) -> Config {
+    let mut config = Config::new(Network::Regtest);
+    config.seed = seed;
+    config.handshake_timeout = FAR;
+    config.ping_interval = FAR;
+    config.ping_timeout = FAR;
+    config.headers_timeout = FAR;
+    config
+}
+
+pub fn genesis_chain() -> HeaderChain {
+    HeaderChain::new(Network::Regtest.params())
+}
+
+/// A running driver and everything it has notified so far.
+pub struct Running<D: TestDriver> {
+    /// The node's part in the scenario ("listener", "client", ...), for failure messages.
+    role: &'static str,
+    driver: D,
+    log: Vec<Notification>,
+    /// Entries of `log` before this one were matched by [`Running::next_event`] already.
+    cursor: usize,
+}
+
+/// A driver that has shut down: the node it gives back and its whole transcript.
+pub struct Finished {
+    pub node: Node,
+    pub log: Vec<Notification>,
+}
+
+impl<D: TestDriver> Running<D> {
+    /// Starts `D` over a node with `config` and `chain`, listening on a free loopback port if
+    /// `listen`.
+    pub fn start(
+        role: &'static str,
+        config: Config,
+        chain: HeaderChain,
+        listen: bool,
+        send_buffer_cap: Option<usize>,
+    ) -> Running<D> {
+        let node = Node::new(config, chain);
+        match D::start(node, listen.then(loopback_any), send_buffer_cap) {
+            Ok(driver) => Running {
+                role,
+                driver,
+                log: Vec::new(),
+                cursor: 0,
+            },
+            Err(e) => panic!("{} {role}: the driver failed to start: {e}", D::NAME),
+        }
+    }
+
+    /// Who this is, for failure messages.
+    pub fn who(&self) -> String {
+        format!("{} {}", D::NAME, self.role)
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        match self.driver.local_addr() {
+            Some(addr) => addr,
+            None => panic!("{}: started with a listener but has no address", self.who()),
+        }
+    }
+
+    pub fn request(&self, request: Request) {
+        self.driver.request(request);
+    }
+
+    /// Everything notified so far, oldest first.
+    pub fn log_so_far(&self) -> &[Notification] {
+        &self.log
+    }
+
+    /// The events notified so far (persist commands left out), oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &Event> + '_ {
+        self.log.iter().filter_map(|n| match n {
+            Notification::Event(event) => Some(event),
+            Notification::Persist(_) => None,
+        })
+    }
+
+    /// Takes the notifications that are there already, without waiting.
+    pub fn take_pending(&mut self) {
+        loop {
+            match self.driver.notifications().try_recv() {
+                Ok(notification) => self.log.push(notification),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    panic!("{}: the driver ended unexpectedly", self.who())
+                }
+            }
+        }
+    }
+
+    /// Waits for one more notification; fails on a hang or a closed channel.
+    fn receive(&mut self, what: &str, give_up: Instant) {
+        let left = give_up.saturating_duration_since(Instant::now());
+        match self.driver.notifications().recv_timeout(left) {
+            Ok(notification) => self.log.push(notification),
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "{}: no {what} before the hang guard; seen so far:\n{}",
+                self.who(),
+                self.seen()
+            ),
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "{}: the driver ended before {what}; seen so far:\n{}",
+                self.who(),
+                self.seen()
+            ),
+        }
+    }
+
+    /// The first event after the last one this returned for which `pick` gives something.
+    pub fn next_event<T>(&mut self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+        let give_up = Instant::now() + HANG_GUARD;
+        loop {
+            while let Some(notification) = self.log.get(self.cursor) {
+                self.cursor += 1;
+                if let Notification::Event(event) = notification {
+                    if let Some(found) = pick(event) {
+                        return found;
+                    }
+                }
+            }
+            self.receive(what, give_up);
+        }
+    }
+
+    /// Waits until `done` holds for the events so far (in whatever order they came).
+    pub fn wait_until(&mut self, what: &str, done: impl Fn(&[&Event]) -> bool) {
+        let give_up = Instant::now() + HANG_GUARD;
+        loop {
+            let events: Vec<&Event> = self.events().collect();
+            if done(&events) {
+                return;
+            }
+            self.receive(what, give_up);
+        }
+    }
+
+    /// Waits until the node has seen at least `count` events that `matches`.
+    pub fn wait_count(&mut self, what: &str, count: usize, matches: impl Fn(&Event) -> bool) {
+        self.wait_until(what, |events| {
+            events.iter().filter(|e| matches(e)).count() >= count
+        });
+    }
+
+    /// Asks for shutdown, waits for `ShutdownComplete` and for the driver to end, and gives
+    /// back the node with the whole transcript; nothing may follow `ShutdownComplete`, and no
+    /// connection may be left.
+    pub fn finish(mut self) -> Finished {
+        self.request(Request::Shutdown);
+        self.next_event("ShutdownComplete", |e| {
+            matches!(e, Event::ShutdownComplete).then_some(())
+        });
+        let give_up = Instant::now() + HANG_GUARD;
+        loop {
+            let left = give_up.saturating_duration_since(Instant::now());
+            match self.driver.notifications().recv_timeout(left) {
+                Ok(notification) => self.log.push(notification),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("{}: the driver did not end after its shutdown", self.who())
+                }
+            }
+        }
+        let who = self.who();
+        assert!(
+            matches!(
+                self.log.last(),
+                Some(Notification::Event(Event::ShutdownComplete))
+            ),
+            "{who}: notifications after ShutdownComplete:\n{}",
+            self.seen()
+        );
+        let node = self.driver.join();
+        assert_eq!(
+            node.peers().count(),
+            0,
+            "{who}: connections left after shutdown"
+        );
+        Finished {
+            node,
+            log: self.log,
+        }
+    }
+
+    fn seen(&self) -> String {
+        self.log
+            .iter()
+            .map(|n| format!("  {}\n", summary(n)))
+            .collect()
+    }
+}
+
+/// `Event::PeerNegotiated` as (peer, address, direction, user agent).
+pub fn negotiated(
+    e: &Event,
+) -> Option<(
+    headway_core::PeerId,
+    SocketAddr,
+    headway_core::Direction,
+    String,
+)> {
+    match e {
+        Event::PeerNegotiated {
+            peer,
+            addr,
+            direction,
+            user_agent,
+            ..
+        } => Some((*peer, *addr, *direction, user_agent.clone())),
+        _ => None,
+    }
+}
+
+/// `Event::PeerDisconnected` as (peer, reason).
+pub fn disconnected(e: &Event) -> Option<(headway_core::PeerId, headway_core::DisconnectReason)> {
+    match e {
+        Event::PeerDisconnected { peer, reason, .. } => Some((*peer, reason.clone())),
+        _ => None,
+    }
+}
+
+/// The reasons of every disconnect in a transcript, in order.
+pub fn disconnects(log: &[Notification]) -> Vec<headway_core::DisconnectReason> {
+    log.iter()
+        .filter_map(|n| match n {
+            Notification::Event(e) => disconnected(e).map(|(_, reason)| reason),
+            Notification::Persist(_) => None,
+        })
+        .collect()
+}
+
+pub fn is_ping_measured(e: &Event) -> bool {
+    matches!(e, Event::PingMeasured { .. })
+}
+
+pub fn is_synced(e: &Event) -> bool {
+    matches!(e, Event::Synced { .. })
+}
