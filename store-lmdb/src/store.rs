@@ -150,8 +150,16 @@ impl HeaderStore {
         &self.dir
     }
 
-    /// The current size of the memory map in bytes (it grows by doubling when full).
+    /// The current size of the memory map in bytes (it grows by doubling when full). Safe
+    /// beside a growing writer: LMDB reads the size through the map, which a growth on another
+    /// thread replaces, so the read waits for any growth in progress.
     pub fn map_size(&self) -> usize {
+        let _shared = self.map_shared();
+        self.map_size_unlocked()
+    }
+
+    /// The map size, for callers that already hold the map lock (shared or exclusive).
+    fn map_size_unlocked(&self) -> usize {
         self.env.info().map_size
     }
 
@@ -316,14 +324,14 @@ impl HeaderStore {
         // SAFETY: the exclusive lock guarantees no transaction of this process is open; size 0
         // tells LMDB to use the size the writer recorded.
         unsafe { self.env.resize(0) }?;
-        tracing::debug!(dir = %self.dir.display(), map_size = self.map_size(), "adopted grown map");
+        tracing::debug!(dir = %self.dir.display(), map_size = self.map_size_unlocked(), "adopted grown map");
         Ok(())
     }
 
     /// Doubles the map after `MDB_MAP_FULL`.
     pub(crate) fn grow_map(&self) -> Result<(), StoreError> {
         let _exclusive = self.map_exclusive();
-        let current = self.env.info().map_size;
+        let current = self.map_size_unlocked();
         let exhausted = || StoreError::MapExhausted {
             dir: self.dir.clone(),
             map_size: current,
