@@ -4,19 +4,24 @@
 //! Steps: a peer connects (inbound, or outbound to an address the node asked to dial); raw
 //! bytes arrive (arbitrary, or a prefix of a v1 `version` opening followed by arbitrary bytes,
 //! so that an inbound peer's first 16 bytes are judged v1, v2 or undecided at every byte);
-//! valid frames arrive (some with a corrupted checksum, which the node must drop and go on) (version, verack, ping, pong echoing the node's nonce,
-//! getheaders from the node's own locator or junk, headers mined on the node's chain with
-//! optional faults, sendheaders, wtxidrelay, an unknown command), whole or split; time jumps
-//! (arbitrary, or exactly to `next_deadline`); a peer disconnects; a dial fails; the user adds a
-//! peer, drops one or shuts down. Disconnects the node asks for are answered the next step, as a
-//! driver would.
+//! valid frames arrive (some with a corrupted checksum, which the node must drop and go on)
+//! (version, verack, ping, pong echoing the node's nonce, getheaders from the node's own
+//! locator or junk, headers mined on the node's chain with optional faults, sendheaders,
+//! wtxidrelay, an unknown command), whole or split; time jumps (arbitrary, or exactly to
+//! `next_deadline`); a peer disconnects; a dial fails; the user adds a peer, drops one or shuts
+//! down. Disconnects the node asks for are answered the next step, as a driver would.
 //!
 //! Checks after every step: no panic; `poll` drains in bounded time; every `Send` is whole,
 //! well-formed frames; two nodes fed the same inputs give the same outputs (determinism);
 //! `next_deadline` is after `now` (all due timers ran); the best chain links back to genesis
-//! through `header` parents, with `hash_at` agreeing at every height; a peer's headers presync
-//! holds no more commitment bits than its cap, no more buffered headers than the redownload
-//! buffer (none while still in PRESYNC), and both nodes report the same presync state.
+//! through `header` parents, with `hash_at` agreeing at every height; replaying every
+//! `Output::Persist` on a model store (`headway_fuzz::ModelStore`: the best chain as a list of
+//! hashes, cut back to the fork and extended by the connected headers, other headers in a side
+//! set) gives exactly the node's best chain, height by height, and as many headers as its
+//! chain holds, so that a store fed those changes would reopen to the node's chain; a peer's
+//! headers presync holds no more commitment bits than its cap, no more buffered headers than
+//! the redownload buffer (none while still in PRESYNC), and both nodes report the same presync
+//! state.
 //!
 //! Byte 0 chooses the parameters. Even: plain regtest (minimum chain work zero, so presync
 //! only screens forks far below a grown tip). Odd: regtest with a minimum chain work of
@@ -54,7 +59,7 @@ use headway_core::time::Time;
 use headway_core::transport::v1_prefix;
 use headway_core::wire::{encode, FrameDecoder, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
 use headway_fuzz::regtest::{mine, mine_chain};
-use headway_fuzz::{assert_best_chain_links, FuzzInput};
+use headway_fuzz::{assert_best_chain_links, FuzzInput, ModelStore};
 use libfuzzer_sys::fuzz_target;
 
 /// Steps per input: enough for a handshake, a sync and a few timeouts.
@@ -317,8 +322,9 @@ fn message(
     }
 }
 
-/// Drains both nodes, compares them, checks every output and learns from the sends.
-fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, debug: bool) {
+/// Drains both nodes, compares them, checks every output, learns from the sends and carries
+/// out every persist on `store`.
+fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, store: &mut ModelStore, debug: bool) {
     for count in 0.. {
         assert!(count < MAX_OUTPUTS_PER_STEP, "poll never drains");
         let out = a.poll();
@@ -354,7 +360,12 @@ fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, debug: bool) {
             }
             Output::Disconnect { peer, .. } => observed.closing.push(peer),
             Output::Connect { addr } => observed.dials.push(addr),
-            Output::Persist(_) | Output::Event(_) => {}
+            Output::Persist(change) => {
+                if let Err(why) = store.apply(&change) {
+                    panic!("the node's persist does not replay: {why}: {change}");
+                }
+            }
+            Output::Event(_) => {}
         }
     }
 }
@@ -395,6 +406,7 @@ fuzz_target!(|data: &[u8]| {
     let mut a = Node::new(config.clone(), HeaderChain::new(params.clone()));
     let mut b = Node::new(config, HeaderChain::new(params.clone()));
     let mut observed = Observed::default();
+    let mut store = ModelStore::new(&params.genesis);
     // The genesis-only chain trivially links; re-walk only when the tip moves.
     let mut checked_tip = a.chain().tip_hash();
 
@@ -485,7 +497,9 @@ fuzz_target!(|data: &[u8]| {
             if debug {
                 eprintln!("-> {inp:?}");
             }
-            drain(&mut a, &mut b, &mut observed, debug);
+            drain(&mut a, &mut b, &mut observed, &mut store, debug);
+            // What the persists describe is the node's best chain, at every height.
+            store.assert_matches(a.chain());
             let chunk = match &inp {
                 Input::Received { bytes, .. } => bytes.len(),
                 _ => 0,
