@@ -218,3 +218,27 @@ fn an_ignored_request_is_replaced_when_the_peer_announces_a_block() {
     assert_eq!(sim.tip(b), chain[2499].block_hash());
     assert!(!sim.raws[r].closed);
 }
+
+#[test]
+fn unconnecting_headers_with_bad_proof_of_work_are_an_offence() {
+    // As Core's `CheckHeadersPoW`: proof of work is checked before the connection, so headers
+    // that do not connect cannot carry a bad hash for free.
+    let chain = mine(&genesis(), 10, 1);
+    let mut bad = chain[7];
+    while bad.validate_pow(bad.target()).is_ok() {
+        bad.nonce = bad.nonce.wrapping_add(1);
+    }
+    let mut sim = Sim::new();
+    let b = sim.add_node(node_on(2, Network::Regtest.params(), &[]));
+    let r = sim.raw_negotiated(b, 3);
+    sim.raw_send(r, NetworkMessage::Headers(vec![chain[5], chain[6], bad]));
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.raws[r].closed);
+    assert!(sim.events(b).any(|e| matches!(
+        e,
+        Event::PeerMisbehaved {
+            reason: DisconnectReason::InvalidHeader { hash, .. },
+            ..
+        } if *hash == bad.block_hash()
+    )));
+}

@@ -11,6 +11,7 @@ use tracing::debug;
 
 use super::{Node, MAX_HEADERS_RESULTS, MAX_LOCATOR_SIZE, PROTOCOL_VERSION};
 use crate::chain::header_hash;
+use crate::chain::pow::{self, U256};
 use crate::output::{DisconnectReason, Event, Output};
 use crate::peer::{Direction, PeerId};
 use crate::time::Time;
@@ -243,6 +244,19 @@ impl Node {
             return;
         }
         if !self.chain.contains(&first.prev_blockhash) {
+            // Core checks every header's proof of work before anything else
+            // (`ProcessHeadersMessage` → `CheckHeadersPoW`, "header with invalid proof of
+            // work"); the other paths below check it as they go, this one would not at all.
+            let pow_limit = U256::from_target(self.params.pow_limit);
+            let bad = headers.iter().zip(&hashes).find_map(|(h, hash)| {
+                pow::check_proof_of_work(hash, h.bits.to_consensus(), &pow_limit)
+                    .err()
+                    .map(|error| (*hash, error))
+            });
+            if let Some((hash, error)) = bad {
+                self.disconnect(id, DisconnectReason::InvalidHeader { hash, error });
+                return;
+            }
             // Not an offence: we may simply be behind. Ask for the gap with our locator.
             debug!(peer = %id, "headers do not connect; asking with our locator");
             let tip = self.chain.tip_hash();
