@@ -324,6 +324,82 @@ mod tests {
         );
     }
 
+    /// A stream of pings fed so that a partial frame is always pending: 5 bytes first, then
+    /// chunks of exactly three frames. Returns the decoder's `read` and buffer length after
+    /// each chunk, once every whole frame was taken.
+    fn always_partial(frames: usize) -> Vec<(usize, usize)> {
+        let magic = Magic::REGTEST;
+        let ping = encode(magic, NetworkMessage::Ping(7));
+        let stream: Vec<u8> = ping
+            .iter()
+            .copied()
+            .cycle()
+            .take(ping.len() * frames)
+            .collect();
+        let mut decoder = FrameDecoder::new(magic);
+        let (head, rest) = stream.split_at(5);
+        decoder.extend(head);
+        let mut seen = 0;
+        let mut states = Vec::new();
+        for chunk in rest.chunks(ping.len() * 3) {
+            decoder.extend(chunk);
+            while let Some(msg) = decoder.next_message().expect("valid stream") {
+                assert_eq!(msg, NetworkMessage::Ping(7));
+                seen += 1;
+            }
+            assert!(
+                decoder.buffered() > 0 || seen == frames,
+                "a partial frame is pending"
+            );
+            states.push((decoder.read, decoder.buf.len()));
+        }
+        assert_eq!(seen, frames);
+        states
+    }
+
+    #[test]
+    fn small_frames_are_not_copied_until_the_compaction_threshold() {
+        let states = always_partial(1_500);
+        // About 48,000 bytes consumed: under the threshold, nothing was moved (the last
+        // chunk ends the stream; look at the one before).
+        let (read, len) = states[states.len() - 2];
+        assert!(read > 40_000 && read < COMPACT_THRESHOLD, "{read}");
+        assert_eq!(len - read, 5, "just the partial frame is live");
+        assert!(
+            states.windows(2).all(|w| w[1].0 > w[0].0),
+            "read only grows"
+        );
+    }
+
+    #[test]
+    fn with_a_frame_always_pending_the_buffer_stays_bounded() {
+        let states = always_partial(20_000);
+        let largest = states.iter().map(|(_, len)| *len).max().unwrap_or(0);
+        assert!(largest <= COMPACT_THRESHOLD + 3 * 32 + 5, "{largest}");
+        assert!(
+            states.iter().any(|(read, _)| *read < 100),
+            "compaction moved the live bytes to the front"
+        );
+    }
+
+    #[test]
+    fn a_buffer_below_the_retained_capacity_is_kept_for_reuse() {
+        let magic = Magic::REGTEST;
+        let mid = encode(magic, NetworkMessage::Alert(vec![7; 200_000]));
+        let mut decoder = FrameDecoder::new(magic);
+        decoder.extend(&mid);
+        assert!(matches!(
+            decoder.next_message(),
+            Ok(Some(NetworkMessage::Alert(_)))
+        ));
+        decoder.extend(&encode(magic, NetworkMessage::Verack));
+        assert!(
+            decoder.buf.capacity() >= 200_000,
+            "a 200 kB buffer is kept (limit {RETAIN_CAPACITY})"
+        );
+        assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Verack)));
+    }
+
     #[test]
     fn compaction_keeps_live_bytes_and_bounds_the_buffer() {
         let magic = Magic::REGTEST;

@@ -272,7 +272,7 @@ impl HeadersPresync {
     /// The secret bit committed for a header: the low bit of SHA-256(salt ‖ hash). The salt
     /// and the commitment heights are unknown to the peer, so it cannot serve a different
     /// chain the second time without being caught about every other commitment.
-    fn commitment_bit(&self, hash: &BlockHash) -> bool {
+    pub(in crate::node) fn commitment_bit(&self, hash: &BlockHash) -> bool {
         let mut buf = [0u8; 40];
         buf[..8].copy_from_slice(&self.salt.to_le_bytes());
         buf[8..].copy_from_slice(hash.as_ref());

@@ -12,6 +12,7 @@ use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
 use bitcoin::{CompactTarget, TxMerkleNode};
 
+use super::state::{HeadersPresync, PresyncNext};
 use super::*;
 use crate::chain::HeaderChain;
 use crate::input::Input;
@@ -188,4 +189,117 @@ fn salts_follow_the_secret_seed_not_the_wire_seed() {
         secrets_a, secrets_c,
         "the wire seed does not move the secrets"
     );
+}
+
+/// A presync of the regtest chain from genesis, with a commitment every header (offset 0),
+/// the given work threshold, redownload buffer `buffer` and commitment cap.
+fn presync_from_genesis(threshold: u128, buffer: u32, max_commitments: u64) -> HeadersPresync {
+    let mut params = Network::Regtest.params();
+    params.headers_commitment_period = 1;
+    params.headers_redownload_buffer = buffer;
+    let genesis = params.genesis;
+    HeadersPresync::new(
+        &params,
+        (
+            genesis.block_hash(),
+            0,
+            genesis.bits.to_consensus(),
+            genesis.time,
+            2,
+        ),
+        vec![genesis.block_hash()],
+        threshold,
+        0x5eed,
+        0,
+        max_commitments,
+    )
+}
+
+fn hashes(headers: &[Header]) -> Vec<BlockHash> {
+    headers.iter().map(Header::block_hash).collect()
+}
+
+#[test]
+fn a_commitment_is_the_low_bit_of_the_salted_hash() {
+    use bitcoin::hashes::sha256;
+    let state = presync_from_genesis(u128::MAX, 10, 1_000);
+    let (salt, _) = state.secrets();
+    let chain = mine(64);
+    let mut ones = 0;
+    for hash in hashes(&chain) {
+        let mut buf = salt.to_le_bytes().to_vec();
+        buf.extend_from_slice(hash.as_ref());
+        let expected = sha256::Hash::hash(&buf).to_byte_array()[0] & 1 == 1;
+        assert_eq!(state.commitment_bit(&hash), expected);
+        ones += usize::from(expected);
+    }
+    // A fair coin over 64 hashes: the test data is not degenerate.
+    assert!((16..=48).contains(&ones), "{ones}");
+}
+
+#[test]
+fn the_commitment_cap_allows_exactly_its_number_of_commitments() {
+    let chain = mine(6);
+    let mut state = presync_from_genesis(u128::MAX, 10, 5);
+    let first = state.process(&chain[..5], &hashes(&chain[..5]), true);
+    assert!(
+        matches!(first.next, PresyncNext::RequestMore(_)),
+        "five commitments fit a cap of five: {:?}",
+        first.next
+    );
+    let sixth = state.process(&chain[5..], &hashes(&chain[5..]), true);
+    assert!(
+        matches!(sixth.next, PresyncNext::Aborted(_)),
+        "{:?}",
+        sixth.next
+    );
+}
+
+#[test]
+fn an_invalid_header_in_the_redownload_releases_nothing_of_its_message() {
+    // Threshold at 40 headers (work 2 each, genesis included); buffer 5.
+    let chain = mine(40);
+    let mut state = presync_from_genesis(2 * 41, 5, 1_000);
+    let all = hashes(&chain);
+    let done = state.process(&chain, &all, true);
+    assert!(
+        matches!(done.next, PresyncNext::RequestMore(_)),
+        "{:?}",
+        done.next
+    );
+    assert_eq!(state.status().phase, PresyncPhase::Redownload);
+    // The redownload: 30 sound headers, then one with a bad hash.
+    let mut batch = chain[..31].to_vec();
+    while batch[30].validate_pow(batch[30].target()).is_ok() {
+        batch[30].nonce = batch[30].nonce.wrapping_add(1);
+    }
+    let processed = state.process(&batch, &hashes(&batch), true);
+    assert!(
+        matches!(processed.next, PresyncNext::Invalid(..)),
+        "{:?}",
+        processed.next
+    );
+    assert!(
+        processed.release.is_empty(),
+        "{} headers released from a failed message",
+        processed.release.len()
+    );
+}
+
+#[test]
+fn an_incomplete_redownload_message_still_releases_what_passed_the_buffer() {
+    let chain = mine(40);
+    let mut state = presync_from_genesis(2 * 41, 5, 1_000);
+    let all = hashes(&chain);
+    state.process(&chain, &all, true);
+    assert_eq!(state.status().phase, PresyncPhase::Redownload);
+    // The peer now serves only 30 of the 40 again, in a short message: Core gives up on the
+    // rest but releases the headers the buffer already vouches for.
+    let processed = state.process(&chain[..30], &all[..30], false);
+    assert!(
+        matches!(processed.next, PresyncNext::Aborted(_)),
+        "{:?}",
+        processed.next
+    );
+    assert_eq!(processed.release.as_slice(), &chain[..25]);
 }
