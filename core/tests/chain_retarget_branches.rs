@@ -540,3 +540,39 @@ fn testnet3_retargets_the_same_period_from_its_min_difficulty_last_block() {
     accept_all(&mut chain, &[early]);
     assert_eq!(chain.tip_height(), 4032);
 }
+
+#[test]
+fn testnet3_walk_back_stops_at_a_period_start_that_retargeted_to_the_pow_limit() {
+    // Genesis and period 0 carry real bits of half the pow limit; one block two weeks late
+    // (a min-difficulty block) makes the period slow enough that the retarget at 2016 is
+    // capped at the pow limit. The walk-back of the next block stops at that period start:
+    // its pow-limit bits are real bits there, not a min-difficulty marker to walk past.
+    const HALF: u32 = 0x203f_ffff;
+    let mut params = easy_params(Network::Testnet3, 1_600_000_000);
+    params.genesis = solve(Header {
+        bits: CompactTarget::from_consensus(HALF),
+        ..params.genesis
+    });
+    let genesis = params.genesis;
+    let mut chain = HeaderChain::new(params);
+    let mut period = extend(&genesis, 999, 1000, HALF, 1);
+    let late = next(&period[998], 1_300_000, LIMIT_BITS, 1);
+    period.push(late);
+    period.extend(extend(&late, 1015, 1000, HALF, 1));
+    assert_eq!(period.len(), 2015);
+    accept_all(&mut chain, &period);
+    let last = period[2014];
+    let retarget = expected_retarget(HALF, genesis.time, last.time);
+    assert_eq!(
+        retarget, LIMIT_BITS,
+        "the slow period is capped at the pow limit"
+    );
+    let start = next(&last, 1000, retarget, 1);
+    accept_all(&mut chain, &[start]);
+    // Ten minutes later: no min-difficulty allowance, so the walk-back decides, and it stops
+    // at the period start.
+    let wrong = next(&start, 600, HALF, 1);
+    assert_eq!(refused(&mut chain, &wrong), bad_bits(LIMIT_BITS, HALF));
+    let right = next(&start, 600, LIMIT_BITS, 2);
+    accept_all(&mut chain, &[right]);
+}

@@ -294,6 +294,19 @@ fn locator_from_a_side_branch_follows_its_own_ancestors() {
     let served = chain.headers_after(&loc, &headway_core::bitcoin::BlockHash::all_zeros(), 5);
     // The first entry on our best chain is height 7 (a[6]): serve from height 8.
     assert_eq!(served, a[7..12].to_vec());
+    // An empty locator asks for the stop header alone, and only from our best chain (Core
+    // answers nothing for a header it holds off the active chain).
+    let zero: [headway_core::bitcoin::BlockHash; 0] = [];
+    assert_eq!(
+        chain.headers_after(&zero, &header_hash(&a[20]), 5),
+        vec![a[20]]
+    );
+    assert!(chain
+        .headers_after(&zero, &header_hash(&b[3]), 5)
+        .is_empty());
+    // The tree always holds genesis.
+    assert!(!chain.is_empty());
+    assert!(!regtest().is_empty());
 }
 
 use headway_core::bitcoin::hashes::Hash;
