@@ -383,6 +383,34 @@ mod tests {
     }
 
     #[test]
+    fn a_large_pending_frame_is_not_moved_while_it_outweighs_what_was_consumed() {
+        let magic = Magic::REGTEST;
+        let ping = encode(magic, NetworkMessage::Ping(7));
+        let big = encode(magic, NetworkMessage::Alert(vec![7; 1_000_000]));
+        let mut first: Vec<u8> = ping
+            .iter()
+            .copied()
+            .cycle()
+            .take(ping.len() * 3_000)
+            .collect();
+        first.extend_from_slice(&big[..500_000]);
+        let mut decoder = FrameDecoder::new(magic);
+        decoder.extend(&first);
+        for _ in 0..3_000 {
+            assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Ping(7))));
+        }
+        assert_eq!(decoder.next_message(), Ok(None));
+        let consumed = decoder.read;
+        assert!(consumed > COMPACT_THRESHOLD, "{consumed}");
+        for chunk in big[500_000..900_000].chunks(10_000) {
+            decoder.extend(chunk);
+            assert_eq!(decoder.next_message(), Ok(None));
+            // Moving 0.5-0.9 MB to drop 96 kB on every read would be quadratic copying.
+            assert_eq!(decoder.read, consumed, "the pending frame was moved");
+        }
+    }
+
+    #[test]
     fn a_buffer_below_the_retained_capacity_is_kept_for_reuse() {
         let magic = Magic::REGTEST;
         let mid = encode(magic, NetworkMessage::Alert(vec![7; 200_000]));

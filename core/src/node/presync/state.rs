@@ -346,7 +346,8 @@ impl HeadersPresync {
         let release = match next {
             // Core releases nothing from a message that failed: the chain is not proven.
             PresyncNext::Invalid(..) | PresyncNext::NotContinued(_) => Vec::new(),
-            PresyncNext::Aborted(_) if self.phase == PresyncPhase::Presync => Vec::new(),
+            // Nothing is buffered before the redownload, so an abort in PRESYNC releases
+            // nothing here either.
             _ => self.pop_ready(),
         };
         PresyncProcessed { release, next }
