@@ -45,22 +45,16 @@ impl Tree {
     }
 
     /// Core's `FindForkInGlobalIndex`: the height on the best chain where a peer with this
-    /// locator stands. The first entry we know that is on our best chain; an entry ahead of
-    /// our tip on the same chain means the tip; 0 (genesis) if none.
+    /// locator stands. The first entry we know that is on our best chain; 0 (genesis) if none.
+    /// Core also maps an entry ahead of its tip on the same chain to the tip, because its
+    /// active chain can trail the headers it holds; ours is the most-work header chain itself,
+    /// so every known descendant of our tip is on it and that case cannot arise.
     pub fn fork_point(&self, locator: &[BlockHash]) -> u32 {
-        let tip_height = self.tip_height();
-        for hash in locator {
-            let Some(idx) = self.lookup(hash) else {
-                continue;
-            };
-            if self.is_on_best(idx) {
-                return self.node(idx).height;
-            }
-            if self.node(idx).height > tip_height && self.ancestor(idx, tip_height) == self.tip() {
-                return tip_height;
-            }
-        }
-        0
+        locator
+            .iter()
+            .filter_map(|hash| self.lookup(hash))
+            .find(|idx| self.is_on_best(*idx))
+            .map_or(0, |idx| self.node(idx).height)
     }
 }
 
