@@ -36,6 +36,9 @@ fn map_size_is_safe_while_another_thread_grows_the_map() {
         }
     });
     assert!(reads > 0);
-    assert!(largest > start, "the map grew while it was read ({start} -> {largest})");
+    assert!(
+        largest > start,
+        "the map grew while it was read ({start} -> {largest})"
+    );
     assert!(store.map_size() >= largest);
 }
