@@ -291,6 +291,39 @@ mod tests {
         let x = U256::from_u64(0xdead_beef);
         assert_eq!(x.shifted_left(70).shifted_right(70), x);
         assert_eq!(x.mul_div(1 << 20, 1), Some(x.shifted_left(20)));
+        // Whole-limb shifts move limbs and mix in nothing from their neighbours.
+        let y = U256([0x1111, 0x2222, 0x3333, 0x4444]);
+        assert_eq!(y.shifted_left(64), U256([0, 0x1111, 0x2222, 0x3333]));
+        assert_eq!(y.shifted_left(128), U256([0, 0, 0x1111, 0x2222]));
+        assert_eq!(y.shifted_right(64), U256([0x2222, 0x3333, 0x4444, 0]));
+        assert_eq!(y.shifted_right(192), U256([0x4444, 0, 0, 0]));
+    }
+
+    #[test]
+    fn mul_div_carries_remainders_across_limbs() {
+        // Values below 2^96 times multipliers below 2^32 fit u128: an independent answer.
+        let cases: [(u128, u64, u64); 5] = [
+            ((1 << 95) + 12_345, 0xffff_fff1, 7),
+            (0x0123_4567_89ab_cdef_0123_4567, 1_209_600, 302_399),
+            (u128::from(u64::MAX) + 1, 3, 2),
+            (0xffff_ffff_ffff_ffff_ffff, 4, 1_209_599),
+            (999_999_999_999_999_999_999, 600, 601),
+        ];
+        for (value, mul, div) in cases {
+            let x = U256([value as u64, (value >> 64) as u64, 0, 0]);
+            let want = value * u128::from(mul) / u128::from(div);
+            let got = x.mul_div(mul, div).expect("fits");
+            assert_eq!(
+                got,
+                U256([want as u64, (want >> 64) as u64, 0, 0]),
+                "{value} * {mul} / {div}"
+            );
+        }
+        // Full limbs: `x * 3 / 3` is `x`, and the remainders run through every limb.
+        let full = U256([u64::MAX, u64::MAX - 5, u64::MAX, u64::MAX >> 2]);
+        assert_eq!(full.mul_div(3, 3), Some(full));
+        assert_eq!(full.mul_div(7, 7), Some(full));
+        assert_eq!(U256::from_u64(1).mul_div(1, 0), None);
     }
 
     #[test]
