@@ -300,6 +300,22 @@ mod tests {
     }
 
     #[test]
+    fn overflow_flags_sit_exactly_at_cores_bounds() {
+        // arith_uint256::SetCompact: a mantissa of one byte fits up to size 34, two bytes up
+        // to 33, three up to 32.
+        for (bits, overflow) in [
+            (0x2200_00ff, false),
+            (0x2200_0100, true),
+            (0x2100_ffff, false),
+            (0x2101_0000, true),
+            (0x2000_ffff, false),
+            (0x2300_0001, true),
+        ] {
+            assert_eq!(decode_compact(bits).overflow, overflow, "{bits:#010x}");
+        }
+    }
+
+    #[test]
     fn mul_div_carries_remainders_across_limbs() {
         // Values below 2^96 times multipliers below 2^32 fit u128: an independent answer.
         let cases: [(u128, u64, u64); 5] = [
