@@ -377,6 +377,49 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bitcoin::hashes::{sha256d, Hash};
+
+    /// The longest run of probes any of `hashes` needs in an index holding all of them.
+    fn longest_probe(index: &HashIndex, hashes: &[BlockHash]) -> usize {
+        let mask = index.slots.len() - 1;
+        hashes
+            .iter()
+            .map(|hash| {
+                let (start, tag) = hash_key(hash);
+                let mut i = start as usize & mask;
+                let mut probes = 1;
+                while (index.slots[i] >> 32) as u32 != tag {
+                    i = (i + 1) & mask;
+                    probes += 1;
+                }
+                probes
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_hash_index_is_sized_ahead_and_spreads_its_keys() {
+        // Room for n at three-quarters load, in a power of two: no growth while loading.
+        assert_eq!(HashIndex::with_capacity(0).slots.len(), 16);
+        assert_eq!(HashIndex::with_capacity(1000).slots.len(), 2048);
+        assert_eq!(HashIndex::with_capacity(1536).slots.len(), 4096);
+        assert_eq!(HashIndex::with_capacity(3000).slots.len(), 4096);
+        // Block hashes of real headers are uniform; a good key keeps every probe run short
+        // at the load the index allows (a constant or weak key makes them thousands long).
+        let hashes: Vec<BlockHash> = (0u32..3000)
+            .map(|i| BlockHash::from_raw_hash(sha256d::Hash::hash(&i.to_le_bytes())))
+            .collect();
+        let mut index = HashIndex::with_capacity(hashes.len());
+        for (i, hash) in hashes.iter().enumerate() {
+            index.place(hash, i as u32);
+            index.len += 1;
+        }
+        let longest = longest_probe(&index, &hashes);
+        assert!(longest < 64, "longest probe run {longest}");
+        let tags: std::collections::BTreeSet<u32> = hashes.iter().map(|h| hash_key(h).1).collect();
+        assert!(tags.len() > 2990, "tags collide: {} distinct", tags.len());
+    }
 
     #[test]
     fn skip_heights_match_core() {
