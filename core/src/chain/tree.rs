@@ -399,6 +399,40 @@ mod tests {
     }
 
     #[test]
+    fn the_hash_index_grows_at_three_quarters_and_finds_everything_after() {
+        let genesis = crate::params::Network::Regtest.params().genesis;
+        let mut tree = Tree::new(&genesis, genesis.block_hash(), 2, 0);
+        assert_eq!(tree.index.slots.len(), 16);
+        let hashes: Vec<BlockHash> = (1u32..=40)
+            .map(|i| BlockHash::from_raw_hash(sha256d::Hash::hash(&i.to_le_bytes())))
+            .collect();
+        let mut sizes = Vec::new();
+        for (i, hash) in hashes.iter().enumerate() {
+            let node = Node {
+                hash: *hash,
+                parent: 0,
+                height: 1,
+                ..*tree.node(0)
+            };
+            tree.push(node);
+            sizes.push((i + 2, tree.index.slots.len()));
+        }
+        // 12 keys fit 16 slots, the 13th doubles them; 24 fit 32, the 25th doubles again.
+        let size_at = |n: usize| sizes.iter().find(|(k, _)| *k == n).map(|(_, s)| *s);
+        assert_eq!(size_at(12), Some(16));
+        assert_eq!(size_at(13), Some(32));
+        assert_eq!(size_at(24), Some(32));
+        assert_eq!(size_at(25), Some(64));
+        assert_eq!(tree.index.len, 41);
+        for (i, hash) in hashes.iter().enumerate() {
+            assert_eq!(tree.lookup(hash), Some(i as u32 + 1));
+        }
+        assert_eq!(tree.lookup(&genesis.block_hash()), Some(0));
+        let unknown = BlockHash::from_raw_hash(sha256d::Hash::hash(b"none"));
+        assert_eq!(tree.lookup(&unknown), None);
+    }
+
+    #[test]
     fn the_hash_index_is_sized_ahead_and_spreads_its_keys() {
         // Room for n at three-quarters load, in a power of two: no growth while loading.
         assert_eq!(HashIndex::with_capacity(0).slots.len(), 16);
