@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bitcoin::block::Header;
@@ -37,6 +38,10 @@ pub struct HeaderStore {
     /// Transactions hold it shared; changing the map size (allowed only while no transaction of
     /// this process is open) holds it exclusively.
     map_lock: RwLock<()>,
+    /// The size of this process's map, kept beside it: reading it from LMDB goes through the
+    /// map, which a growth on another thread replaces, and taking the map lock for it would
+    /// deadlock a caller inside a read transaction while a growth waits.
+    map_size: AtomicUsize,
 }
 
 impl std::fmt::Debug for HeaderStore {
@@ -89,6 +94,8 @@ impl HeaderStore {
             None => create(&env, network)?,
         };
         tracing::info!(dir = %dir.display(), %network, map_size, "header store opened");
+        // No other thread can hold this environment yet: reading through the map is safe.
+        let env_map_size = env.info().map_size;
         Ok(HeaderStore {
             env,
             meta,
@@ -99,6 +106,7 @@ impl HeaderStore {
             dir: dir.to_path_buf(),
             read_only: false,
             map_lock: RwLock::new(()),
+            map_size: AtomicUsize::new(env_map_size),
         })
     }
 
@@ -127,6 +135,8 @@ impl HeaderStore {
             });
         };
         tracing::debug!(dir = %dir.display(), %network, "header store opened read-only");
+        // No other thread can hold this environment yet: reading through the map is safe.
+        let env_map_size = env.info().map_size;
         Ok(HeaderStore {
             env,
             meta,
@@ -137,6 +147,7 @@ impl HeaderStore {
             dir: dir.to_path_buf(),
             read_only: true,
             map_lock: RwLock::new(()),
+            map_size: AtomicUsize::new(env_map_size),
         })
     }
 
@@ -151,16 +162,18 @@ impl HeaderStore {
     }
 
     /// The current size of the memory map in bytes (it grows by doubling when full). Safe
-    /// beside a growing writer: LMDB reads the size through the map, which a growth on another
-    /// thread replaces, so the read waits for any growth in progress.
+    /// beside a growing writer and inside a read transaction: it reads a copy kept with the
+    /// map, never the map itself.
     pub fn map_size(&self) -> usize {
-        let _shared = self.map_shared();
-        self.map_size_unlocked()
+        self.map_size.load(Ordering::Acquire)
     }
 
-    /// The map size, for callers that already hold the map lock (shared or exclusive).
+    /// The map size from LMDB, for callers that hold the map lock (shared or exclusive);
+    /// refreshes the kept copy.
     fn map_size_unlocked(&self) -> usize {
-        self.env.info().map_size
+        let size = self.env.info().map_size;
+        self.map_size.store(size, Ordering::Release);
+        size
     }
 
     /// The best chain from genesis in height order, and the side headers with their heights,
@@ -324,7 +337,9 @@ impl HeaderStore {
         // SAFETY: the exclusive lock guarantees no transaction of this process is open; size 0
         // tells LMDB to use the size the writer recorded.
         unsafe { self.env.resize(0) }?;
-        tracing::debug!(dir = %self.dir.display(), map_size = self.map_size_unlocked(), "adopted grown map");
+        // Outside the macro: its fields are not evaluated when debug logging is off.
+        let map_size = self.map_size_unlocked();
+        tracing::debug!(dir = %self.dir.display(), map_size, "adopted grown map");
         Ok(())
     }
 
@@ -339,6 +354,7 @@ impl HeaderStore {
         let next = current.checked_mul(2).ok_or_else(exhausted)?;
         // SAFETY: the exclusive lock guarantees no transaction of this process is open.
         unsafe { self.env.resize(next) }.map_err(|_| exhausted())?;
+        self.map_size_unlocked();
         tracing::info!(dir = %self.dir.display(), map_size = next, "header store map grown");
         Ok(())
     }
