@@ -283,6 +283,26 @@ mod tests {
     }
 
     #[test]
+    fn compact_encodes_like_core_below_three_bytes() {
+        // Core's arith_uint256_tests `bignum_SetCompact`: the value each nBits decodes to,
+        // and what GetCompact gives back for it.
+        for (bits, value, back) in [
+            (0x0112_3456u32, 0x12u64, 0x0112_0000u32),
+            (0x0212_3456, 0x1234, 0x0212_3400),
+            (0x0312_3456, 0x12_3456, 0x0312_3456),
+            (0x0412_3456, 0x1234_5600, 0x0412_3456),
+            (0x0500_9234, 0x9234_0000, 0x0500_9234),
+            // A mantissa whose top bit would read as the sign moves a byte into the size.
+            (0x0200_8000, 0x80, 0x0200_8000),
+        ] {
+            let c = decode_compact(bits);
+            assert_eq!(c.value, U256::from_u64(value), "{bits:#x}");
+            assert_eq!(encode_compact(U256::from_u64(value)), back, "{bits:#x}");
+        }
+        assert_eq!(encode_compact(U256::ZERO), 0);
+    }
+
+    #[test]
     fn shifts_match_multiplication() {
         let one = U256::from_u64(1);
         assert_eq!(one.shifted_left(255).bits(), 256);

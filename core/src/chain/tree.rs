@@ -465,7 +465,10 @@ mod tests {
         assert_eq!(skip_height(4), 0);
         assert_eq!(skip_height(6), 4);
         assert_eq!(skip_height(7), 1);
+        assert_eq!(skip_height(13), 1);
+        assert_eq!(skip_height(15), 9);
         assert_eq!(skip_height(1000), 992);
+        assert_eq!(skip_height(1001), 961);
         for h in 2..5000 {
             assert!(skip_height(h) < h);
         }
