@@ -18,21 +18,16 @@
 //! the same target fractions; where exactly a kill lands still depends on the machine's timing,
 //! which no seed controls.
 
+mod kill_support;
 mod support;
 
-use std::fs::File;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use headway_core::bitcoin::BlockHash;
 use headway_core::Network;
-use headway_store_lmdb::{HeaderStore, StoreError};
+use kill_support::{check_store, number, stored_hash_at, wait_for_store, NodeRun, Xorshift};
 use serde_json::json;
 use support::bcoin::Bcoin;
-use support::headway::HEADWAY_MIO;
 
 /// Blocks bcoin mines before the first start: about 1.3 s of bcoin's header serving in total.
 /// The node commits about one 2000-header message at a time, so an aimed kill advances the
@@ -61,244 +56,14 @@ const EXIT_WAIT: Duration = Duration::from_secs(30);
 /// scratch pathologically. The observed times are printed for the record.
 const LOAD_SMOKE_BOUND_MS: u64 = 5_000;
 
-/// xorshift64*: a tiny seeded generator, enough to pick kill moments reproducibly.
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn new(seed: u64) -> Xorshift {
-        // A zero state would stay zero forever.
-        Xorshift(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (`n > 0`; the modulo bias is irrelevant here).
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// The seed: `HEADWAY_CRASH_SEED` if set, else derived from the clock.
-fn crash_seed() -> u64 {
-    if let Ok(text) = std::env::var("HEADWAY_CRASH_SEED") {
-        return text
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("HEADWAY_CRASH_SEED={text:?} is not a u64: {e}"));
-    }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-}
-
-/// One `headway-mio` run that the test can SIGKILL; dropping it kills the process if it still
-/// runs, so a failing assertion leaves nothing behind.
-struct NodeRun {
-    child: Child,
-    log: PathBuf,
-    started: Instant,
-}
-
-impl NodeRun {
-    /// Starts `headway-mio` against `peer` on `datadir`, logging at debug level to `log`.
-    fn start(peer: &str, datadir: &Path, log: PathBuf) -> NodeRun {
-        let out = File::create(&log).expect("create node log");
-        let err = out.try_clone().expect("clone log handle");
-        let started = Instant::now();
-        let child = Command::new(HEADWAY_MIO)
-            .args(["--network", "regtest", "--connect", peer, "--datadir"])
-            .arg(datadir)
-            .args(["--log-level", "debug"])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start headway-mio");
-        NodeRun {
-            child,
-            log,
-            started,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Panics with the log if the node has exited by itself: every kill must hit a live node.
-    fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "headway-mio exited by itself ({status}); log:\n{}",
-                self.log()
-            );
-        }
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix), then reap; asserts it died of the signal.
-    fn sigkill(&mut self) {
-        self.assert_running();
-        self.child.kill().expect("SIGKILL headway-mio");
-        let status = self.child.wait().expect("reap headway-mio");
-        assert_eq!(
-            status.signal(),
-            Some(libc::SIGKILL),
-            "killed node status {status}; log:\n{}",
-            self.log()
-        );
-    }
-
-    /// SIGTERM, then waits up to `timeout` for the exit status.
-    fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: signalling our own child, which has not been reaped yet.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill -TERM {pid}");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running {timeout:?} after SIGTERM; log:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for NodeRun {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The `key=value` field of the first log line whose message is exactly `message`, as a number.
-/// Lines read `<time> <LEVEL> <message> <key=value>...` (the binary logs without targets); the
-/// message must follow the level word for word, so "store opened" does not match the store
-/// crate's "header store opened".
+/// The `key=value` field of the first line of `log` whose message is exactly `message`.
 fn logged_number(log: &str, message: &str, key: &str) -> Option<u64> {
-    let words: Vec<&str> = message.split_whitespace().collect();
-    let prefix = format!("{key}=");
-    log.lines()
-        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
-        .find(|tokens| tokens.get(2..2 + words.len()) == Some(words.as_slice()))?
-        .iter()
-        .find_map(|token| token.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-}
-
-/// What a store held right after a kill.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Persisted {
-    height: u32,
-    hash: BlockHash,
-}
-
-/// Opens the store read-only, runs its own `verify`, and walks the best chain independently:
-/// height 0 is regtest's genesis, every header names the previous one's hash, the walk ends at
-/// the tip record, and `header_at(tip)` is the tip header. Returns `None` only if no store was
-/// ever created (a kill before the first commit of a fresh directory).
-fn check_store(store_dir: &Path) -> Option<Persisted> {
-    let store = match HeaderStore::open_read_only(store_dir) {
-        Ok(store) => store,
-        Err(StoreError::NoStore { .. }) => return None,
-        Err(e) => panic!("reopening the killed node's store failed: {e}"),
-    };
-    let report = store.verify().expect("verify the store");
-    assert!(
-        report.is_consistent(),
-        "store inconsistent after SIGKILL: {report:#?}"
-    );
-    let tip = store
-        .tip()
-        .expect("read the tip")
-        .expect("a store always has a tip");
-    assert_eq!((tip.height, tip.hash), (report.tip_height, report.tip_hash));
-    assert_eq!(report.best_headers, u64::from(tip.height) + 1);
-
-    let genesis = Network::Regtest.params().genesis_hash();
-    let mut prev: Option<BlockHash> = None;
-    let mut walked = 0u32;
-    store
-        .for_each_best(0, u32::MAX, |height, header| {
-            assert_eq!(height, walked, "heights are contiguous");
-            match prev {
-                None => assert_eq!(header.block_hash(), genesis, "height 0 is genesis"),
-                Some(p) => assert_eq!(header.prev_blockhash, p, "height {height} links"),
-            }
-            prev = Some(header.block_hash());
-            walked += 1;
-            Ok(())
-        })
-        .expect("walk the best chain");
-    assert_eq!(walked, tip.height + 1, "the walk covers genesis..=tip");
-    assert_eq!(prev, Some(tip.hash), "the walk ends at the tip record");
-    let at_tip = store
-        .header_at(tip.height)
-        .expect("header_at")
-        .expect("a header at the tip height");
-    assert_eq!(at_tip.block_hash(), tip.hash, "height index and tip agree");
-    Some(Persisted {
-        height: tip.height,
-        hash: tip.hash,
-    })
-}
-
-/// The hash of the store's best header at `height`, for checking that an earlier tip survived.
-fn stored_hash_at(store_dir: &Path, height: u32) -> Option<BlockHash> {
-    let store = HeaderStore::open_read_only(store_dir).ok()?;
-    let header = store.header_at(height).ok()??;
-    Some(header.block_hash())
-}
-
-/// Polls the store's persisted height every 2 ms until it reaches `target`; panics if the node
-/// exits or does not get there within `wait`. The store handle is dropped on return
-/// (heed allows one open environment per path and process).
-fn wait_for_persisted(node: &mut NodeRun, store_dir: &Path, target: u32, wait: Duration) -> u32 {
-    let deadline = Instant::now() + wait;
-    let mut store: Option<HeaderStore> = None;
-    loop {
-        node.assert_running();
-        if store.is_none() {
-            // Fails until the node has created the store; that is expected early on.
-            store = HeaderStore::open_read_only(store_dir).ok();
-        }
-        if let Some(tip) = store.as_ref().and_then(|s| s.tip().ok().flatten()) {
-            if tip.height >= target {
-                return tip.height;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the persisted height did not reach {target} within {wait:?}; log tail:\n{}",
-            tail(&node.log(), 30)
-        );
-        thread::sleep(Duration::from_millis(2));
-    }
+    log.lines().find_map(|line| number(line, message, key))
 }
 
 /// A logged number or `-` where the run died before logging it.
 fn show<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
-}
-
-fn tail(log: &str, n: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// One kill: how it was aimed and what it found.
@@ -314,9 +79,10 @@ struct KillRecord {
 
 #[test]
 fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
-    let seed = crash_seed();
-    eprintln!("crash schedule seed: {seed} (replay with HEADWAY_CRASH_SEED={seed})");
-    let mut rng = Xorshift::new(seed);
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let mut rng = Xorshift::from_env(clock);
 
     let started = Instant::now();
     let bcoin = Bcoin::start();
@@ -331,10 +97,15 @@ fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
     let store_dir = datadir.join(Network::Regtest.name());
     let peer = bcoin.p2p_addr().to_string();
 
-    let mut last: Option<Persisted> = None;
+    let mut last: Option<kill_support::StoreState> = None;
     let mut records = Vec::new();
     for i in 0..KILLS {
-        let mut node = NodeRun::start(&peer, &datadir, work.path().join(format!("run-{i}.log")));
+        let mut node = NodeRun::start(
+            &peer,
+            &datadir,
+            work.path().join(format!("run-{i}.log")),
+            "debug",
+        );
         let aim = if i % EARLY_EVERY == 0 {
             let delay = rng.below(EARLY_WINDOW_MS + 1);
             thread::sleep(Duration::from_millis(delay));
@@ -347,7 +118,10 @@ fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
             let span = u64::from(peer_height.saturating_sub(from)) / (remaining_kills + 1);
             let target = from + 1 + rng.below(2 * span.max(1)) as u32;
             let target = target.min(peer_height - 1);
-            let reached = wait_for_persisted(&mut node, &store_dir, target, PROGRESS_WAIT);
+            let reached =
+                wait_for_store(&mut node, &store_dir, PROGRESS_WAIT, "the target", |h, _| {
+                    h >= target
+                });
             let jitter = rng.below(JITTER_MS + 1);
             thread::sleep(Duration::from_millis(jitter));
             format!("persisted {reached} >= target {target}, then {jitter} ms")
@@ -365,7 +139,7 @@ fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
                 loaded,
                 u64::from(prev.height),
                 "run {i} loaded another height than was persisted; log:\n{}",
-                tail(&log, 30)
+                node.tail(30)
             );
         }
         if let (Some(start), Some(loaded)) = (
@@ -446,9 +220,8 @@ fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
     bcoin.mine(FINAL_BLOCKS);
     let peer_tip = u32::try_from(bcoin.height()).expect("height fits u32");
     let best = bcoin.best_hash();
-    let mut node = NodeRun::start(&peer, &datadir, work.path().join("final.log"));
-    wait_for_persisted(&mut node, &store_dir, peer_tip, SYNC_WAIT);
-    wait_for_log(&mut node, "synced");
+    let mut node = NodeRun::start(&peer, &datadir, work.path().join("final.log"), "debug");
+    kill_support::wait_synced(&mut node, &store_dir, &best, SYNC_WAIT);
     let log = node.log();
     let prev = last.as_ref().map_or(0, |p| p.height);
     assert_eq!(
@@ -461,12 +234,13 @@ fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
         Some(u64::from(peer_tip)),
         "the sync ended at bcoin's tip"
     );
-    let status = node.terminate(EXIT_WAIT);
+    node.signal(libc::SIGTERM);
+    let status = node.wait_exit(EXIT_WAIT);
     assert_eq!(
         status.code(),
         Some(0),
         "exit after SIGTERM; log:\n{}",
-        tail(&node.log(), 30)
+        node.tail(30)
     );
     let end = check_store(&store_dir).expect("the final store");
     assert_eq!(end.height, peer_tip);
@@ -476,44 +250,4 @@ fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
         logged_number(&log, "store opened", "load_ms"),
         started.elapsed()
     );
-}
-
-/// Waits until the node's log has a line with `message`; panics if the node exits first.
-fn wait_for_log(node: &mut NodeRun, message: &str) {
-    let deadline = Instant::now() + SYNC_WAIT;
-    while logged_number(&node.log(), message, "height").is_none() {
-        node.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "no `{message}` in the log within {SYNC_WAIT:?}; log tail:\n{}",
-            tail(&node.log(), 30)
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-#[test]
-fn xorshift_is_reproducible_and_spreads() {
-    let mut a = Xorshift::new(42);
-    let mut b = Xorshift::new(42);
-    let xs: Vec<u64> = (0..100).map(|_| a.below(1000)).collect();
-    let ys: Vec<u64> = (0..100).map(|_| b.below(1000)).collect();
-    assert_eq!(xs, ys);
-    assert!(xs.iter().all(|&x| x < 1000));
-    // Not stuck on one value, and reaching both halves of the range.
-    assert!(xs.iter().any(|&x| x < 500) && xs.iter().any(|&x| x >= 500));
-    assert_eq!(Xorshift::new(0).next(), Xorshift::new(1).next());
-}
-
-#[test]
-fn log_fields_are_read_from_the_first_matching_line() {
-    let log = "2025 INFO header store opened dir=/tmp/x/regtest height=5\n\
-               2025 INFO store opened network=regtest datadir=/tmp/x/regtest height=1234 \
-               tip=00ab load_ms=3 driver=\"mio\"\n\
-               2025 INFO peer negotiated start_height=20000 peer_height=7\n\
-               2025 INFO store opened height=99\n";
-    assert_eq!(logged_number(log, "store opened", "height"), Some(1234));
-    assert_eq!(logged_number(log, "store opened", "load_ms"), Some(3));
-    assert_eq!(logged_number(log, "peer negotiated", "height"), None);
-    assert_eq!(logged_number(log, "synced", "height"), None);
 }

@@ -1,5 +1,5 @@
-//! Helpers of the kill, crash and shutdown tests (`crash_reorg.rs`, `crash_commit.rs`,
-//! `shutdown.rs`): a `headway-mio` run that can be signalled and whose log is read as it
+//! Helpers of the kill, crash and shutdown tests (`crash_recovery.rs`, `crash_reorg.rs`,
+//! `crash_commit.rs`, `shutdown.rs`): a `headway-mio` run that can be signalled and whose log is read as it
 //! grows, the log's `key=value` fields, a seeded generator for kill schedules, and a full
 //! check of a store left behind.
 
@@ -281,8 +281,9 @@ pub struct StoreState {
 }
 
 /// Opens the store read-only, runs its own `verify`, and walks the best chain independently:
-/// height 0 is regtest's genesis, every header names the previous one's hash, and the walk
-/// ends at the tip record. `None` only if no store was ever created.
+/// height 0 is regtest's genesis, every header names the previous one's hash, the walk ends
+/// at the tip record, and `header_at(tip)` is the tip header. `None` only if no store was ever
+/// created (a kill before the first commit of a fresh directory).
 pub fn check_store(store_dir: &Path) -> Option<StoreState> {
     let store = match HeaderStore::open_read_only(store_dir) {
         Ok(store) => store,
@@ -296,6 +297,7 @@ pub fn check_store(store_dir: &Path) -> Option<StoreState> {
         .expect("read the tip")
         .expect("a store always has a tip");
     assert_eq!((tip.height, tip.hash), (report.tip_height, report.tip_hash));
+    assert_eq!(report.best_headers, u64::from(tip.height) + 1);
     let genesis = Network::Regtest.params().genesis_hash();
     let mut prev: Option<BlockHash> = None;
     let mut walked = 0u32;
@@ -313,6 +315,11 @@ pub fn check_store(store_dir: &Path) -> Option<StoreState> {
         .expect("walk the best chain");
     assert_eq!(walked, tip.height + 1, "the walk covers genesis..=tip");
     assert_eq!(prev, Some(tip.hash), "the walk ends at the tip record");
+    let at_tip = store
+        .header_at(tip.height)
+        .expect("header_at")
+        .expect("a header at the tip height");
+    assert_eq!(at_tip.block_hash(), tip.hash, "height index and tip agree");
     Some(StoreState {
         height: tip.height,
         hash: tip.hash,
