@@ -118,10 +118,13 @@ fn sigkilled_node_recovers_its_store_and_finishes_the_sync() {
             let span = u64::from(peer_height.saturating_sub(from)) / (remaining_kills + 1);
             let target = from + 1 + rng.below(2 * span.max(1)) as u32;
             let target = target.min(peer_height - 1);
-            let reached =
-                wait_for_store(&mut node, &store_dir, PROGRESS_WAIT, "the target", |h, _| {
-                    h >= target
-                });
+            let reached = wait_for_store(
+                &mut node,
+                &store_dir,
+                PROGRESS_WAIT,
+                "the target",
+                |h, _| h >= target,
+            );
             let jitter = rng.below(JITTER_MS + 1);
             thread::sleep(Duration::from_millis(jitter));
             format!("persisted {reached} >= target {target}, then {jitter} ms")

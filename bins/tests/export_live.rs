@@ -22,11 +22,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bitcoin::block::{Header, Version};
+use bitcoin::block::Header;
 use bitcoin::consensus::encode::{deserialize, serialize};
-use bitcoin::hashes::Hash;
-use bitcoin::{CompactTarget, Target, TxMerkleNode, Work};
+use bitcoin::Work;
 use headway_core::{Network, PersistChain};
+use headway_regtest::mine;
 use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
 
 const HEADWAY_MIO: &str = env!("CARGO_BIN_EXE_headway-mio");
@@ -34,32 +34,6 @@ const HEADWAY_MIO: &str = env!("CARGO_BIN_EXE_headway-mio");
 const EXPORT_CHUNK: usize = 10_000;
 /// Liveness bound on every wait for a child.
 const CHILD_WAIT: Duration = Duration::from_secs(30);
-
-/// `count` regtest headers on `parent`, mined (about two nonces each); `salt` tells branches
-/// apart.
-fn mine(parent: &Header, count: usize, salt: u8) -> Vec<Header> {
-    let mut out = Vec::with_capacity(count);
-    let mut prev = *parent;
-    for i in 0..count {
-        let mut merkle = [salt; 32];
-        merkle[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let mut header = Header {
-            version: Version::from_consensus(0x2000_0000),
-            prev_blockhash: prev.block_hash(),
-            merkle_root: TxMerkleNode::from_byte_array(merkle),
-            time: prev.time + 600,
-            bits: CompactTarget::from_consensus(0x207f_ffff),
-            nonce: 0,
-        };
-        let target = Target::from_compact(header.bits);
-        while header.validate_pow(target).is_err() {
-            header.nonce += 1;
-        }
-        out.push(header);
-        prev = header;
-    }
-    out
-}
 
 fn work(headers: &[Header]) -> Work {
     headers

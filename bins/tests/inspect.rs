@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use bitcoin::block::{Header, Version};
+use bitcoin::block::Header;
 use bitcoin::consensus::encode::serialize;
 use bitcoin::hashes::Hash;
 use bitcoin::hex::DisplayHex;
-use bitcoin::{BlockHash, CompactTarget, Target, TxMerkleNode, Work};
+use bitcoin::{BlockHash, Work};
 use headway_core::{Network, PersistChain};
 use headway_store_lmdb::HeaderStore;
 
@@ -18,21 +18,9 @@ const BINARIES: [&str; 2] = [
 ];
 const BEST_LEN: u32 = 25;
 
-/// A regtest header on `prev`, mined (the regtest target is met about every other nonce).
+/// A regtest header on `prev`, a second after it.
 fn mine(prev: &Header, salt: u8) -> Header {
-    let mut header = Header {
-        version: Version::from_consensus(0x2000_0000),
-        prev_blockhash: prev.block_hash(),
-        merkle_root: TxMerkleNode::from_byte_array([salt; 32]),
-        time: prev.time + 1,
-        bits: CompactTarget::from_consensus(0x207f_ffff),
-        nonce: 0,
-    };
-    let target = Target::from_compact(header.bits);
-    while header.validate_pow(target).is_err() {
-        header.nonce += 1;
-    }
-    header
+    headway_regtest::mine_spaced(prev, 1, salt, 1)[0]
 }
 
 struct Fixture {

@@ -245,29 +245,9 @@ fn a_failing_store_shuts_the_node_down_with_one_line() {
     assert_eq!(node.wait_exit(EXIT_WAIT).code(), Some(0));
 }
 
-/// `n` regtest headers after genesis, mined here (about two hashes each).
+/// `n` regtest headers after genesis, a second apart.
 fn regtest_chain(n: usize) -> Vec<headway_core::bitcoin::block::Header> {
-    use headway_core::bitcoin::block::{Header, Version};
-    use headway_core::bitcoin::hashes::Hash;
-    use headway_core::bitcoin::{CompactTarget, TxMerkleNode};
-    let mut prev = Network::Regtest.params().genesis;
-    (0..n)
-        .map(|_| {
-            let mut h = Header {
-                version: Version::from_consensus(0x2000_0000),
-                prev_blockhash: prev.block_hash(),
-                merkle_root: TxMerkleNode::from_byte_array([3; 32]),
-                time: prev.time + 1,
-                bits: CompactTarget::from_consensus(0x207f_ffff),
-                nonce: 0,
-            };
-            while h.validate_pow(h.target()).is_err() {
-                h.nonce += 1;
-            }
-            prev = h;
-            h
-        })
-        .collect()
+    headway_regtest::mine_spaced(&headway_regtest::genesis(), n, 3, 1)
 }
 
 #[test]

@@ -7,9 +7,7 @@
 
 use std::time::Instant;
 
-use headway_core::bitcoin::block::{Header, Version};
-use headway_core::bitcoin::hashes::Hash;
-use headway_core::bitcoin::{CompactTarget, TxMerkleNode};
+use headway_core::bitcoin::block::Header;
 use headway_core::{HeaderChain, Network};
 
 const N: usize = 1_000_000;
@@ -24,27 +22,9 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
+/// Genesis and `n` regtest headers, a second apart (600 s would run past the clock).
 fn mine(n: usize) -> Vec<Header> {
-    let params = Network::Regtest.params();
-    let mut out = Vec::with_capacity(n + 1);
-    out.push(params.genesis);
-    let mut prev = params.genesis;
-    for i in 0..n {
-        let mut h = Header {
-            version: Version::from_consensus(0x2000_0000),
-            prev_blockhash: prev.block_hash(),
-            merkle_root: TxMerkleNode::from_byte_array([(i % 251) as u8; 32]),
-            time: prev.time + 1,
-            bits: CompactTarget::from_consensus(0x207f_ffff),
-            nonce: 0,
-        };
-        while h.validate_pow(h.target()).is_err() {
-            h.nonce += 1;
-        }
-        out.push(h);
-        prev = h;
-    }
-    out
+    headway_regtest::chain_spaced(n, 0, 1)
 }
 
 fn main() {

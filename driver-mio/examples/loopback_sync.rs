@@ -6,33 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use headway_core::bitcoin::block::{Header, Version};
-use headway_core::bitcoin::hashes::Hash;
-use headway_core::bitcoin::{CompactTarget, TxMerkleNode};
+use headway_core::bitcoin::block::Header;
 use headway_core::{Config, Event, HeaderChain, Network, Node, Notification, Request};
 use headway_driver_mio::{Driver, DriverConfig};
 
 fn mine(len: usize) -> Vec<Header> {
-    let genesis = Network::Regtest.params().genesis;
-    let mut chain = Vec::with_capacity(len + 1);
-    chain.push(genesis);
-    let mut prev = genesis;
-    for height in 1..=len {
-        let mut header = Header {
-            version: Version::from_consensus(0x2000_0000),
-            prev_blockhash: prev.block_hash(),
-            merkle_root: TxMerkleNode::from_byte_array([(height % 251) as u8; 32]),
-            time: prev.time + 600,
-            bits: CompactTarget::from_consensus(0x207f_ffff),
-            nonce: 0,
-        };
-        while header.validate_pow(header.target()).is_err() {
-            header.nonce = header.nonce.wrapping_add(1);
-        }
-        chain.push(header);
-        prev = header;
-    }
-    chain
+    headway_regtest::chain(len, 0)
 }
 
 fn node(seed: u64, chain: HeaderChain) -> Node {

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::thread;
 
-use headway_core::bitcoin::block::{Header, Version};
+use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::consensus::encode::deserialize;
 use headway_core::bitcoin::hashes::{sha256, Hash, HashEngine};
 use headway_core::bitcoin::p2p::address::Address;
@@ -17,7 +17,7 @@ use headway_core::bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use headway_core::bitcoin::p2p::message_blockdata::GetHeadersMessage;
 use headway_core::bitcoin::p2p::message_network::VersionMessage;
 use headway_core::bitcoin::p2p::{Magic, ServiceFlags};
-use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode};
+use headway_core::bitcoin::BlockHash;
 use headway_core::wire::{self, FRAME_HEADER_LEN};
 use headway_core::Network;
 
@@ -299,18 +299,7 @@ pub fn answer(chain: &[Header], req: &GetHeadersMessage) -> Vec<Header> {
 
 /// A header on `prev`, mined for regtest; `salt` tells branches apart.
 fn mine(prev: &Header, salt: u8) -> Header {
-    let mut header = Header {
-        version: Version::from_consensus(0x2000_0000),
-        prev_blockhash: prev.block_hash(),
-        merkle_root: TxMerkleNode::from_byte_array([salt; 32]),
-        time: prev.time + 600,
-        bits: CompactTarget::from_consensus(0x207f_ffff),
-        nonce: 0,
-    };
-    while header.validate_pow(header.target()).is_err() {
-        header.nonce = header.nonce.wrapping_add(1);
-    }
-    header
+    headway_regtest::mine(prev, 1, salt)[0]
 }
 
 /// Regtest headers on the regtest genesis, 10 minutes apart, the genesis itself first: mined

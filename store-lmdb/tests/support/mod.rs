@@ -5,10 +5,9 @@
 
 use std::path::PathBuf;
 
-use headway_core::bitcoin::block::{Header, Version};
+use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::consensus::deserialize;
-use headway_core::bitcoin::hashes::Hash;
-use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode, Work};
+use headway_core::bitcoin::{BlockHash, Work};
 use headway_core::{Network, PersistChain};
 use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
 
@@ -51,29 +50,8 @@ pub fn appends(chain: &[Header], from: usize, to: usize, batch: usize) -> Vec<Pe
 }
 
 /// Mines `count` regtest headers on top of `parent` (at any height); `salt` makes branches
-/// differ. Regtest targets are easy: about two nonces a header.
-pub fn mine(parent: &Header, count: usize, salt: u8) -> Vec<Header> {
-    let mut out = Vec::with_capacity(count);
-    let mut prev = *parent;
-    for i in 0..count {
-        let mut merkle = [salt; 32];
-        merkle[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let mut header = Header {
-            version: Version::from_consensus(4),
-            prev_blockhash: prev.block_hash(),
-            merkle_root: TxMerkleNode::from_byte_array(merkle),
-            time: prev.time + 600,
-            bits: CompactTarget::from_consensus(0x207f_ffff),
-            nonce: 0,
-        };
-        while header.validate_pow(header.target()).is_err() {
-            header.nonce += 1;
-        }
-        out.push(header);
-        prev = header;
-    }
-    out
-}
+/// differ.
+pub use headway_regtest::mine;
 
 /// A regtest best chain: genesis followed by `len` mined headers (index = height).
 pub fn regtest_chain(len: usize, salt: u8) -> Vec<Header> {

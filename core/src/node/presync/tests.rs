@@ -4,13 +4,11 @@
 
 use std::net::SocketAddr;
 
-use bitcoin::block::Version;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::address::Address;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::ServiceFlags;
-use bitcoin::{CompactTarget, TxMerkleNode};
 
 use super::state::{HeadersPresync, PresyncNext};
 use super::*;
@@ -25,24 +23,7 @@ use crate::wire::{encode, FrameDecoder};
 
 /// `n` regtest headers after genesis.
 fn mine(n: usize) -> Vec<Header> {
-    let mut prev = Network::Regtest.params().genesis;
-    (0..n)
-        .map(|_| {
-            let mut h = Header {
-                version: Version::from_consensus(0x2000_0000),
-                prev_blockhash: prev.block_hash(),
-                merkle_root: TxMerkleNode::from_byte_array([1; 32]),
-                time: prev.time + 600,
-                bits: CompactTarget::from_consensus(0x207f_ffff),
-                nonce: 0,
-            };
-            while h.validate_pow(h.target()).is_err() {
-                h.nonce += 1;
-            }
-            prev = h;
-            h
-        })
-        .collect()
+    headway_regtest::mine(&Network::Regtest.params().genesis, n, 1)
 }
 
 /// A regtest node that presyncs any chain of fewer than 4000 headers.
