@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addrbook;
 pub mod chain;
 pub mod input;
 pub mod node;
@@ -19,6 +20,7 @@ pub mod output;
 pub mod params;
 pub mod peer;
 pub mod rng;
+pub mod seeds;
 pub mod time;
 pub mod transport;
 pub mod wire;

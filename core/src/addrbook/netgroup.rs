@@ -1,0 +1,1 @@
+//! Network groups and reachability of peer addresses (being written).

@@ -1,0 +1,1 @@
+//! DNS seeds and fixed seed addresses of each network (being written).
