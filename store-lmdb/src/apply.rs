@@ -30,6 +30,19 @@ impl HeaderStore {
         if changes.is_empty() {
             return Ok(());
         }
+        self.write(|txn| self.apply_in(txn, changes))
+    }
+
+    /// Runs `f` in one write transaction and commits it; when LMDB reports the map full (in `f`
+    /// or at the commit) the transaction is aborted, the map grown, and `f` run again from the
+    /// start in a new transaction. Every write of the store goes through here.
+    pub(crate) fn write<R>(
+        &self,
+        mut f: impl FnMut(&mut RwTxn) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
         loop {
             let guard = self.map_shared();
             let result = self
@@ -37,8 +50,9 @@ impl HeaderStore {
                 .write_txn()
                 .map_err(StoreError::from)
                 .and_then(|mut txn| {
-                    self.apply_in(&mut txn, changes)?;
-                    txn.commit().map_err(StoreError::from)
+                    let out = f(&mut txn)?;
+                    txn.commit().map_err(StoreError::from)?;
+                    Ok(out)
                 });
             drop(guard);
             match result {
@@ -48,7 +62,11 @@ impl HeaderStore {
         }
     }
 
-    fn apply_in(&self, txn: &mut RwTxn, changes: &[PersistChain]) -> Result<(), StoreError> {
+    pub(crate) fn apply_in(
+        &self,
+        txn: &mut RwTxn,
+        changes: &[PersistChain],
+    ) -> Result<(), StoreError> {
         let (height, hash) = self.read_tip(txn)?;
         let work = self.read_work(txn)?;
         let mut tip = TipState { height, hash, work };

@@ -81,6 +81,14 @@ pub enum StoreError {
          node so that it reloads its chain from the store"
     )]
     Mismatch(String),
+    /// An address book change the store cannot hold (a record key that is empty, too long for
+    /// LMDB or in the store's reserved range, a value over the store's bound); nothing of the
+    /// call was written.
+    #[error(
+        "address book change cannot be stored ({0}); nothing was written: the change was built \
+         wrongly, report it as a bug"
+    )]
+    BadAddrChange(String),
     /// The stored headers do not form a tree the core accepts.
     #[error("stored headers do not load ({0}): move the data directory aside and sync again")]
     Load(#[from] LoadError),

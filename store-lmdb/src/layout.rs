@@ -20,8 +20,21 @@ pub(crate) const DB_BEST: &str = "best";
 pub(crate) const DB_SIDE: &str = "side";
 /// Every stored header, best or side: hash (32 bytes) → height (4, big-endian) ‖ flag (1).
 pub(crate) const DB_INDEX: &str = "index";
-/// How many named databases the environment holds.
-pub(crate) const DB_COUNT: u32 = 4;
+/// The address book (see `addrbook.rs`): the core's record key → the core's record value, plus
+/// the book's secret under [`ADDR_SECRET_KEY`]. Added to schema 1 without a version change: a
+/// store without it is a store with an empty book, and builds that predate it ignore it.
+pub(crate) const DB_ADDRBOOK: &str = "addrbook";
+/// How many named databases the environment holds (LMDB's `max_dbs`: handles this process
+/// opens, not databases in the file, so builds that open fewer still read a newer store).
+pub(crate) const DB_COUNT: u32 = 5;
+
+/// The address book's reserved key prefix. Record keys begin with a BIP155 network id, which is
+/// never 0, so no record key can start with it; the store refuses to write one that does.
+pub(crate) const ADDR_RESERVED_PREFIX: u8 = 0x00;
+/// The address book key of the book's 32-byte secret (starts with [`ADDR_RESERVED_PREFIX`]).
+pub(crate) const ADDR_SECRET_KEY: &[u8] = b"\x00secret";
+/// The size of the book's secret.
+pub(crate) const ADDR_SECRET_LEN: usize = 32;
 
 /// Metadata key: the network name (UTF-8, as [`headway_core::Network::name`]).
 pub const META_NETWORK: &[u8] = b"network";

@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //!
-//! Four named databases (see `layout.rs`, schema version [`SCHEMA_VERSION`]):
+//! Five named databases (see `layout.rs`, schema version [`SCHEMA_VERSION`]):
 //!
 //! | database | key | value |
 //! |---|---|---|
@@ -16,6 +16,14 @@
 //! | `side` | hash, 32 bytes | height ‖ header (84 bytes) |
 //! | `index` | hash, 32 bytes | height ‖ best/side flag (5 bytes) |
 //! | `meta` | `network`, `schema`, `tip`, `work` | name, version, height ‖ hash, chain work |
+//! | `addrbook` | address record key; `0x00` ‖ `secret` | record value; the book's 32-byte secret |
+//!
+//! The address book (`addrbook.rs`) is the core's: the store keeps its records as opaque bytes
+//! ([`HeaderStore::load_addr_book`], [`HeaderStore::write_addr_book`]) and the store thread can
+//! write a book change in the same transaction as a header batch
+//! ([`HeaderStore::apply_with_addr_book`]). It joined schema 1 without a version change: a
+//! store written before it gains the empty database on its next read-write open, and reads as
+//! an empty book when opened read-only.
 //!
 //! Why this shape:
 //!
@@ -108,6 +116,7 @@
 
 #![warn(missing_docs)]
 
+mod addrbook;
 mod apply;
 mod error;
 mod layout;
@@ -116,6 +125,7 @@ mod options;
 mod store;
 mod verify;
 
+pub use addrbook::{ADDR_BOOK_MAX_RECORDS, ADDR_BOOK_MAX_VALUE_LEN};
 pub use error::StoreError;
 pub use layout::{META_NETWORK, META_SCHEMA, SCHEMA_VERSION};
 pub use options::{Durability, StoreOptions, StoredHeaders, StoredTip, DEFAULT_INITIAL_MAP_SIZE};

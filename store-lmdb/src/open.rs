@@ -5,14 +5,18 @@ use std::path::Path;
 
 use headway_core::Network;
 use heed::types::Bytes;
-use heed::{CommitOrAbort, Database, Env, RoTxn, WithoutTls};
+use heed::{CommitOrAbort, Database, Env, MdbError, RoTxn, WithoutTls};
 
 use crate::error::StoreError;
 use crate::layout::{self, SCHEMA_VERSION};
 use crate::store::RawDb;
 
-/// The four databases: meta, best, side, index.
+/// The four header databases: meta, best, side, index.
 pub(crate) type Dbs = (RawDb, RawDb, RawDb, RawDb);
+
+/// The header databases and the address book database, which stores written before it existed
+/// lack (see [`create_addr_book`]).
+pub(crate) type OpenedDbs = (Dbs, Option<RawDb>);
 
 /// The first map size: the configured one, doubled until it exceeds the data already stored
 /// (so that a reopened store does not start with a full map).
@@ -29,12 +33,13 @@ pub(crate) fn starting_map_size(initial: usize, data_len: u64) -> usize {
 }
 
 /// Opens the databases of an existing store and checks its metadata (network when `wanted` is
-/// given, schema). `None` if the environment is empty (a new store). Reads only.
+/// given, schema). `None` if the environment is empty (a new store). Reads only: a missing
+/// address book database is reported as `None`, not created.
 pub(crate) fn open_existing(
     env: &Env<WithoutTls>,
     dir: &Path,
     wanted: Option<Network>,
-) -> Result<Option<(Dbs, Network)>, StoreError> {
+) -> Result<Option<(OpenedDbs, Network)>, StoreError> {
     let txn = env.read_txn()?;
     let mut network = None;
     let opened = env.open_databases_and_commit(txn, |opener, txn| {
@@ -45,7 +50,7 @@ pub(crate) fn open_existing(
                 None => true,
             };
             return if empty {
-                Ok(CommitOrAbort::<Option<Dbs>, ()>::Commit(None))
+                Ok(CommitOrAbort::<Option<OpenedDbs>, ()>::Commit(None))
             } else {
                 Err(StoreError::NotAStore {
                     dir: dir.to_path_buf(),
@@ -65,7 +70,11 @@ pub(crate) fn open_existing(
         let best = open(layout::DB_BEST)?;
         let side = open(layout::DB_SIDE)?;
         let index = open(layout::DB_INDEX)?;
-        Ok(CommitOrAbort::Commit(Some((meta, best, side, index))))
+        let addrbook = opener.open_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
+        Ok(CommitOrAbort::Commit(Some((
+            (meta, best, side, index),
+            addrbook,
+        ))))
     })?;
     Ok(match (opened.commit().flatten(), network) {
         (Some(dbs), Some(network)) => Some((dbs, network)),
@@ -114,9 +123,9 @@ fn check_metadata(
     }
 }
 
-/// Creates the databases of a new store and writes its metadata and the genesis header, in one
-/// transaction.
-pub(crate) fn create(env: &Env<WithoutTls>, network: Network) -> Result<Dbs, StoreError> {
+/// Creates the databases of a new store (the address book's included) and writes its metadata
+/// and the genesis header, in one transaction.
+pub(crate) fn create(env: &Env<WithoutTls>, network: Network) -> Result<OpenedDbs, StoreError> {
     let params = network.params();
     let genesis = params.genesis;
     let hash = genesis.block_hash();
@@ -126,6 +135,7 @@ pub(crate) fn create(env: &Env<WithoutTls>, network: Network) -> Result<Dbs, Sto
         let best = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_BEST))?;
         let side = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_SIDE))?;
         let index = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_INDEX))?;
+        let addrbook = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
         meta.put(txn, layout::META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
         meta.put(txn, layout::META_NETWORK, network.name().as_bytes())?;
         meta.put(txn, layout::META_TIP, &layout::tip_value(0, &hash))?;
@@ -136,10 +146,47 @@ pub(crate) fn create(env: &Env<WithoutTls>, network: Network) -> Result<Dbs, Sto
             &layout::encode_header(&genesis),
         )?;
         index.put(txn, &layout::hash_key(&hash), &layout::index_value(0, true))?;
-        Ok::<_, StoreError>(CommitOrAbort::<_, ()>::Commit((meta, best, side, index)))
+        Ok::<_, StoreError>(CommitOrAbort::<_, ()>::Commit((
+            (meta, best, side, index),
+            Some(addrbook),
+        )))
     })?;
     dbs.commit()
         .ok_or_else(|| StoreError::Mismatch("store creation was aborted".into()))
+}
+
+/// Creates the (empty) address book database in a store written before it existed, in one
+/// transaction of its own, called only after the metadata checks accepted the store. Runs
+/// before any other transaction of this process exists, so a full map is grown right here
+/// (doubling, as [`crate::HeaderStore`]'s writes do) and the creation retried.
+pub(crate) fn create_addr_book(env: &Env<WithoutTls>, dir: &Path) -> Result<RawDb, StoreError> {
+    loop {
+        let txn = env.write_txn()?;
+        let created = env.create_databases_and_commit(txn, |opener, txn| {
+            let db = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
+            Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(db))
+        });
+        match created {
+            Ok(done) => {
+                tracing::info!(dir = %dir.display(), "address book database added to the store");
+                return done.commit().ok_or_else(|| {
+                    StoreError::Mismatch("address book creation was aborted".into())
+                });
+            }
+            Err(heed::Error::Mdb(MdbError::MapFull)) => {
+                let current = env.info().map_size;
+                let exhausted = || StoreError::MapExhausted {
+                    dir: dir.to_path_buf(),
+                    map_size: current,
+                };
+                let next = current.checked_mul(2).ok_or_else(exhausted)?;
+                // SAFETY: the environment was opened by the caller a moment ago and no
+                // transaction of this process is open on it (the one above was aborted).
+                unsafe { env.resize(next) }.map_err(|_| exhausted())?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, WithoutTls}
 
 use crate::error::StoreError;
 use crate::layout;
-use crate::open::{create, open_existing, starting_map_size};
+use crate::open::{create, create_addr_book, open_existing, starting_map_size};
 use crate::options::{StoreOptions, StoredHeaders, StoredTip};
 
 /// A database of raw bytes, valid for the life of the environment.
@@ -32,6 +32,9 @@ pub struct HeaderStore {
     pub(crate) best: RawDb,
     pub(crate) side: RawDb,
     pub(crate) index: RawDb,
+    /// The address book (`addrbook.rs`). Always present on a read-write store (created on open
+    /// if the store predates it); `None` on a read-only open of such an older store.
+    pub(crate) addrbook: Option<RawDb>,
     pub(crate) network: Network,
     pub(crate) dir: PathBuf,
     pub(crate) read_only: bool,
@@ -89,9 +92,15 @@ impl HeaderStore {
             source,
         })?;
         let existing = open_existing(&env, dir, Some(network))?;
-        let (meta, best, side, index) = match existing {
+        let ((meta, best, side, index), addrbook) = match existing {
             Some((dbs, _)) => dbs,
             None => create(&env, network)?,
+        };
+        // A store written before the address book existed gains its database now, after the
+        // checks above accepted it (a refused directory is never written).
+        let addrbook = match addrbook {
+            Some(db) => db,
+            None => create_addr_book(&env, dir)?,
         };
         tracing::info!(dir = %dir.display(), %network, map_size, "header store opened");
         // No other thread can hold this environment yet: reading through the map is safe.
@@ -102,6 +111,7 @@ impl HeaderStore {
             best,
             side,
             index,
+            addrbook: Some(addrbook),
             network,
             dir: dir.to_path_buf(),
             read_only: false,
@@ -129,7 +139,9 @@ impl HeaderStore {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let Some(((meta, best, side, index), network)) = open_existing(&env, dir, None)? else {
+        let Some((((meta, best, side, index), addrbook), network)) =
+            open_existing(&env, dir, None)?
+        else {
             return Err(StoreError::NoStore {
                 dir: dir.to_path_buf(),
             });
@@ -143,6 +155,7 @@ impl HeaderStore {
             best,
             side,
             index,
+            addrbook,
             network,
             dir: dir.to_path_buf(),
             read_only: true,

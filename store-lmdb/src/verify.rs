@@ -46,8 +46,10 @@ impl HeaderStore {
     /// header links to the one below; every side header links to a stored header one height
     /// below (so, by induction, to genesis); the hash index holds exactly the stored headers
     /// with their heights and best/side flags; the tip record names the last best header; the
-    /// stored work is the sum of the best chain's work. Broken invariants are listed in the
-    /// report; an `Err` means the store could not be read at all.
+    /// stored work is the sum of the best chain's work; the address book's secret, if stored,
+    /// is 32 bytes, no other reserved key is used and no record value is over the store's bound
+    /// (the records themselves are the core's and not checked). Broken invariants are listed in
+    /// the report; an `Err` means the store could not be read at all.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         self.read(|txn| {
             let mut report = VerifyReport {
@@ -98,6 +100,9 @@ impl HeaderStore {
                     "hash index holds {indexed} entries for {} best and {} side headers",
                     report.best_headers, report.side_headers
                 ));
+            }
+            for problem in self.verify_addr_book(txn, MAX_PROBLEMS)? {
+                report.problem(problem);
             }
             Ok(report)
         })
