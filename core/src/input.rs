@@ -39,6 +39,14 @@ pub enum Input {
         /// What the driver saw, for the log.
         error: Option<String>,
     },
+    /// The driver resolved a name the core asked for with [`crate::Output::Resolve`]; an
+    /// error or an unknown name is an empty list.
+    Resolved {
+        /// The name, exactly as asked.
+        host: String,
+        /// The addresses it resolved to.
+        addrs: Vec<std::net::IpAddr>,
+    },
     /// Nothing happened but time passed: the driver's timer for
     /// [`crate::Node::next_deadline`] fired.
     Tick,

@@ -38,6 +38,15 @@ pub enum Output {
         /// Why, for the log.
         reason: DisconnectReason,
     },
+    /// Resolve this host name (a DNS seed) off the socket loop and answer with
+    /// [`crate::Input::Resolved`], an empty list on failure.
+    Resolve {
+        /// The name to resolve.
+        host: String,
+    },
+    /// Write this change of the address book to the store (its own transaction, or with the
+    /// next header write); order among these matters, as among [`Output::Persist`].
+    PersistAddrs(crate::addrbook::AddrBookChange),
     /// Persist this change of the header tree. Carry these out in order: each one builds on
     /// the ones before.
     Persist(PersistChain),
@@ -190,6 +199,39 @@ pub enum Event {
         /// What it did.
         reason: DisconnectReason,
     },
+    /// The set of connected peers changed (a handshake completed or a negotiated peer left):
+    /// the counts an operator wants to see.
+    PeersChanged {
+        /// Negotiated outbound peers, every kind.
+        outbound: usize,
+        /// Negotiated inbound peers.
+        inbound: usize,
+        /// Addresses in the book's new table.
+        book_new: usize,
+        /// Addresses in the book's tried table.
+        book_tried: usize,
+    },
+    /// A DNS seed answered.
+    SeedResolved {
+        /// The name resolved.
+        host: String,
+        /// Addresses it gave (at most 256 are used).
+        found: usize,
+        /// Of those, how many the book took.
+        added: usize,
+    },
+    /// DNS seeding is over.
+    SeedingFinished {
+        /// It ended because enough outbound peers were up before any seed was asked.
+        skipped: bool,
+        /// Addresses in the book.
+        addresses: usize,
+    },
+    /// The book was still empty a minute after start: the network's fixed seeds were added.
+    FixedSeedsAdded {
+        /// How many the book took.
+        count: usize,
+    },
     /// After [`crate::Request::Shutdown`]: every connection is closed.
     ShutdownComplete,
 }
@@ -254,6 +296,15 @@ pub enum DisconnectReason {
     /// The driver closed the connection or the socket failed.
     #[error("connection closed: {0}")]
     Closed(String),
+    /// An addr or addrv2 message with more than 1000 addresses.
+    #[error("addr message with {0} addresses (limit 1000)")]
+    TooManyAddresses(usize),
+    /// A feeler connection completed its handshake: its test is done.
+    #[error("feeler done")]
+    FeelerDone,
+    /// A seed node answered our getaddr: its job is done.
+    #[error("seed node answered")]
+    AddrFetchDone,
 }
 
 impl DisconnectReason {
@@ -267,6 +318,7 @@ impl DisconnectReason {
     /// | more than 2000 headers in one message | [`Self::TooManyHeaders`] | `ProcessMessage`, `NetMsgType::HEADERS`: "headers message size = %u" |
     /// | headers that do not chain to each other | [`Self::NonContinuousHeaders`] | `ProcessHeadersMessage` → `CheckHeadersAreContinuous`: "non-continuous headers sequence" |
     /// | a header with bad proof of work or that breaks a consensus rule | [`Self::InvalidHeader`] (every [`HeaderError`] but time-too-new and a missing parent, [`HeaderError::is_offence`]) | `CheckHeadersPoW` ("header with invalid proof of work"), `MaybePunishNodeForBlock` |
+    /// | more than 1000 addresses in one addr or addrv2 message | [`Self::TooManyAddresses`] | `ProcessMessage`, `NetMsgType::ADDR`/`ADDRV2`: "%s message size = %u" |
     ///
     /// Disconnected without a score, as Core does:
     ///
@@ -284,6 +336,7 @@ impl DisconnectReason {
             DisconnectReason::TooManyHeaders(_)
                 | DisconnectReason::NonContinuousHeaders
                 | DisconnectReason::InvalidHeader { .. }
+                | DisconnectReason::TooManyAddresses(_)
         )
     }
 }
@@ -307,4 +360,6 @@ pub enum Notification {
     Event(Event),
     /// An [`Output::Persist`]; the application writes it to its store, in order.
     Persist(PersistChain),
+    /// An [`Output::PersistAddrs`]; the application writes it to its store, in order.
+    PersistAddrs(crate::addrbook::AddrBookChange),
 }

@@ -35,6 +35,13 @@ pub enum Network {
 pub struct UnknownNetwork(pub String);
 
 impl Network {
+    /// Whether this is a local test network (regtest, simnet), whose peers live on loopback
+    /// and private addresses: the address book accepts those there, as Core's `-regtest`
+    /// nodes connect to whatever they are given.
+    pub fn is_local(self) -> bool {
+        matches!(self, Network::Regtest | Network::Simnet)
+    }
+
     /// Every network, in a stable order.
     pub const ALL: [Network; 6] = [
         Network::Mainnet,

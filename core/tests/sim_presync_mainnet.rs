@@ -148,7 +148,7 @@ impl Harness {
                 }
                 Output::Persist(p) => self.persisted.push(p),
                 Output::Event(e) => self.events.push(e),
-                Output::Connect { .. } => {}
+                Output::Connect { .. } | Output::Resolve { .. } | Output::PersistAddrs(_) => {}
             }
         }
     }

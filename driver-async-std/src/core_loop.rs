@@ -186,7 +186,18 @@ impl CoreLoop {
                     }
                     None => debug!(%peer, %reason, "disconnect of a connection already gone"),
                 },
+                Output::Resolve { host } => {
+                    debug!(%host, "resolving");
+                    let core = self.inputs_tx.clone();
+                    let _ = spawn(async move {
+                        let addrs = crate::runtime::lookup_host(&host).await;
+                        let _ = core
+                            .send(CoreMsg::Input(Input::Resolved { host, addrs }))
+                            .await;
+                    });
+                }
                 Output::Persist(change) => self.notify(Notification::Persist(change)),
+                Output::PersistAddrs(change) => self.notify(Notification::PersistAddrs(change)),
                 Output::Event(event) => {
                     finished |= matches!(event, Event::ShutdownComplete);
                     self.notify(Notification::Event(event));

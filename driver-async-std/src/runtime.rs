@@ -32,6 +32,19 @@ where
     Task(async_std::task::spawn(future))
 }
 
+/// The addresses `host` resolves to, none on failure: async-std runs the system resolver on
+/// its blocking pool, off the tasks that move bytes.
+pub(crate) async fn lookup_host(host: &str) -> Vec<std::net::IpAddr> {
+    use async_std::net::ToSocketAddrs;
+    match (host, 0u16).to_socket_addrs().await {
+        Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+        Err(e) => {
+            tracing::debug!(%host, error = %e, "resolution failed");
+            Vec::new()
+        }
+    }
+}
+
 /// Runs `future` for at most `limit`; `None` if the time ran out first.
 pub(crate) async fn timeout<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
     async_std::future::timeout(limit, future).await.ok()

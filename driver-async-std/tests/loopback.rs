@@ -50,7 +50,7 @@ fn wait_for<T>(driver: &Driver, what: &str, mut pick: impl FnMut(&Event) -> Opti
                     return found;
                 }
             }
-            Ok(Notification::Persist(_)) => {}
+            Ok(Notification::Persist(_) | Notification::PersistAddrs(_)) => {}
             Err(RecvTimeoutError::Timeout) => panic!("no {what} before the hang guard"),
             Err(RecvTimeoutError::Disconnected) => panic!("driver ended before {what}"),
         }

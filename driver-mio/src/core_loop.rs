@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use headway_core::{Event, Input, Node, Notification, Output, Time};
 use tracing::{debug, info};
 
+use crate::resolver::Resolver;
 use crate::socket_loop::{SocketCommand, SocketLink};
 
 /// What arrives at the core thread.
@@ -41,6 +42,7 @@ pub(crate) fn run(
     mut node: Node,
     inbox: Receiver<CoreMessage>,
     mut sockets: SocketLink,
+    resolver: Resolver,
     notifications: Sender<Notification>,
 ) -> Node {
     // Answers to commands the socket thread could not take (see `SocketLink::queue`).
@@ -73,7 +75,13 @@ pub(crate) fn run(
         if received > 0 {
             sockets.handled(received);
         }
-        if drain(&mut node, &mut sockets, &notifications, &mut answered) {
+        if drain(
+            &mut node,
+            &mut sockets,
+            &resolver,
+            &notifications,
+            &mut answered,
+        ) {
             info!("node shut down");
             return node;
         }
@@ -88,6 +96,7 @@ pub(crate) fn run(
 fn drain(
     node: &mut Node,
     sockets: &mut SocketLink,
+    resolver: &Resolver,
     notifications: &Sender<Notification>,
     answered: &mut VecDeque<Input>,
 ) -> bool {
@@ -106,7 +115,12 @@ fn drain(
                 answered.extend(sockets.queue(SocketCommand::Disconnect { peer, reason }));
                 continue;
             }
+            Output::Resolve { host } => {
+                resolver.resolve(host);
+                continue;
+            }
             Output::Persist(persist) => Notification::Persist(persist),
+            Output::PersistAddrs(change) => Notification::PersistAddrs(change),
             Output::Event(event) => {
                 shutdown |= event == Event::ShutdownComplete;
                 Notification::Event(event)
@@ -153,7 +167,8 @@ mod tests {
             Config::new(Network::Regtest),
             HeaderChain::new(Network::Regtest.params()),
         );
-        let core = thread::spawn(move || run(node, inbox_rx, link, notify));
+        let resolver = Resolver::new(inbox.clone());
+        let core = thread::spawn(move || run(node, inbox_rx, link, resolver, notify));
 
         let peer = PeerId(1);
         let inbound = "127.0.0.1:40001".parse().unwrap();

@@ -27,6 +27,7 @@ mod backlog;
 mod connection;
 mod core_loop;
 mod outbox;
+mod resolver;
 mod socket_loop;
 
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ use tracing::{debug, info, warn};
 
 use crate::backlog::{CoreBacklog, CORE_BACKLOG_LIMIT};
 use crate::core_loop::CoreMessage;
+use crate::resolver::Resolver;
 use crate::socket_loop::{SocketLink, SocketLoop, LISTENER, WAKER};
 
 /// How the driver uses sockets. Plain data; [`DriverConfig::default`] gives the defaults.
@@ -156,9 +158,10 @@ impl Driver {
         // If this spawn fails, the closure (and with it the link) is dropped, which stops the
         // socket thread.
         let link = SocketLink::new(commands_tx, waker, backlog);
+        let resolver = Resolver::new(inbox_tx.clone());
         let core = thread::Builder::new()
             .name("headway-core".into())
-            .spawn(move || core_loop::run(node, inbox_rx, link, notify_tx))?;
+            .spawn(move || core_loop::run(node, inbox_rx, link, resolver, notify_tx))?;
 
         Ok(Driver {
             local_addr,

@@ -47,6 +47,9 @@ fn wait_for<T>(
                 seen.push(format!("{event:?}"));
             }
             Ok(Notification::Persist(persist)) => seen.push(format!("persist {persist}")),
+            Ok(Notification::PersistAddrs(change)) => {
+                seen.push(format!("persist {} addresses", change.upsert.len()))
+            }
             Err(RecvTimeoutError::Timeout) => panic!("no {what} in time; saw {seen:#?}"),
             Err(RecvTimeoutError::Disconnected) => {
                 panic!("driver ended before {what}; saw {seen:#?}")

@@ -365,6 +365,8 @@ fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, store: &mut ModelS
                     panic!("the node's persist does not replay: {why}: {change}");
                 }
             }
+            Output::Resolve { host } => assert!(!host.is_empty(), "empty name to resolve"),
+            Output::PersistAddrs(change) => assert!(!change.is_empty(), "empty book change"),
             Output::Event(_) => {}
         }
     }

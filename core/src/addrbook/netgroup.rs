@@ -450,6 +450,19 @@ impl NetGroup {
         g
     }
 
+    /// The group of a source that is not a peer: a DNS seed or the fixed seeds, by name.
+    /// Core names such a source with an internal address (`CNetAddr::SetInternal`: the first
+    /// 10 bytes of SHA-256 of the name) whose group is [`NetKind::Internal`] and those bytes.
+    pub fn internal_source(name: &str) -> NetGroup {
+        use bitcoin::hashes::{sha256, Hash};
+        let hash = sha256::Hash::hash(name.as_bytes());
+        let mut g = NetGroup::new(NetKind::Internal);
+        for &b in &hash.as_byte_array()[..10] {
+            g.push(b);
+        }
+        g
+    }
+
     fn new(class: NetKind) -> NetGroup {
         let mut bytes = [0; MAX_GROUP_LEN];
         bytes[0] = class as u8;

@@ -40,6 +40,20 @@ pub struct Config {
     pub headers_timeout: Duration,
     /// Most inbound connections accepted at once.
     pub max_inbound: usize,
+    /// Find peers by itself: DNS seeds, fixed seeds, the address book and its automatic
+    /// outbound slots and feelers. Off means only the peers the application adds (what
+    /// `--connect` asks for, as in Core); gossip is still taken into the book.
+    pub discovery: bool,
+    /// Automatic outbound connections (Core: 8 full-relay).
+    pub max_outbound: usize,
+    /// The DNS seeds to ask: the network's list from Core's chainparams by default (see
+    /// [`crate::seeds`]); empty for none.
+    pub dns_seeds: Vec<String>,
+    /// Fall back to the network's fixed seed addresses when the book is still empty a minute
+    /// after start (Core's `-fixedseeds`).
+    pub fixed_seeds: bool,
+    /// Peers dialled once at start to ask for addresses and then left (Core's `-seednode`).
+    pub seed_nodes: Vec<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -57,6 +71,14 @@ impl Config {
             ping_timeout: Duration::from_secs(20 * 60),
             headers_timeout: Duration::from_secs(60),
             max_inbound: 117,
+            discovery: true,
+            max_outbound: super::discovery::DEFAULT_MAX_OUTBOUND,
+            dns_seeds: crate::seeds::dns_seeds(network)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            fixed_seeds: true,
+            seed_nodes: Vec::new(),
         }
     }
 }

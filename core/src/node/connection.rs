@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 
 use bitcoin::BlockHash;
 
+use super::discovery::OutboundKind;
+use super::gossip::AddrRelay;
 use super::handshake::Handshake;
 use super::ping::Ping;
 use super::presync;
@@ -52,6 +54,10 @@ pub(super) struct Peer {
     pub(super) more_announced: bool,
     /// Its low-work headers chain being downloaded twice before anything is stored.
     pub(super) presync: Option<Box<presync::HeadersPresync>>,
+    /// What an outbound connection is for (`None` for inbound ones).
+    pub(super) outbound_kind: Option<OutboundKind>,
+    /// Address gossip with it.
+    pub(super) addr_relay: AddrRelay,
 }
 
 impl Peer {
@@ -62,6 +68,7 @@ impl Peer {
         direction: Direction,
         decoder: FrameDecoder,
         handshake: Handshake,
+        now: Time,
     ) -> Peer {
         Peer {
             addr,
@@ -82,6 +89,8 @@ impl Peer {
             sent_sendheaders: false,
             more_announced: false,
             presync: None,
+            outbound_kind: None,
+            addr_relay: AddrRelay::new(now),
         }
     }
 

@@ -10,10 +10,13 @@
 mod config;
 mod connection;
 pub mod discourage;
+pub mod discovery;
+mod gossip;
 pub mod handshake;
 pub mod outbound;
 pub mod ping;
 pub mod presync;
+pub mod seeding;
 mod serve;
 mod sync;
 
@@ -36,6 +39,7 @@ use crate::wire::{self, Frame, FrameDecoder};
 pub use self::config::Config;
 use self::connection::Peer;
 use self::discourage::Discouraged;
+use self::discovery::{Discovery, OutboundKind};
 use self::handshake::{Handshake, VersionOutcome};
 use self::outbound::PersistentPeers;
 use self::sync::HeaderSync;
@@ -72,6 +76,8 @@ pub struct Node {
     /// The time of the input being handled (for bookkeeping deep in call chains).
     now: Time,
     sync: HeaderSync,
+    /// The address book and the outbound slots it fills.
+    discovery: Discovery,
     shutting_down: bool,
     shutdown_reported: bool,
 }
@@ -84,7 +90,18 @@ impl Node {
             params.minimum_chain_work = work;
         }
         let rng = Rng::from_seed(config.seed);
-        let secrets = SecretRng::from_seed(&config.secret_seed);
+        let mut secrets = SecretRng::from_seed(&config.secret_seed);
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(8) {
+            chunk.copy_from_slice(&secrets.next_u64().to_le_bytes());
+        }
+        let discovery = Discovery::new(
+            crate::addrbook::AddrBookKey::from_bytes(key),
+            params.network.is_local(),
+            config.discovery,
+            config.dns_seeds.clone(),
+            config.seed_nodes.clone(),
+        );
         Node {
             config,
             params,
@@ -97,6 +114,7 @@ impl Node {
             discouraged: Discouraged::default(),
             now: Time::ZERO,
             sync: HeaderSync::default(),
+            discovery,
             shutting_down: false,
             shutdown_reported: false,
         }
@@ -114,6 +132,7 @@ impl Node {
             Input::ConnectFailed { addr, error } => self.on_connect_failed(now, addr, error),
             Input::Received { peer, bytes } => self.on_received(now, peer, &bytes),
             Input::Disconnected { peer, error } => self.on_disconnected(now, peer, error),
+            Input::Resolved { host, addrs } => self.on_resolved(now, host, addrs),
             Input::Tick => {}
             Input::Request(request) => self.on_request(now, request),
         }
@@ -129,6 +148,9 @@ impl Node {
     /// When the driver must call [`Node::handle`] with [`Input::Tick`] at the latest.
     pub fn next_deadline(&self) -> Option<Time> {
         let mut next = self.persistent.next_deadline();
+        if let Some(t) = self.discovery.next_deadline() {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
         let mut consider = |t: Option<Time>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n| n.min(t)));
@@ -215,6 +237,8 @@ impl Node {
             }
             Request::Disconnect(peer) => self.disconnect(peer, DisconnectReason::Requested),
             Request::Shutdown => {
+                self.persist_addr_book(now);
+                self.discovery.stop();
                 self.shutting_down = true;
                 self.persistent.clear();
                 let ids: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -224,7 +248,6 @@ impl Node {
                 self.maybe_finish_shutdown();
             }
         }
-        let _ = now;
     }
 
     fn maybe_finish_shutdown(&mut self) {
@@ -247,6 +270,7 @@ impl Node {
                 direction,
                 FrameDecoder::new(self.params.magic),
                 Handshake::new(now + self.config.handshake_timeout),
+                now,
             ),
         );
         self.emit(Event::PeerConnected {
@@ -270,6 +294,10 @@ impl Node {
             return;
         }
         if direction == Direction::Outbound {
+            let kind = self.outbound_connected(addr);
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.outbound_kind = Some(kind);
+            }
             self.persistent.connected(addr, id);
             self.send_version(now, id);
         }
@@ -277,6 +305,11 @@ impl Node {
 
     fn on_connect_failed(&mut self, now: Time, addr: SocketAddr, error: String) {
         if self.shutting_down {
+            return;
+        }
+        if let Some(kind) = self.outbound_failed(addr) {
+            debug!(%addr, ?kind, %error, "dial failed");
+            self.discovery.request_fill(now);
             return;
         }
         if let Some(retry_in) = self.persistent.failed(addr, now) {
@@ -302,7 +335,17 @@ impl Node {
         });
         self.sync_peer_lost(id);
         if peer.direction == Direction::Outbound && !self.shutting_down {
-            self.persistent.failed(peer.addr, now);
+            if peer.outbound_kind == Some(OutboundKind::Manual) {
+                self.persistent.failed(peer.addr, now);
+            } else {
+                self.discovery.request_fill(now);
+            }
+            if peer.negotiated {
+                self.outbound_ended(peer.addr, now);
+            }
+        }
+        if peer.negotiated {
+            self.report_peers();
         }
         self.maybe_finish_shutdown();
         self.maybe_start_sync(now);
@@ -396,6 +439,9 @@ impl Node {
             NetworkMessage::Headers(headers) => self.on_headers(now, id, headers),
             NetworkMessage::GetHeaders(req) => self.on_getheaders(id, req),
             NetworkMessage::Inv(inv) => self.on_inv(now, id, &inv),
+            NetworkMessage::Addr(list) => self.on_addr(now, id, list),
+            NetworkMessage::AddrV2(list) => self.on_addrv2(now, id, list),
+            NetworkMessage::GetAddr => self.on_getaddr(now, id),
             // A second version or verack is ignored, as Core does; so is anything we do not use.
             _ => {}
         }
@@ -450,6 +496,11 @@ impl Node {
                     peer.prefers_headers = true;
                 }
             }
+            NetworkMessage::SendAddrV2 if got_version => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.addr_relay.wants_addrv2 = true;
+                }
+            }
             other if got_version && handshake::is_pre_verack_negotiation(&other) => {}
             other => {
                 debug!(peer = %id, command = %other.cmd(), "ignored before the handshake completed")
@@ -475,8 +526,10 @@ impl Node {
         let (addr, direction) = (peer.addr, peer.direction);
         debug!(peer = %id, %addr, %direction, version = v.version, user_agent = %v.user_agent,
             services = %v.services, start_height = v.start_height, "peer negotiated");
+        let kind = peer.outbound_kind;
         if direction == Direction::Outbound {
             self.persistent.negotiated(addr);
+            self.outbound_negotiated(addr, v.services);
         }
         self.emit(Event::PeerNegotiated {
             peer: id,
@@ -487,8 +540,40 @@ impl Node {
             services: v.services,
             start_height: v.start_height,
         });
+        match kind {
+            Some(OutboundKind::Feeler) => {
+                self.disconnect(id, DisconnectReason::FeelerDone);
+                return;
+            }
+            Some(_) => self.send_getaddr(id),
+            None => {}
+        }
+        self.report_peers();
         self.send_ping(now, id);
+        if kind == Some(OutboundKind::AddrFetch) {
+            return;
+        }
         self.on_peer_ready_for_sync(now, id);
+    }
+
+    /// Reports the peer counts (an info line in the binaries).
+    fn report_peers(&mut self) {
+        let negotiated = |d: Direction| {
+            self.peers
+                .values()
+                .filter(|p| p.negotiated && p.closing.is_none() && p.direction == d)
+                .count()
+        };
+        let (outbound, inbound) = (
+            negotiated(Direction::Outbound),
+            negotiated(Direction::Inbound),
+        );
+        self.emit(Event::PeersChanged {
+            outbound,
+            inbound,
+            book_new: self.discovery.book.new_len(),
+            book_tried: self.discovery.book.tried_len(),
+        });
     }
 
     fn send_ping(&mut self, now: Time, id: PeerId) {
@@ -503,6 +588,7 @@ impl Node {
         for addr in self.persistent.due(now) {
             self.outputs.push_back(Output::Connect { addr });
         }
+        self.run_discovery(now);
         let mut expired = Vec::new();
         let mut pings = Vec::new();
         let mut stalled = Vec::new();

@@ -69,6 +69,10 @@ pub struct SimNode {
     pub addr: SocketAddr,
     pub events: Vec<(Time, Event)>,
     pub persisted: Vec<PersistChain>,
+    /// Every address book change the node asked to store, in order.
+    pub addr_changes: Vec<headway_core::addrbook::AddrBookChange>,
+    /// Every name the node asked to resolve, in order.
+    pub resolved: Vec<String>,
 }
 
 enum Delivery {
@@ -86,6 +90,8 @@ pub struct Sim {
     queue: VecDeque<(Time, Delivery)>,
     /// Addresses that swallow every dial without an answer (for dial-failure tests).
     pub dead_addrs: Vec<SocketAddr>,
+    /// What names resolve to; a name not here resolves to nothing.
+    pub dns: BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 impl Sim {
@@ -99,6 +105,7 @@ impl Sim {
             links: BTreeMap::new(),
             queue: VecDeque::new(),
             dead_addrs: Vec::new(),
+            dns: BTreeMap::new(),
         }
     }
 
@@ -110,6 +117,8 @@ impl Sim {
             addr,
             events: Vec::new(),
             persisted: Vec::new(),
+            addr_changes: Vec::new(),
+            resolved: Vec::new(),
         });
         i
     }
@@ -297,6 +306,15 @@ impl Sim {
                         .handle(now, Input::Disconnected { peer, error: None });
                 }
                 Output::Persist(p) => self.nodes[i].persisted.push(p),
+                Output::PersistAddrs(c) => self.nodes[i].addr_changes.push(c),
+                Output::Resolve { host } => {
+                    let addrs = self.dns.get(&host).cloned().unwrap_or_default();
+                    self.nodes[i].resolved.push(host.clone());
+                    let now = self.now;
+                    self.nodes[i]
+                        .node
+                        .handle(now, Input::Resolved { host, addrs });
+                }
                 Output::Event(e) => {
                     let now = self.now;
                     self.nodes[i].events.push((now, e));
