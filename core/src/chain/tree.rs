@@ -456,6 +456,38 @@ mod tests {
     }
 
     #[test]
+    fn a_rebuilt_index_is_sized_as_a_loaded_one_and_finds_every_node() {
+        // 3072 nodes sit exactly at three-quarters of 4096 slots: the rebuild must size for
+        // them with room to spare, as `with_capacity` does, or the next header grows it.
+        for (nodes, slots) in [(3001usize, 4096usize), (3072, 8192)] {
+            let genesis = crate::params::Network::Regtest.params().genesis;
+            let mut tree = Tree::new(&genesis, genesis.block_hash(), 2, 0);
+            let hashes: Vec<BlockHash> = (1..nodes as u32)
+                .map(|i| BlockHash::from_raw_hash(sha256d::Hash::hash(&i.to_le_bytes())))
+                .collect();
+            for (i, hash) in hashes.iter().enumerate() {
+                let node = Node {
+                    hash: *hash,
+                    parent: i as u32,
+                    height: i as u32 + 1,
+                    ..*tree.node(0)
+                };
+                tree.push_best_unindexed(node);
+            }
+            tree.rebuild_index();
+            assert_eq!(tree.index.slots.len(), slots, "{nodes} nodes");
+            assert_eq!(slots, HashIndex::with_capacity(nodes).slots.len());
+            assert_eq!(tree.index.len, nodes);
+            for (i, hash) in hashes.iter().enumerate() {
+                assert_eq!(tree.lookup(hash), Some(i as u32 + 1));
+            }
+            let written = tree.index.slots.iter().filter(|s| **s != EMPTY).count();
+            assert_eq!(written, nodes);
+            assert!(longest_probe(&tree.index, &hashes) < 64);
+        }
+    }
+
+    #[test]
     fn skip_heights_match_core() {
         // Values from Core's GetSkipHeight.
         assert_eq!(skip_height(0), 0);
