@@ -76,7 +76,7 @@ pub struct AddrBook {
     /// Every id, for getaddr's sampling (Core's `vRandom`).
     ids: Vec<u32>,
     ids_at: BTreeMap<u32, usize>,
-    new_table: Table,
+    pub(super) new_table: Table,
     tried_table: Table,
     next_id: u32,
     /// Keys whose records changed since the last [`AddrBook::take_change`].

@@ -16,6 +16,8 @@ mod entry;
 pub mod netgroup;
 pub mod record;
 mod table;
+#[cfg(test)]
+mod tests;
 
 pub use book::{AddrBook, Candidate, KnownAddr, CAPACITY, GOSSIP_TIME_PENALTY_SECS};
 pub use buckets::{BUCKET_SIZE, NEW_BUCKETS, NEW_BUCKETS_PER_SOURCE_GROUP, TRIED_BUCKETS};
