@@ -38,6 +38,10 @@ pub const PERSIST_INTERVAL: Duration = Duration::from_secs(60);
 /// When slots are empty and the book had nothing suitable, look again this much later (Core's
 /// loop wakes every 500 ms; new addresses also trigger a look at once).
 pub const FILL_RETRY: Duration = Duration::from_secs(5);
+/// After a failed dial the next automatic dial waits this long, so that addresses that refuse
+/// at once (a closed port on a fast network) cannot turn the slot filling into a busy loop
+/// (Core's connection thread sleeps 500 ms between attempts and dials one at a time).
+pub const DIAL_PACE: Duration = Duration::from_millis(500);
 /// Picks tried per slot before giving up for now (Core's `nTries` bound of 100).
 pub const MAX_SELECT_TRIES: usize = 100;
 /// An address tried this recently is passed over for the first [`RECENT_TRY_TRIES`] picks
@@ -109,9 +113,9 @@ impl Discovery {
 
     /// Asks for the slots to be filled at the next timer run (a slot came free, or addresses
     /// came in).
-    pub(super) fn request_fill(&mut self, now: Time) {
+    pub(super) fn request_fill(&mut self, at: Time) {
         if self.enabled {
-            self.next_fill = Some(self.next_fill.map_or(now, |t| t.min(now)));
+            self.next_fill = Some(self.next_fill.map_or(at, |t| t.min(at)));
         }
     }
 
@@ -125,8 +129,12 @@ impl Discovery {
         self.next_fill = None;
     }
 
-    /// The earliest time discovery needs a tick.
+    /// The earliest time discovery needs a tick: at once before its first run (nothing else
+    /// may wake a node that has no peers yet).
     pub(super) fn next_deadline(&self) -> Option<Time> {
+        if self.started_at.is_none() && (self.enabled || !self.seed_nodes.is_empty()) {
+            return Some(Time::ZERO);
+        }
         let fixed = (self.enabled && !self.fixed_seeds_added)
             .then(|| self.started_at.map(|t| t + FIXED_SEEDS_DELAY))
             .flatten();

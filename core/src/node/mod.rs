@@ -309,7 +309,7 @@ impl Node {
         }
         if let Some(kind) = self.outbound_failed(addr) {
             debug!(%addr, ?kind, %error, "dial failed");
-            self.discovery.request_fill(now);
+            self.discovery.request_fill(now + discovery::DIAL_PACE);
             return;
         }
         if let Some(retry_in) = self.persistent.failed(addr, now) {
@@ -338,7 +338,7 @@ impl Node {
             if peer.outbound_kind == Some(OutboundKind::Manual) {
                 self.persistent.failed(peer.addr, now);
             } else {
-                self.discovery.request_fill(now);
+                self.discovery.request_fill(now + discovery::DIAL_PACE);
             }
             if peer.negotiated {
                 self.outbound_ended(peer.addr, now);

@@ -73,6 +73,8 @@ pub struct SimNode {
     pub addr_changes: Vec<headway_core::addrbook::AddrBookChange>,
     /// Every name the node asked to resolve, in order.
     pub resolved: Vec<String>,
+    /// Every address the node asked to dial, in order.
+    pub dialled: Vec<SocketAddr>,
 }
 
 enum Delivery {
@@ -119,6 +121,7 @@ impl Sim {
             persisted: Vec::new(),
             addr_changes: Vec::new(),
             resolved: Vec::new(),
+            dialled: Vec::new(),
         });
         i
     }
@@ -253,6 +256,7 @@ impl Sim {
                     }
                 }
                 Output::Connect { addr } => {
+                    self.nodes[i].dialled.push(addr);
                     if self.dead_addrs.contains(&addr) {
                         continue;
                     }
