@@ -11,7 +11,7 @@ use std::time::Duration;
 use headway_core::addrbook::{
     netgroup, AddrBook, AddrBookChange, AddrBookKey, Candidate, StoredAddrBook,
 };
-use headway_core::bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
+use headway_core::bitcoin::p2p::address::{AddrV2Message, Address};
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::rng::SecretRng;
