@@ -1,5 +1,5 @@
 //! The command line of both binaries: running a node (no subcommand) and the read-only
-//! inspection commands `tip`, `header` and `export`.
+//! inspection commands `tip`, `header`, `export` and `peers`.
 
 use std::path::PathBuf;
 
@@ -24,7 +24,8 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct RunArgs {
     /// TOML config file (keys: network, connect, listen, datadir, log_level, ping_interval_secs,
-    /// ping_timeout_secs, handshake_timeout_secs, seed, minimum_chain_work).
+    /// ping_timeout_secs, handshake_timeout_secs, seed, minimum_chain_work, dns_seed,
+    /// dns_seeds, fixed_seeds, seednode, addnode, max_outbound, max_connections).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Network: mainnet, testnet3, testnet4, signet, regtest or simnet [default: mainnet; the
@@ -38,10 +39,37 @@ pub struct RunArgs {
     /// "headway_core=debug,info" [default: $RUST_LOG, else info].
     #[arg(long, value_name = "LEVEL", global = true)]
     pub log_level: Option<String>,
-    /// Keep a connection to this peer (repeatable); the network's port is used if none is
-    /// given. Replaces the config file's list.
+    /// Connect only to this peer (repeatable), as Bitcoin Core's -connect: no peer discovery
+    /// (no DNS seeds, fixed seeds, seed nodes or automatic outbound peers). The network's port
+    /// is used if none is given. Replaces the config file's list.
     #[arg(long, value_name = "ADDR")]
     pub connect: Vec<String>,
+    /// Keep a connection to this peer (repeatable), redialled whenever it drops, beside the
+    /// automatic outbound peers. Replaces the config file's list.
+    #[arg(long, value_name = "ADDR")]
+    pub addnode: Vec<String>,
+    /// Connect to this peer once to ask for addresses, then disconnect (repeatable), as Core's
+    /// -seednode. Replaces the config file's list.
+    #[arg(long, value_name = "ADDR")]
+    pub seednode: Vec<String>,
+    /// Ask this DNS seed for peer addresses (repeatable); replaces the network's list of
+    /// seeds [default: Bitcoin Core v31's seeds for the network; none on regtest and simnet].
+    #[arg(long, value_name = "HOST", conflicts_with = "no_dns_seeds")]
+    pub dns_seed: Vec<String>,
+    /// Ask no DNS seeds for addresses.
+    #[arg(long)]
+    pub no_dns_seeds: bool,
+    /// Never fall back to the network's built-in seed addresses (used when the address book
+    /// is still empty a minute after start).
+    #[arg(long)]
+    pub no_fixed_seeds: bool,
+    /// Automatic outbound connections kept open [default: 8].
+    #[arg(long, value_name = "N")]
+    pub max_outbound: Option<usize>,
+    /// Connections in total; inbound peers get what is left after the outbound ones and one
+    /// feeler slot (max-connections - max-outbound - 1) [default: 125].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Accept inbound connections on this address (port defaults to the network's).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
@@ -90,6 +118,13 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// List the address book: address, services, last seen, attempts, last success and table
+    /// (tried first, then newest first).
+    Peers {
+        /// Print one JSON array of objects instead of lines.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -11,6 +11,7 @@ use headway_core::Network;
 use serde::Deserialize;
 
 use crate::cli::RunArgs;
+use crate::discovery_settings::DiscoverySettings;
 
 /// Where data lives when neither the command line nor the file says: `./headway-data`.
 pub const DEFAULT_DATADIR: &str = "headway-data";
@@ -48,6 +49,20 @@ pub struct FileConfig {
     pub seed: Option<u64>,
     /// Replaces the network's minimum chain work: hex, as Core's `-minimumchainwork`.
     pub minimum_chain_work: Option<String>,
+    /// `false`: ask no DNS seeds (Core's `-dnsseed=0`).
+    pub dns_seed: Option<bool>,
+    /// DNS seed host names, replacing the network's list.
+    pub dns_seeds: Option<Vec<String>>,
+    /// `false`: never fall back to the network's fixed seeds (Core's `-fixedseeds=0`).
+    pub fixed_seeds: Option<bool>,
+    /// Peers dialled once for addresses, then left (Core's `-seednode`).
+    pub seednode: Option<Vec<String>>,
+    /// Peers kept connected beside the automatic ones (Core's `-addnode`).
+    pub addnode: Option<Vec<String>>,
+    /// Automatic outbound connections.
+    pub max_outbound: Option<usize>,
+    /// Connections in total (Core's `-maxconnections`).
+    pub max_connections: Option<usize>,
 }
 
 impl FileConfig {
@@ -121,6 +136,8 @@ pub struct Settings {
     pub seed: Option<u64>,
     /// The minimum chain work replacing the network's, if one was given.
     pub minimum_chain_work: Option<Work>,
+    /// Peer discovery: seeds, added nodes, connection slots.
+    pub discovery: DiscoverySettings,
 }
 
 impl Settings {
@@ -164,6 +181,7 @@ impl Settings {
             (None, Some(hex)) => Some(parse_chain_work(hex).context("key `minimum_chain_work`")?),
             (None, None) => None,
         };
+        let discovery = DiscoverySettings::resolve(cli, file, network, !connect.is_empty())?;
         let secs = |cli: Option<u64>, file: Option<u64>| cli.or(file).map(Duration::from_secs);
         Ok(Settings {
             network,
@@ -176,6 +194,7 @@ impl Settings {
             handshake_timeout: secs(cli.handshake_timeout, file.handshake_timeout_secs),
             seed: cli.seed.or(file.seed),
             minimum_chain_work,
+            discovery,
         })
     }
 

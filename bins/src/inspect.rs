@@ -1,5 +1,6 @@
-//! The read-only inspection commands `tip`, `header` and `export`. They open the store read-only,
-//! so they are safe while a node writes to it (LMDB readers never block the writer).
+//! The read-only inspection commands `tip`, `header`, `export` and `peers` (the last in
+//! [`crate::peers`]). They open the store read-only, so they are safe while a node writes to it
+//! (LMDB readers never block the writer).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -22,12 +23,14 @@ use crate::config::{parse_network, FileConfig, DEFAULT_DATADIR};
 /// read transactions short so a running node's writer is never held back for long.
 const EXPORT_CHUNK: u32 = 10_000;
 
-/// Runs one inspection command, writing its report to `out`.
+/// Runs one inspection command, writing its report to `out` and warnings (records it could
+/// not read) to `warnings`.
 pub fn run_command(
     command: &Command,
     args: &RunArgs,
     file: &FileConfig,
     out: &mut dyn Write,
+    warnings: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let (network, dir) = locate_store(args, file)?;
     let store = open_store(network, &dir)?;
@@ -35,6 +38,7 @@ pub fn run_command(
         Command::Tip => print_tip(&store, network, out),
         Command::Header { which } => print_header(&store, which, out),
         Command::Export { from, to, output } => export(&store, *from, *to, output.as_deref(), out),
+        Command::Peers { json } => crate::peers::print_peers(&store, *json, out, warnings),
     }
 }
 

@@ -1,16 +1,23 @@
 //! headway's node binaries, `headway-mio` and `headway-async-std`, share everything here: the
-//! command line ([`cli`]), the config file and how settings combine ([`config`]), logging
-//! ([`logging`]), the run loop generic over the two drivers ([`run`]) and the read-only
-//! inspection commands ([`inspect`]). Each binary is one call to [`main`] with its driver.
+//! command line ([`cli`]), the config file and how settings combine ([`config`], with peer
+//! discovery's part in [`discovery_settings`]), logging ([`logging`]), the run loop generic
+//! over the two drivers ([`run`]), the store thread ([`store_thread`], merging address book
+//! changes with [`book_merge`]) and the read-only inspection commands ([`inspect`], [`peers`],
+//! addresses written by [`addr_names`]). Each binary is one call to [`main`] with its driver.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addr_names;
+pub mod book_merge;
 pub mod cli;
 pub mod config;
+pub mod discovery_settings;
 pub mod inspect;
 pub mod logging;
+pub mod peers;
 pub mod run;
+pub mod store_thread;
 
 use std::process::ExitCode;
 
@@ -78,7 +85,9 @@ pub fn dispatch<D: NodeDriver>(cli: &Cli) -> anyhow::Result<()> {
         Some(command) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            inspect::run_command(command, &cli.run, &file, &mut out)
+            let stderr = std::io::stderr();
+            let mut warnings = stderr.lock();
+            inspect::run_command(command, &cli.run, &file, &mut out, &mut warnings)
         }
         None => {
             let settings = Settings::resolve(&cli.run, &file)?;

@@ -139,6 +139,33 @@ fn log_event(event: &Event) {
         Event::PeerMisbehaved { peer, addr, reason } => {
             warn!(%peer, %addr, %reason, "peer misbehaved");
         }
+        Event::PeersChanged {
+            outbound,
+            inbound,
+            book_new,
+            book_tried,
+        } => {
+            info!(outbound, inbound, book_new, book_tried, "peers changed");
+        }
+        Event::SeedResolved { host, found, added } => {
+            info!(%host, found, added, "DNS seed answered");
+        }
+        Event::SeedingFinished { skipped, addresses } => {
+            if *skipped {
+                info!(
+                    addresses,
+                    "DNS seeding skipped: enough outbound peers are already up"
+                );
+            } else {
+                info!(addresses, "DNS seeding finished");
+            }
+        }
+        Event::FixedSeedsAdded { count } => {
+            info!(
+                count,
+                "address book still empty a minute after start: added the network's fixed seeds"
+            );
+        }
         Event::ShutdownComplete => {
             info!("all connections closed");
         }

@@ -1,6 +1,7 @@
-//! Running a node: open the store, start a driver around the core, hand persist notices to a
-//! store thread (so that a slow disk commit never stalls the sockets), log events, and shut
-//! down cleanly on SIGINT or SIGTERM.
+//! Running a node: open the store, restore the address book into the core, start a driver
+//! around it, hand persist notices (headers and book) to the store thread
+//! ([`crate::store_thread`], so that a slow disk commit never stalls the sockets), log events,
+//! and shut down cleanly on SIGINT or SIGTERM, writing everything pending before exiting.
 //!
 //! The run loop is generic over [`NodeDriver`], the small surface both drivers share.
 
@@ -11,7 +12,7 @@ use std::thread;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use headway_core::{Config, Event, Node, Notification, PersistChain, Request, SecretSeed};
+use headway_core::{Config, Event, Node, Notification, Request, SecretSeed};
 use headway_store_lmdb::HeaderStore;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -19,6 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Settings;
 use crate::logging::EventLog;
+use crate::store_thread::{write_store, StoreJob};
 
 /// What the run loop needs of a driver: start it around a node, ask it things, read its
 /// notifications, and take the node back when it has stopped.
@@ -106,6 +108,13 @@ pub fn core_config(settings: &Settings, seed: u64, secret_seed: SecretSeed) -> C
     config.seed = settings.seed.unwrap_or(seed);
     config.secret_seed = secret_seed;
     config.minimum_chain_work = settings.minimum_chain_work;
+    let discovery = &settings.discovery;
+    config.discovery = discovery.enabled;
+    config.dns_seeds = discovery.dns_seeds.clone();
+    config.fixed_seeds = discovery.fixed_seeds;
+    config.seed_nodes = discovery.seed_nodes.clone();
+    config.max_outbound = discovery.max_outbound;
+    config.max_inbound = discovery.max_inbound;
     if let Some(d) = settings.ping_interval {
         config.ping_interval = d;
     }
@@ -199,7 +208,23 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
             "minimum chain work set by configuration"
         );
     }
-    let driver = D::start(Node::new(config, chain), settings.listen).with_context(|| {
+    let stored_book = store
+        .load_addr_book()
+        .context("cannot load the address book")?;
+    let mut node = Node::new(config, chain);
+    let skipped = node.restore_addr_book(stored_book);
+    let book = node.addr_book();
+    info!(
+        addresses = book.len(),
+        new = book.new_len(),
+        tried = book.tried_len(),
+        "address book loaded"
+    );
+    if skipped > 0 {
+        warn!(skipped, "skipped {skipped} unreadable address book records");
+    }
+    let book_empty = book.is_empty();
+    let driver = D::start(node, settings.listen).with_context(|| {
         // Binding the listen address is what fails in practice (port in use, no permission):
         // name it so the operator knows which setting to change.
         match settings.listen {
@@ -213,11 +238,15 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
     }
     let handle = driver.handle();
 
-    let (persist_tx, persist_rx) = mpsc::channel::<PersistChain>();
+    let (persist_tx, persist_rx) = mpsc::channel::<StoreJob>();
     let store_handle = handle.clone();
     let store_thread = thread::Builder::new()
         .name("store".into())
-        .spawn(move || write_store::<D>(store, persist_rx, store_handle))
+        .spawn(move || {
+            write_store(&store, &persist_rx, || {
+                D::request(&store_handle, Request::Shutdown)
+            })
+        })
         .context("cannot start the store thread")?;
 
     let signals_handle = signals.handle();
@@ -231,38 +260,35 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
         info!(%addr, "adding peer");
         D::request(&handle, Request::AddPeer(*addr));
     }
-    if settings.connect.is_empty() {
-        // Until peer discovery exists a node without --connect only waits, and says why.
-        match driver.local_addr() {
-            Some(addr) => warn!(%addr, "no peers to dial: headway does not discover peers yet; \
-                waiting for inbound peers only (name one with --connect ADDR)"),
-            None => warn!(
-                "no peers to dial and not listening: headway does not discover peers \
-                yet, so it will stay at this height; name a peer with --connect ADDR"
-            ),
-        }
+    for addr in &settings.discovery.add_nodes {
+        info!(%addr, "adding peer (addnode)");
+        D::request(&handle, Request::AddPeer(*addr));
     }
+    log_discovery(settings, book_empty, driver.local_addr());
 
     let mut event_log = EventLog::default();
     let mut store_gone = false;
     for notification in driver.notifications().iter() {
-        match notification {
-            Notification::Persist(change) => {
-                // If the store thread died it has already asked for shutdown; keep draining
-                // events until the node confirms.
-                if persist_tx.send(change).is_err() && !store_gone {
-                    // Only a panic ends the store thread without its own shutdown request.
-                    error!("the store thread is gone; shutting down");
-                    D::request(&handle, Request::Shutdown);
-                    store_gone = true;
-                }
-            }
+        let job = match notification {
+            Notification::Persist(change) => StoreJob::Headers(change),
+            Notification::PersistAddrs(change) => StoreJob::Book(change),
             Notification::Event(event) => {
                 event_log.record(&event);
                 if event == Event::ShutdownComplete {
+                    // The core's last book change came before this; the store thread writes
+                    // it once the channel below is closed and drained.
                     break;
                 }
+                continue;
             }
+        };
+        // If the store thread died it has already asked for shutdown; keep draining events
+        // until the node confirms.
+        if persist_tx.send(job).is_err() && !store_gone {
+            // Only a panic ends the store thread without its own shutdown request.
+            error!("the store thread is gone; shutting down");
+            D::request(&handle, Request::Shutdown);
+            store_gone = true;
         }
     }
     let node = driver.join();
@@ -274,44 +300,66 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
     if signal_thread.join().is_err() {
         warn!("the signal thread panicked");
     }
-    let stored = stored?;
+    let written = stored.map_err(|(error, _)| error)?;
     info!(
         height = node.chain().tip_height(),
         tip = %node.chain().tip_hash(),
-        headers_written = stored,
+        headers_written = written.headers,
+        book_records_written = written.book_records,
+        addresses = node.addr_book().len(),
         "stopped"
     );
     Ok(())
 }
 
-/// The store thread: writes every persist notice, in order, batching whatever is pending into
-/// one transaction. On a store error it asks the node to shut down and returns the error.
-/// Returns how many best-chain headers it wrote.
-fn write_store<D: NodeDriver>(
-    store: HeaderStore,
-    notices: Receiver<PersistChain>,
-    handle: D::Handle,
-) -> anyhow::Result<u64> {
-    let mut written = 0u64;
-    while let Ok(first) = notices.recv() {
-        let mut batch = vec![first];
-        batch.extend(notices.try_iter());
-        let headers: usize = batch.iter().map(|c| c.connected.len() + c.side.len()).sum();
-        let started = Instant::now();
-        if let Err(e) = store.apply(&batch) {
-            error!(error = %e, "store write failed; shutting down");
-            D::request(&handle, Request::Shutdown);
-            return Err(anyhow::Error::from(e).context("store write failed"));
-        }
-        written += headers as u64;
-        debug!(
-            changes = batch.len(),
-            headers,
-            commit_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "stored"
+/// Says at start what discovery will do, and warns when the node has no way to find a peer.
+fn log_discovery(settings: &Settings, book_empty: bool, listening: Option<SocketAddr>) {
+    let d = &settings.discovery;
+    for what in &d.ignored {
+        warn!("{what} is ignored: --connect (or the key `connect`) turns peer discovery off");
+    }
+    if d.enabled {
+        info!(
+            dns_seeds = d.dns_seeds.len(),
+            fixed_seeds = d.fixed_seeds,
+            seednodes = d.seed_nodes.len(),
+            addnodes = d.add_nodes.len(),
+            max_outbound = d.max_outbound,
+            max_inbound = d.max_inbound,
+            "discovering peers"
+        );
+    } else {
+        info!(
+            peers = settings.connect.len(),
+            addnodes = d.add_nodes.len(),
+            max_inbound = d.max_inbound,
+            "peer discovery off: connecting only to the --connect peers"
         );
     }
-    Ok(written)
+    let fixed = d.fixed_seeds && !headway_core::seeds::fixed_seeds(settings.network).is_empty();
+    let no_source = settings.connect.is_empty()
+        && d.add_nodes.is_empty()
+        && d.seed_nodes.is_empty()
+        && d.dns_seeds.is_empty()
+        && !fixed
+        && book_empty;
+    if no_source {
+        let network = settings.network;
+        match listening {
+            Some(addr) => warn!(
+                %network, %addr,
+                "no peers to dial: no DNS or fixed seeds, no peers given and an empty address \
+                 book; waiting for inbound peers only (give a peer with --connect ADDR, \
+                 --addnode ADDR or --seednode ADDR)"
+            ),
+            None => warn!(
+                %network,
+                "no peers to dial and not listening: no DNS or fixed seeds, no peers given and \
+                 an empty address book, so the node will stay at this height; give a peer \
+                 with --connect ADDR, --addnode ADDR or --seednode ADDR"
+            ),
+        }
+    }
 }
 
 /// The signal thread: the first SIGINT/SIGTERM asks for a clean shutdown, a second one exits

@@ -156,7 +156,7 @@ impl<D: TestDriver> Running<D> {
     pub fn events(&self) -> impl Iterator<Item = &Event> + '_ {
         self.log.iter().filter_map(|n| match n {
             Notification::Event(event) => Some(event),
-            Notification::Persist(_) => None,
+            Notification::Persist(_) | Notification::PersistAddrs(_) => None,
         })
     }
 
@@ -308,7 +308,7 @@ pub fn disconnects(log: &[Notification]) -> Vec<headway_core::DisconnectReason> 
     log.iter()
         .filter_map(|n| match n {
             Notification::Event(e) => disconnected(e).map(|(_, reason)| reason),
-            Notification::Persist(_) => None,
+            Notification::Persist(_) | Notification::PersistAddrs(_) => None,
         })
         .collect()
 }

@@ -150,7 +150,7 @@ pub fn header_sync<S: TestDriver, C: TestDriver>() -> Record {
         .iter()
         .map(|n| match n {
             Notification::Persist(p) => p.connected.len(),
-            Notification::Event(_) => 0,
+            Notification::Event(_) | Notification::PersistAddrs(_) => 0,
         })
         .sum();
     assert_eq!(persisted, CHAIN_LEN, "{names}: every header persisted once");

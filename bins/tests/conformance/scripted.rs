@@ -134,7 +134,7 @@ pub fn sync_from_scripted_peer<D: TestDriver>() -> Record {
         .iter()
         .filter_map(|n| match n {
             Notification::Persist(p) => Some(p.clone()),
-            Notification::Event(_) => None,
+            Notification::Event(_) | Notification::PersistAddrs(_) => None,
         })
         .collect();
     let shape: Vec<(u32, usize, usize)> = persists

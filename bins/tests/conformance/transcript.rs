@@ -190,6 +190,8 @@ pub fn normalise(log: &[Notification]) -> Vec<Notification> {
         .filter_map(|notification| match notification {
             Notification::Persist(p) => Some(Notification::Persist(p.clone())),
             Notification::Event(e) => labels.event(e.clone()).map(Notification::Event),
+            // Address book writes depend on timing, not on the driver: left out.
+            Notification::PersistAddrs(_) => None,
         })
         .collect()
 }
@@ -340,6 +342,12 @@ pub fn summary(notification: &Notification) -> String {
             c.tip_height
         ),
         Notification::Event(e) => format!("{e:?}"),
+        Notification::PersistAddrs(c) => format!(
+            "PersistAddrs {{ key: {}, upsert: {}, remove: {} }}",
+            c.key.is_some(),
+            c.upsert.len(),
+            c.remove.len()
+        ),
     }
 }
 

@@ -1,0 +1,161 @@
+//! The store thread: everything the core asks to persist (header changes and address book
+//! changes) arrives on one ordered channel as [`StoreJob`]s, and whatever is pending when the
+//! thread wakes is written in one LMDB transaction
+//! ([`HeaderStore::apply_with_addr_book`]), so a slow disk commit never stalls the sockets and
+//! headers and book never drift apart.
+//!
+//! The thread returns only when the channel is closed and drained (or on a store error): the
+//! run loop closes it after the core's `ShutdownComplete`, so the book change the core emits
+//! at shutdown is written before the process exits.
+
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use headway_core::addrbook::AddrBookChange;
+use headway_core::PersistChain;
+use headway_store_lmdb::HeaderStore;
+use tracing::{debug, error};
+
+use crate::book_merge::PendingBook;
+
+/// One thing to persist, in the order the core produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreJob {
+    /// Headers connected, stored on a side branch, or a reorg.
+    Headers(PersistChain),
+    /// A change of the address book.
+    Book(AddrBookChange),
+}
+
+/// What the store thread wrote over its life, for the closing log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Headers written (best chain and side branches).
+    pub headers: u64,
+    /// Address book records written (after merging, so a record rewritten within one commit
+    /// counts once).
+    pub book_records: u64,
+    /// Address book records deleted.
+    pub book_removed: u64,
+    /// Transactions committed.
+    pub commits: u64,
+}
+
+/// The store thread's loop: writes every job, in order, batching whatever is pending into one
+/// transaction, until `jobs` is closed and drained. On a store error it calls `on_error` (which
+/// asks the node to shut down) and returns the error with what was written before it.
+pub fn write_store(
+    store: &HeaderStore,
+    jobs: &Receiver<StoreJob>,
+    mut on_error: impl FnMut(),
+) -> Result<Written, (anyhow::Error, Written)> {
+    let mut written = Written::default();
+    let mut book = PendingBook::new();
+    while let Ok(first) = jobs.recv() {
+        let mut headers: Vec<PersistChain> = Vec::new();
+        for job in std::iter::once(first).chain(jobs.try_iter()) {
+            match job {
+                StoreJob::Headers(change) => headers.push(change),
+                StoreJob::Book(change) => book.push(change),
+            }
+        }
+        let header_count: usize = headers
+            .iter()
+            .map(|c| c.connected.len() + c.side.len())
+            .sum();
+        let (upserts, removals) = (book.upserts(), book.removals());
+        if headers.is_empty() && book.is_empty() {
+            continue;
+        }
+        let change = book.take();
+        let started = Instant::now();
+        if let Err(e) = store.apply_with_addr_book(&headers, &change) {
+            error!(error = %e, "store write failed; shutting down");
+            on_error();
+            return Err((
+                anyhow::Error::from(e).context("store write failed"),
+                written,
+            ));
+        }
+        written.headers += header_count as u64;
+        written.book_records += upserts as u64;
+        written.book_removed += removals as u64;
+        written.commits += 1;
+        debug!(
+            changes = headers.len(),
+            headers = header_count,
+            book_upserts = upserts,
+            book_removals = removals,
+            commit_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "stored"
+        );
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    use headway_core::addrbook::{AddrBookKey, AddrRecord};
+    use headway_core::Network;
+
+    fn record(key: u8, value: u8) -> AddrRecord {
+        AddrRecord {
+            key: vec![1, 127, 0, 0, key, 0x47, 0x6c],
+            value: vec![value; 8],
+        }
+    }
+
+    #[test]
+    fn every_job_is_written_even_after_the_channel_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HeaderStore::open(dir.path(), Network::Regtest).unwrap();
+        let (tx, rx) = mpsc::channel();
+        tx.send(StoreJob::Book(AddrBookChange {
+            key: Some(AddrBookKey::from_bytes([3; 32])),
+            upsert: vec![record(1, 1), record(2, 2)],
+            remove: Vec::new(),
+        }))
+        .unwrap();
+        tx.send(StoreJob::Book(AddrBookChange {
+            key: None,
+            upsert: vec![record(1, 9)],
+            remove: vec![record(2, 0).key],
+        }))
+        .unwrap();
+        // As at shutdown: the last change is sent, then the channel closes before the thread
+        // has read anything.
+        drop(tx);
+        let written = write_store(&store, &rx, || panic!("no error expected")).unwrap();
+        assert_eq!(written.commits, 1, "one pending batch is one transaction");
+        assert_eq!((written.book_records, written.book_removed), (1, 1));
+        let book = store.load_addr_book().unwrap();
+        assert_eq!(book.key, Some(AddrBookKey::from_bytes([3; 32])));
+        assert_eq!(book.records, vec![record(1, 9)]);
+    }
+
+    #[test]
+    fn a_refused_change_stops_the_thread_and_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HeaderStore::open(dir.path(), Network::Regtest).unwrap();
+        let (tx, rx) = mpsc::channel();
+        // A record key starting with the store's reserved byte is refused.
+        tx.send(StoreJob::Book(AddrBookChange {
+            key: None,
+            upsert: vec![AddrRecord {
+                key: vec![0, 1],
+                value: vec![1],
+            }],
+            remove: Vec::new(),
+        }))
+        .unwrap();
+        drop(tx);
+        let mut asked = false;
+        let (error, written) = write_store(&store, &rx, || asked = true).unwrap_err();
+        assert!(asked, "the node is asked to shut down");
+        assert_eq!(written, Written::default());
+        assert!(error.to_string().contains("store write failed"), "{error}");
+    }
+}
