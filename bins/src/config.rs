@@ -394,6 +394,13 @@ ping_timeout_secs = 90
 handshake_timeout_secs = 10
 seed = 7
 minimum_chain_work = "0x00000000000000000000000000000000000000000000000000000000000000ff"
+dns_seed = true
+dns_seeds = ["seed.example.org"]
+fixed_seeds = false
+seednode = ["127.0.0.2"]
+addnode = ["127.0.0.3:18445"]
+max_outbound = 4
+max_connections = 40
 "#;
         let file = FileConfig::parse(text).unwrap();
         let s = Settings::resolve(&args(), &file).unwrap();
@@ -414,6 +421,15 @@ minimum_chain_work = "0x00000000000000000000000000000000000000000000000000000000
         assert_eq!(s.seed, Some(7));
         assert_eq!(s.minimum_chain_work, Some(work(0xff)));
         assert_eq!(s.store_dir(), PathBuf::from("/tmp/hw/regtest"));
+        // `connect` is set, so discovery is off: the seeds and seed nodes are dropped.
+        let d = &s.discovery;
+        assert!(!d.enabled && d.dns_seeds.is_empty() && d.seed_nodes.is_empty());
+        assert_eq!(d.ignored, vec!["key `seednode`", "key `dns_seeds`"]);
+        assert_eq!(d.add_nodes, vec!["127.0.0.3:18445".parse().unwrap()]);
+        assert_eq!(
+            (d.max_outbound, d.max_connections, d.max_inbound),
+            (4, 40, 35)
+        );
     }
 
     #[test]

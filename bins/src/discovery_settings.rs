@@ -246,6 +246,147 @@ mod tests {
         }
     }
 
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_key_parses_and_the_command_line_wins() {
+        let file = "dns_seeds = [\"a.example\", \"b.example\"]\nfixed_seeds = false\n\
+                    seednode = [\"127.0.0.1:1\"]\naddnode = [\"127.0.0.2\"]\n\
+                    max_outbound = 4\nmax_connections = 20\n";
+        let d = resolve(RunArgs::default(), file).unwrap();
+        assert_eq!(d.dns_seeds, vec!["a.example", "b.example"]);
+        assert!(!d.fixed_seeds);
+        assert_eq!(d.seed_nodes, vec![addr("127.0.0.1:1")]);
+        assert_eq!(d.add_nodes, vec![addr("127.0.0.2:18444")]);
+        assert_eq!(
+            (d.max_outbound, d.max_connections, d.max_inbound),
+            (4, 20, 15)
+        );
+
+        let cli = RunArgs {
+            dns_seed: vec!["c.example".into()],
+            seednode: vec!["127.0.0.3".into(), "127.0.0.4:4".into()],
+            addnode: vec!["127.0.0.5:5".into()],
+            max_outbound: Some(2),
+            max_connections: Some(30),
+            ..RunArgs::default()
+        };
+        let d = resolve(cli, file).unwrap();
+        assert_eq!(d.dns_seeds, vec!["c.example"]);
+        assert!(!d.fixed_seeds, "not on the command line: the file's value");
+        assert_eq!(
+            d.seed_nodes,
+            vec![addr("127.0.0.3:18444"), addr("127.0.0.4:4")]
+        );
+        assert_eq!(d.add_nodes, vec![addr("127.0.0.5:5")]);
+        assert_eq!((d.max_outbound, d.max_inbound), (2, 27));
+    }
+
+    #[test]
+    fn dns_seeding_can_be_turned_off_by_flag_or_key() {
+        let cli = RunArgs {
+            no_dns_seeds: true,
+            no_fixed_seeds: true,
+            ..RunArgs::default()
+        };
+        let d = resolve(cli, "dns_seeds = [\"a.example\"]\n").unwrap();
+        assert!(d.dns_seeds.is_empty() && !d.fixed_seeds && d.enabled);
+        let d = resolve(
+            RunArgs::default(),
+            "dns_seed = false\ndns_seeds = [\"a.example\"]\n",
+        )
+        .unwrap();
+        assert!(d.dns_seeds.is_empty());
+        // Seeds named on the command line override the file's `dns_seed = false`.
+        let cli = RunArgs {
+            dns_seed: vec!["b.example".into()],
+            ..RunArgs::default()
+        };
+        let d = resolve(cli, "dns_seed = false\n").unwrap();
+        assert_eq!(d.dns_seeds, vec!["b.example"]);
+    }
+
+    #[test]
+    fn connect_turns_discovery_off_but_keeps_added_nodes() {
+        let cli = RunArgs {
+            connect: vec!["127.0.0.1:1".into()],
+            seednode: vec!["127.0.0.9".into()],
+            addnode: vec!["127.0.0.8".into()],
+            dns_seed: vec!["a.example".into()],
+            ..RunArgs::default()
+        };
+        let d = resolve(cli, "").unwrap();
+        assert!(!d.enabled && !d.fixed_seeds);
+        assert!(d.dns_seeds.is_empty() && d.seed_nodes.is_empty());
+        assert_eq!(d.add_nodes, vec![addr("127.0.0.8:18444")]);
+        assert_eq!(d.ignored, vec!["--seednode", "--dns-seed"]);
+        // The file's `connect` does the same, and names the file's keys.
+        let d = resolve(
+            RunArgs::default(),
+            "connect = [\"127.0.0.1\"]\nseednode = [\"127.0.0.9\"]\n",
+        )
+        .unwrap();
+        assert!(!d.enabled && d.seed_nodes.is_empty());
+        assert_eq!(d.ignored, vec!["key `seednode`"]);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_or_the_key() {
+        let cases: Vec<(RunArgs, &str, &str)> = vec![
+            (
+                RunArgs {
+                    dns_seed: vec!["seed.example:8333".into()],
+                    ..RunArgs::default()
+                },
+                "",
+                "--dns-seed: ",
+            ),
+            (
+                RunArgs::default(),
+                "dns_seeds = [\"\"]\n",
+                "key `dns_seeds`: ",
+            ),
+            (
+                RunArgs {
+                    seednode: vec!["127.0.0.1:notaport".into()],
+                    ..RunArgs::default()
+                },
+                "",
+                "--seednode: ",
+            ),
+            (
+                RunArgs::default(),
+                "seednode = [\"\"]\n",
+                "key `seednode`: ",
+            ),
+            (
+                RunArgs {
+                    addnode: vec!["1.2.3.4:99999".into()],
+                    ..RunArgs::default()
+                },
+                "",
+                "--addnode: ",
+            ),
+            (RunArgs::default(), "addnode = [\" \"]\n", "key `addnode`: "),
+        ];
+        for (cli, file, prefix) in cases {
+            let e = error(cli, file);
+            assert!(e.starts_with(prefix), "{prefix}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        for text in [
+            "max_outbound = -1\n",
+            "dns_seed = \"no\"\n",
+            "max_connections = 1.5\n",
+        ] {
+            let e = FileConfig::parse(text).unwrap_err();
+            let key = text.split(' ').next().unwrap();
+            assert!(e.contains(&format!("`{key}`")) && !e.contains('\n'), "{e}");
+        }
+    }
+
     #[test]
     fn slots_leave_one_feeler_and_refuse_too_few_connections() {
         let cli = RunArgs {
