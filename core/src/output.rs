@@ -305,6 +305,17 @@ pub enum DisconnectReason {
     /// A seed node answered our getaddr: its job is done.
     #[error("seed node answered")]
     AddrFetchDone,
+    /// An automatic outbound peer stayed behind our tip past its time (Core's
+    /// `ConsiderEviction`).
+    #[error("outbound peer stayed behind our tip")]
+    BehindOurTip,
+    /// The extra outbound peer of a stale tip is no longer needed.
+    #[error("extra outbound peer no longer needed")]
+    ExtraOutbound,
+    /// Inbound slots were full and this peer was chosen to make room (Core's
+    /// `AttemptToEvictConnection`).
+    #[error("evicted to make room for another inbound peer")]
+    EvictedInbound,
 }
 
 impl DisconnectReason {

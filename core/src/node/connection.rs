@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use bitcoin::BlockHash;
 
+use super::chain_sync::ChainSyncState;
 use super::discovery::OutboundKind;
 use super::gossip::AddrRelay;
 use super::handshake::Handshake;
@@ -46,6 +47,9 @@ pub(super) struct Peer {
     pub(super) low_work_reported: Option<BlockHash>,
     /// The highest header we know the peer has (sent it to us, or we to it).
     pub(super) best_known: Option<(u32, BlockHash)>,
+    /// The best header the peer itself showed us, in headers (Core's `pindexBestKnownBlock`):
+    /// what [`super::chain_sync`] judges it by; what we sent it proves nothing about it.
+    pub(super) best_received: Option<(u32, BlockHash)>,
     /// The peer sent sendheaders: announce new tips to it as headers.
     pub(super) prefers_headers: bool,
     /// We sent it sendheaders.
@@ -58,6 +62,12 @@ pub(super) struct Peer {
     pub(super) outbound_kind: Option<OutboundKind>,
     /// Address gossip with it.
     pub(super) addr_relay: AddrRelay,
+    /// When the connection came up.
+    pub(super) connected_at: Time,
+    /// When its headers last moved our tip.
+    pub(super) last_useful_headers: Option<Time>,
+    /// Whether it keeps up with our tip (automatic outbound peers).
+    pub(super) chain_sync: ChainSyncState,
 }
 
 impl Peer {
@@ -85,12 +95,16 @@ impl Peer {
             inv_triggered_sync: false,
             low_work_reported: None,
             best_known: None,
+            best_received: None,
             prefers_headers: false,
             sent_sendheaders: false,
             more_announced: false,
             presync: None,
             outbound_kind: None,
             addr_relay: AddrRelay::new(now),
+            connected_at: now,
+            last_useful_headers: None,
+            chain_sync: ChainSyncState::default(),
         }
     }
 

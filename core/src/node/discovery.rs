@@ -168,6 +168,11 @@ impl Node {
         &self.discovery.book
     }
 
+    /// Whether the node finds peers by itself.
+    pub(super) fn discovery_enabled(&self) -> bool {
+        self.discovery.enabled
+    }
+
     /// Whether non-routable addresses count (local test networks).
     pub(super) fn accept_local(&self) -> bool {
         self.params.network.is_local()
@@ -327,7 +332,7 @@ impl Node {
             return;
         }
         self.discovery.next_fill = None;
-        while self.automatic_outbound() < self.config.max_outbound {
+        while self.automatic_outbound() < self.outbound_target() {
             let Some(addr) = self.pick_outbound(now, false) else {
                 if !self.discovery.book.is_empty() {
                     self.discovery.next_fill = Some(now + FILL_RETRY);
@@ -348,7 +353,7 @@ impl Node {
         }
         self.discovery.next_feeler = Some(now + FEELER_INTERVAL);
         // Core only sends feelers once the outbound slots are full.
-        if self.automatic_outbound() < self.config.max_outbound
+        if self.automatic_outbound() < self.outbound_target()
             || self
                 .discovery
                 .dialing

@@ -7,10 +7,12 @@
 //! announcing) and [`outbound`] (redialling persistent peers). Inbound transports are told
 //! apart by [`crate::transport`] before any frame is read.
 
+mod chain_sync;
 mod config;
 mod connection;
 pub mod discourage;
 pub mod discovery;
+mod eviction;
 mod gossip;
 pub mod handshake;
 pub mod outbound;
@@ -78,6 +80,10 @@ pub struct Node {
     sync: HeaderSync,
     /// The address book and the outbound slots it fills.
     discovery: Discovery,
+    /// When the tip last moved, and the extra slot of a stale tip.
+    stale_tip: chain_sync::StaleTip,
+    /// Keys the network-group hash of inbound eviction (a secret, as Core's).
+    eviction_key: (u64, u64),
     shutting_down: bool,
     shutdown_reported: bool,
 }
@@ -95,6 +101,7 @@ impl Node {
         for chunk in key.chunks_mut(8) {
             chunk.copy_from_slice(&secrets.next_u64().to_le_bytes());
         }
+        let eviction_key = (secrets.next_u64(), secrets.next_u64());
         let discovery = Discovery::new(
             crate::addrbook::AddrBookKey::from_bytes(key),
             params.network.is_local(),
@@ -115,6 +122,8 @@ impl Node {
             now: Time::ZERO,
             sync: HeaderSync::default(),
             discovery,
+            stale_tip: chain_sync::StaleTip::default(),
+            eviction_key,
             shutting_down: false,
             shutdown_reported: false,
         }
@@ -148,7 +157,10 @@ impl Node {
     /// When the driver must call [`Node::handle`] with [`Input::Tick`] at the latest.
     pub fn next_deadline(&self) -> Option<Time> {
         let mut next = self.persistent.next_deadline();
-        if let Some(t) = self.discovery.next_deadline() {
+        for t in [self.discovery.next_deadline(), self.chain_sync_deadline()]
+            .into_iter()
+            .flatten()
+        {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
         let mut consider = |t: Option<Time>| {
@@ -261,7 +273,7 @@ impl Node {
         let inbound = self
             .peers
             .values()
-            .filter(|p| p.direction == Direction::Inbound)
+            .filter(|p| p.direction == Direction::Inbound && p.closing.is_none())
             .count();
         self.peers.insert(
             id,
@@ -287,11 +299,16 @@ impl Node {
             return;
         }
         if direction == Direction::Inbound && inbound >= self.config.max_inbound {
-            self.disconnect(
-                id,
-                DisconnectReason::TooManyInbound(self.config.max_inbound),
-            );
-            return;
+            match self.select_inbound_to_evict(id) {
+                Some(victim) => self.disconnect(victim, DisconnectReason::EvictedInbound),
+                None => {
+                    self.disconnect(
+                        id,
+                        DisconnectReason::TooManyInbound(self.config.max_inbound),
+                    );
+                    return;
+                }
+            }
         }
         if direction == Direction::Outbound {
             let kind = self.outbound_connected(addr);
@@ -589,6 +606,7 @@ impl Node {
             self.outputs.push_back(Output::Connect { addr });
         }
         self.run_discovery(now);
+        self.check_chain_sync(now);
         let mut expired = Vec::new();
         let mut pings = Vec::new();
         let mut stalled = Vec::new();

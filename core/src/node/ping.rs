@@ -14,6 +14,9 @@ pub struct Ping {
     pub last_sent: Option<Time>,
     /// The last measured round trip.
     pub last_rtt: Option<Duration>,
+    /// The shortest round trip measured (Core's `m_min_ping_time`, used to protect fast peers
+    /// from inbound eviction).
+    pub min_rtt: Option<Duration>,
 }
 
 impl Ping {
@@ -45,6 +48,7 @@ impl Ping {
                 self.outstanding = None;
                 let rtt = now.saturating_since(sent);
                 self.last_rtt = Some(rtt);
+                self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
                 Some(rtt)
             }
             _ => None,

@@ -74,8 +74,10 @@ impl Node {
 
     pub(super) fn pick_sync_peer(&mut self, exclude: Option<PeerId>) -> Option<PeerId> {
         let height = self.chain.tip_height();
+        // A peer that claims less than we hold cannot be what we sync from (the rule;
+        // Core does not look at the claim, but a lagging peer as sync peer only delays us).
         let usable = |id: &PeerId, p: &super::Peer| {
-            p.negotiated && p.closing.is_none() && Some(*id) != exclude
+            p.negotiated && p.closing.is_none() && Some(*id) != exclude && p.height_hint() >= height
         };
         let mut candidates: Vec<(PeerId, bool, bool)> = self
             .peers
@@ -312,9 +314,13 @@ impl Node {
                 if peer.best_known.is_none_or(|(h, _)| h < height) {
                     peer.best_known = Some((height, *hash));
                 }
+                if peer.best_received.is_none_or(|(h, _)| h < height) {
+                    peer.best_received = Some((height, *hash));
+                }
             }
         }
         if let Some(change) = accepted.tip_change {
+            self.on_tip_moved_by(id, now);
             if self.sync.synced || !bulk {
                 debug!(height = change.tip_height, tip = %change.tip, fork_height = change.fork_height,
                     disconnected = change.disconnected.len(), "tip changed");
