@@ -160,6 +160,12 @@ fn log_event(event: &Event) {
                 info!(addresses, "DNS seeding finished");
             }
         }
+        Event::FixedSeedsAdded { count: 0 } => {
+            info!(
+                count = 0,
+                "address book still empty a minute after start, and the network has no fixed seeds to add"
+            );
+        }
         Event::FixedSeedsAdded { count } => {
             info!(
                 count,

@@ -218,7 +218,7 @@ pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
         addresses = book.len(),
         new = book.new_len(),
         tried = book.tried_len(),
-        "address book loaded"
+        "address book restored"
     );
     if skipped > 0 {
         warn!(skipped, "skipped {skipped} unreadable address book records");
