@@ -261,8 +261,15 @@ impl Tree {
     /// the best chain; off it, Core's skip-pointer walk, cut short once it meets the best
     /// chain.
     pub fn ancestor(&self, idx: u32, height: u32) -> u32 {
+        self.ancestor_counted(idx, height, &mut 0)
+    }
+
+    /// [`Tree::ancestor`], counting the nodes it steps through in `steps`: skip pointers keep
+    /// that logarithmic in the distance, which is all they are for.
+    fn ancestor_counted(&self, idx: u32, height: u32, steps: &mut usize) -> u32 {
         let mut walk = idx;
         loop {
+            *steps += 1;
             let node = self.node(walk);
             if node.height <= height {
                 return walk;
@@ -485,6 +492,66 @@ mod tests {
             assert_eq!(written, nodes);
             assert!(longest_probe(&tree.index, &hashes) < 64);
         }
+    }
+
+    /// The ancestor of `idx` at `height`, walking parent links one by one.
+    fn slow_ancestor(tree: &Tree, mut idx: u32, height: u32) -> u32 {
+        while tree.node(idx).height > height {
+            idx = tree.node(idx).parent;
+        }
+        idx
+    }
+
+    #[test]
+    fn ancestors_off_the_best_chain_follow_parents_and_skips_point_where_core_s_do() {
+        let genesis = crate::params::Network::Regtest.params().genesis;
+        let mut tree = Tree::new(&genesis, genesis.block_hash(), 2, 0);
+        let hash = |i: u32| BlockHash::from_raw_hash(sha256d::Hash::hash(&i.to_le_bytes()));
+        let mut add = |tree: &mut Tree, key: u32, parent: u32| {
+            let height = tree.node(parent).height + 1;
+            tree.push(Node {
+                hash: hash(key),
+                parent,
+                height,
+                ..*tree.node(0)
+            })
+        };
+        // A best chain of 600 and, off its height 10, a side branch of 500 (lookups on the best
+        // chain take a shortcut; only a side branch walks the skip pointers).
+        let mut tip = 0;
+        for i in 1..=600 {
+            tip = add(&mut tree, i, tip);
+        }
+        tree.set_tip(tip);
+        let mut side = Vec::new();
+        let mut walk = tree.best_at(10).unwrap_or(0);
+        for i in 0..500 {
+            walk = add(&mut tree, 10_000 + i, walk);
+            side.push(walk);
+        }
+        for &idx in side.iter().chain([tip].iter()) {
+            let node = *tree.node(idx);
+            assert_eq!(
+                node.skip,
+                slow_ancestor(&tree, node.parent, skip_height(node.height)),
+                "skip of {idx} at height {}",
+                node.height
+            );
+        }
+        let mut longest = 0;
+        for &idx in side.iter().step_by(7) {
+            for height in 0..=tree.node(idx).height {
+                let mut steps = 0;
+                assert_eq!(
+                    tree.ancestor_counted(idx, height, &mut steps),
+                    slow_ancestor(&tree, idx, height),
+                    "ancestor of {idx} at {height}"
+                );
+                longest = longest.max(steps);
+            }
+        }
+        // Walking parents would take up to 510 steps here.
+        assert!(longest <= 40, "longest walk {longest} steps");
     }
 
     #[test]
