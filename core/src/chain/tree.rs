@@ -507,7 +507,7 @@ mod tests {
         let genesis = crate::params::Network::Regtest.params().genesis;
         let mut tree = Tree::new(&genesis, genesis.block_hash(), 2, 0);
         let hash = |i: u32| BlockHash::from_raw_hash(sha256d::Hash::hash(&i.to_le_bytes()));
-        let mut add = |tree: &mut Tree, key: u32, parent: u32| {
+        let add = |tree: &mut Tree, key: u32, parent: u32| {
             let height = tree.node(parent).height + 1;
             tree.push(Node {
                 hash: hash(key),
