@@ -4,9 +4,9 @@
 //! before the process exits), a restart restores that book instead of making a new one, and a
 //! stored record that does not decode is skipped at start with a warning.
 //!
-//! The core writes the book every 15 minutes and at shutdown, and nothing in these runs is
-//! that long: so the book's secret is absent while the node runs and present once it has
-//! stopped, which pins the write to the shutdown. (The book fills only from gossip and
+//! The core writes the book once a minute (`PERSIST_INTERVAL`) and at shutdown; the `--connect`
+//! run checks the store before that first minute is up, so the book's secret is absent while
+//! the node runs and present once it has stopped, which pins the write to the shutdown. (The book fills only from gossip and
 //! seeding; bcoin may answer getaddr with no address at all, so its contents are not checked
 //! here: `peers_command.rs` checks records.) Every child has a deadline.
 
@@ -20,6 +20,7 @@ use headway_core::addrbook::netgroup::NetGroup;
 use headway_core::addrbook::{AddrBook, AddrBookChange, AddrBookKey, AddrRecord, Candidate};
 use headway_core::bitcoin::p2p::address::AddrV2;
 use headway_core::bitcoin::p2p::ServiceFlags;
+use headway_core::node::discovery::PERSIST_INTERVAL;
 use headway_core::rng::SecretRng;
 use headway_core::{Network, SecretSeed, Time};
 use headway_store_lmdb::HeaderStore;
@@ -62,11 +63,18 @@ fn a_connect_run_writes_the_book_at_shutdown() {
         fields(l, "peer negotiated").is_some()
     });
     node.wait_for_line(START_WAIT, "synced", |l| fields(l, "synced").is_some());
-    assert_eq!(
-        stored_key(&store_dir),
-        None,
-        "nothing writes the book before shutdown in a short run"
-    );
+    // Checked well inside the core's first minute (its first periodic book write); on a
+    // machine so slow that the minute is nearly up, the check would race it and is skipped.
+    let checked_early = node.started.elapsed() < PERSIST_INTERVAL - Duration::from_secs(15);
+    if checked_early {
+        assert_eq!(
+            stored_key(&store_dir),
+            None,
+            "nothing writes the book before shutdown in a short run"
+        );
+    } else {
+        eprintln!("slow start: the book's absence before shutdown is not checked");
+    }
 
     node.signal(libc::SIGTERM);
     let status = node.wait_exit(EXIT_WAIT);
