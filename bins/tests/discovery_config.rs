@@ -246,7 +246,7 @@ fn a_node_with_no_way_to_find_peers_says_how_to_give_one() {
     assert!(!log.contains("no peers to dial"), "{log}");
 }
 
-/// Runs a command that must fail at once, with a deadline.
+/// Runs a command that exits at once (usually failing), with a deadline.
 fn run_failing(args: &[&str]) -> Output {
     let mut child = Command::new(HEADWAY_MIO)
         .args(args)
@@ -350,4 +350,25 @@ fn the_readme_config_example_has_every_key() {
         !printed.contains("None"),
         "keys missing from the example: {printed}"
     );
+}
+
+#[test]
+fn help_documents_the_discovery_flags_and_the_peers_command() {
+    let out = run_failing(&["--help"]);
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--dns-seed <HOST>",
+        "--no-dns-seeds",
+        "--no-fixed-seeds",
+        "--seednode <ADDR>",
+        "--addnode <ADDR>",
+        "--max-outbound <N>",
+        "--max-connections <N>",
+        "peers",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    let out = run_failing(&["peers", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--json"));
 }
