@@ -84,7 +84,10 @@ pub fn free_port() -> u16 {
 /// A running bcoin regtest node, killed on drop.
 pub struct Bcoin {
     child: Child,
-    /// Its P2P port on 127.0.0.1.
+    /// The loopback address it listens on for P2P (127.0.0.1 unless started with
+    /// [`Bcoin::start_on`]).
+    pub host: std::net::Ipv4Addr,
+    /// Its P2P port.
     pub p2p_port: u16,
     http_port: u16,
     api_key: String,
@@ -95,9 +98,15 @@ pub struct Bcoin {
 impl Bcoin {
     /// Installs bcoin if needed, starts it on free ports and waits until its RPC answers.
     pub fn start() -> Bcoin {
+        Bcoin::start_on(std::net::Ipv4Addr::LOCALHOST, free_port())
+    }
+
+    /// [`Bcoin::start`] with its P2P listener on `host:p2p_port` (another loopback address,
+    /// so that several bcoin nodes can share one port, as real nodes share 8333). RPC stays on
+    /// 127.0.0.1.
+    pub fn start_on(host: std::net::Ipv4Addr, p2p_port: u16) -> Bcoin {
         let entry = ensure_installed();
         let dir = tempfile::tempdir().expect("tempdir for bcoin");
-        let p2p_port = free_port();
         let http_port = free_port();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -113,11 +122,11 @@ impl Bcoin {
                 "--memory=true",
                 "--workers=false",
                 "--listen=true",
-                "--host=127.0.0.1",
                 "--log-console=true",
                 "--log-level=info",
                 "--no-wallet=true",
             ])
+            .arg(format!("--host={host}"))
             .arg(format!("--port={p2p_port}"))
             .arg("--http-host=127.0.0.1")
             .arg(format!("--http-port={http_port}"))
@@ -131,6 +140,7 @@ impl Bcoin {
             .expect("start bcoin with node (is Node.js installed?)");
         let mut bcoin = Bcoin {
             child,
+            host,
             p2p_port,
             http_port,
             api_key,
@@ -142,7 +152,7 @@ impl Bcoin {
 
     /// Its P2P address.
     pub fn p2p_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.p2p_port))
+        SocketAddr::from((self.host, self.p2p_port))
     }
 
     fn wait_for_rpc(&mut self) {
