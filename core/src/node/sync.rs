@@ -49,7 +49,32 @@ impl Node {
                 self.request_headers(now, id, tip);
             }
         } else {
+            self.replace_lagging_sync_peer(now, id);
             self.maybe_start_sync(now);
+        }
+    }
+
+    /// During initial sync, a sync peer chosen although it claimed less than we hold (no
+    /// other peer was there) gives way to `id` if `id` claims more: the laggard can give us
+    /// nothing, so waiting for its answer (or its timeout) only delays the sync.
+    fn replace_lagging_sync_peer(&mut self, now: Time, id: PeerId) {
+        let height = self.chain.tip_height();
+        let Some(current) = self.sync.sync_peer else {
+            return;
+        };
+        let lagging = self
+            .peers
+            .get(&current)
+            .is_some_and(|p| p.height_hint() < height);
+        let ahead = self
+            .peers
+            .get(&id)
+            .is_some_and(|p| p.height_hint() > height);
+        if current != id && lagging && ahead {
+            debug!(peer = %id, lagging = %current, "a peer ahead of us replaces a lagging sync peer");
+            self.sync.sync_peer = Some(id);
+            let tip = self.chain.tip_hash();
+            self.request_headers(now, id, tip);
         }
     }
 
@@ -74,12 +99,11 @@ impl Node {
 
     pub(super) fn pick_sync_peer(&mut self, exclude: Option<PeerId>) -> Option<PeerId> {
         let height = self.chain.tip_height();
-        // A peer that claims less than we hold cannot be what we sync from (the rule;
-        // Core does not look at the claim, but a lagging peer as sync peer only delays us).
         let usable = |id: &PeerId, p: &super::Peer| {
-            p.negotiated && p.closing.is_none() && Some(*id) != exclude && p.height_hint() >= height
+            p.negotiated && p.closing.is_none() && Some(*id) != exclude
         };
-        let mut candidates: Vec<(PeerId, bool, bool)> = self
+        // (id, outbound, claims more than we hold, claims at least what we hold)
+        let mut candidates: Vec<(PeerId, bool, bool, bool)> = self
             .peers
             .iter()
             .filter(|(id, p)| usable(id, p))
@@ -88,9 +112,16 @@ impl Node {
                     *id,
                     p.direction == Direction::Outbound,
                     p.height_hint() > height,
+                    p.height_hint() >= height,
                 )
             })
             .collect();
+        // A peer that claims less than we hold is chosen only when no other is there: it can
+        // give us nothing, and asking it once is how initial sync ends when every peer is
+        // behind us (a node restarted ahead of its peers). Core does not look at the claim.
+        if candidates.iter().any(|c| c.3) {
+            candidates.retain(|c| c.3);
+        }
         if candidates.iter().any(|c| c.1) {
             candidates.retain(|c| c.1);
         }
