@@ -1,7 +1,6 @@
 //! Addresses as people write them, for the `peers` report: `ip:port`, `[ipv6]:port`, Tor v3
-//! `.onion` names (BIP155; the checksum needs SHA3-256, implemented here in a few lines rather
-//! than pulled in as a crate), I2P `.b32.i2p` names, and for anything else the BIP155 network
-//! id and the address bytes in hex.
+//! `.onion` names (BIP155; the checksum is SHA3-256, from the `sha3` crate), I2P `.b32.i2p`
+//! names, and for anything else the BIP155 network id and the address bytes in hex.
 
 use bitcoin::p2p::address::AddrV2;
 
@@ -58,101 +57,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Keccak-f[1600] round constants (FIPS 202, section 3.2.5).
-const ROUND_CONSTANTS: [u64; 24] = [
-    0x0000_0000_0000_0001,
-    0x0000_0000_0000_8082,
-    0x8000_0000_0000_808a,
-    0x8000_0000_8000_8000,
-    0x0000_0000_0000_808b,
-    0x0000_0000_8000_0001,
-    0x8000_0000_8000_8081,
-    0x8000_0000_0000_8009,
-    0x0000_0000_0000_008a,
-    0x0000_0000_0000_0088,
-    0x0000_0000_8000_8009,
-    0x0000_0000_8000_000a,
-    0x0000_0000_8000_808b,
-    0x8000_0000_0000_008b,
-    0x8000_0000_0000_8089,
-    0x8000_0000_0000_8003,
-    0x8000_0000_0000_8002,
-    0x8000_0000_0000_0080,
-    0x0000_0000_0000_800a,
-    0x8000_0000_8000_000a,
-    0x8000_0000_8000_8081,
-    0x8000_0000_0000_8080,
-    0x0000_0000_8000_0001,
-    0x8000_0000_8000_8008,
-];
-/// Rotation offsets of the rho step, in the order the pi step visits the lanes.
-const ROTATIONS: [u32; 24] = [
-    1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
-];
-/// The lanes the pi step visits, starting from lane 1.
-const PI_LANES: [usize; 24] = [
-    10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
-];
-
-fn keccak_f(state: &mut [u64; 25]) {
-    for round_constant in ROUND_CONSTANTS {
-        let mut columns = [0u64; 5];
-        for (x, column) in columns.iter_mut().enumerate() {
-            *column = state[x] ^ state[x + 5] ^ state[x + 10] ^ state[x + 15] ^ state[x + 20];
-        }
-        for x in 0..5 {
-            let d = columns[(x + 4) % 5] ^ columns[(x + 1) % 5].rotate_left(1);
-            for y in 0..5 {
-                state[5 * y + x] ^= d;
-            }
-        }
-        let mut carried = state[1];
-        for (&lane, &rotation) in PI_LANES.iter().zip(ROTATIONS.iter()) {
-            let next = state[lane];
-            state[lane] = carried.rotate_left(rotation);
-            carried = next;
-        }
-        for y in 0..5 {
-            let row = [
-                state[5 * y],
-                state[5 * y + 1],
-                state[5 * y + 2],
-                state[5 * y + 3],
-                state[5 * y + 4],
-            ];
-            for x in 0..5 {
-                state[5 * y + x] = row[x] ^ (!row[(x + 1) % 5] & row[(x + 2) % 5]);
-            }
-        }
-        state[0] ^= round_constant;
-    }
-}
-
-/// SHA3-256 (FIPS 202): Keccak[512] with the `01` domain suffix.
-pub fn sha3_256(message: &[u8]) -> [u8; 32] {
-    const RATE: usize = 136;
-    let mut state = [0u64; 25];
-    let mut padded = message.to_vec();
-    padded.push(0x06);
-    while !padded.len().is_multiple_of(RATE) {
-        padded.push(0);
-    }
-    if let Some(last) = padded.last_mut() {
-        *last |= 0x80;
-    }
-    for block in padded.chunks_exact(RATE) {
-        for (lane, bytes) in state.iter_mut().zip(block.chunks_exact(8)) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(bytes);
-            *lane ^= u64::from_le_bytes(word);
-        }
-        keccak_f(&mut state);
-    }
-    let mut out = [0u8; 32];
-    for (chunk, lane) in out.chunks_exact_mut(8).zip(state.iter()) {
-        chunk.copy_from_slice(&lane.to_le_bytes());
-    }
-    out
+/// SHA3-256 (FIPS 202), from RustCrypto's `sha3`.
+fn sha3_256(message: &[u8]) -> [u8; 32] {
+    use sha3::{Digest, Sha3_256};
+    Sha3_256::digest(message).into()
 }
 
 #[cfg(test)]

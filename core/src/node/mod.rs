@@ -265,6 +265,10 @@ impl Node {
     fn maybe_finish_shutdown(&mut self) {
         if self.shutting_down && self.peers.is_empty() && !self.shutdown_reported {
             self.shutdown_reported = true;
+            // What the closing connections changed in the book (their last-seen times) goes
+            // out before the node reports it is done.
+            let now = self.now;
+            self.persist_addr_book(now);
             self.emit(Event::ShutdownComplete);
         }
     }
@@ -351,14 +355,14 @@ impl Node {
             reason,
         });
         self.sync_peer_lost(id);
+        if peer.direction == Direction::Outbound && peer.negotiated {
+            self.outbound_ended(peer.addr, now);
+        }
         if peer.direction == Direction::Outbound && !self.shutting_down {
             if peer.outbound_kind == Some(OutboundKind::Manual) {
                 self.persistent.failed(peer.addr, now);
             } else {
                 self.discovery.request_fill(now + discovery::DIAL_PACE);
-            }
-            if peer.negotiated {
-                self.outbound_ended(peer.addr, now);
             }
         }
         if peer.negotiated {
