@@ -216,23 +216,18 @@ fn a_seed_node_leads_to_every_bcoin_and_a_restart_reconnects_from_the_book() {
         || bcoins.iter().all(has_headway_peer).then_some(()),
         || describe(&node),
     );
-    node.assert_running();
-    let log = node.log();
-    assert!(
-        log.contains(&format!("height={BLOCKS}")) || log.contains("synced"),
-        "{}",
-        tail(&log)
+    wait_for(
+        PEERS_WAIT,
+        "the sync to bcoin's tip, in the store",
+        || (stored_height(&datadir) == Some(u64::from(BLOCKS))).then_some(()),
+        || describe(&node),
     );
+    node.assert_running();
     assert_eq!(
         node.terminate(EXIT_WAIT).code(),
         Some(0),
         "{}",
         tail(&node.log())
-    );
-    assert_eq!(
-        stored_height(&datadir),
-        Some(u64::from(BLOCKS)),
-        "synced to the bcoin tip"
     );
     wait_for(
         PEERS_WAIT,
@@ -255,12 +250,14 @@ fn a_seed_node_leads_to_every_bcoin_and_a_restart_reconnects_from_the_book() {
         || bcoins.iter().all(has_headway_peer).then_some(()),
         || describe(&again),
     );
-    let log = again.log();
-    assert!(
-        log.contains("address book"),
-        "the book was loaded: {}",
-        tail(&log)
+    wait_for(
+        PEERS_WAIT,
+        "the sync to the new tip",
+        || (stored_height(&datadir) == Some(u64::from(BLOCKS) + 5)).then_some(()),
+        || describe(&again),
     );
+    let log = again.log();
+    assert!(log.contains("address book restored"), "{}", tail(&log));
     assert_eq!(again.terminate(EXIT_WAIT).code(), Some(0));
 }
 

@@ -279,7 +279,7 @@ fn message(
     node: &Node,
     observed: &Observed,
 ) -> NetworkMessage {
-    match input.u8() % 14 {
+    match input.u8() % 18 {
         0 | 1 => version(input, observed),
         2 | 3 => NetworkMessage::Verack,
         4 => NetworkMessage::Ping(input.u64()),
@@ -312,14 +312,87 @@ fn message(
         9 => NetworkMessage::SendHeaders,
         10 => NetworkMessage::WtxidRelay,
         11 | 12 => premined_headers(input, peer, observed),
-        _ => {
+        14 => addr(input),
+        15 => addrv2(input),
+        16 => NetworkMessage::GetAddr,
+        17 => NetworkMessage::SendAddrV2,
+        13 => {
             let len = usize::from(input.u8());
             NetworkMessage::Unknown {
                 command: CommandString::try_from_static("zzfuzz").expect("valid command"),
                 payload: input.bytes(len).to_vec(),
             }
         }
+        _ => NetworkMessage::GetAddr,
     }
+}
+
+/// How many addresses a gossip message holds: mostly a few, sometimes around the 1000 limit.
+fn addr_count(input: &mut FuzzInput) -> usize {
+    match input.u8() % 8 {
+        0 => 995 + input.below(12),
+        _ => input.below(40),
+    }
+}
+
+/// An addr message of fuzzed IPv4 and IPv6 addresses, services and times.
+fn addr(input: &mut FuzzInput) -> NetworkMessage {
+    let count = addr_count(input);
+    let list = (0..count)
+        .map(|_| {
+            let ip = input.array32();
+            let sa = if ip[0] & 1 == 0 {
+                SocketAddr::from((
+                    [ip[1], ip[2], ip[3], ip[4]],
+                    u16::from_le_bytes([ip[5], ip[6]]),
+                ))
+            } else {
+                let mut v6 = [0u8; 16];
+                v6.copy_from_slice(&ip[8..24]);
+                SocketAddr::from((v6, u16::from_le_bytes([ip[5], ip[6]])))
+            };
+            let services = ServiceFlags::from(u64::from(ip[7] & 0x0f) | 1 << (ip[24] % 12));
+            let time = u32::from_le_bytes([ip[25], ip[26], ip[27], ip[28]]);
+            (time, Address::new(&sa, services))
+        })
+        .collect();
+    NetworkMessage::Addr(list)
+}
+
+/// An addrv2 message of every BIP155 network, valid and not.
+fn addrv2(input: &mut FuzzInput) -> NetworkMessage {
+    use bitcoin::p2p::address::{AddrV2, AddrV2Message};
+    let count = addr_count(input);
+    let list = (0..count)
+        .map(|_| {
+            let b = input.array32();
+            let addr = match b[0] % 7 {
+                0 => AddrV2::Ipv4([b[1], b[2], b[3], b[4]].into()),
+                1 => {
+                    let mut v6 = [0u8; 16];
+                    v6.copy_from_slice(&b[8..24]);
+                    AddrV2::Ipv6(v6.into())
+                }
+                2 => AddrV2::TorV3(b),
+                3 => AddrV2::I2p(b),
+                4 => {
+                    let mut v6 = [0u8; 16];
+                    v6.copy_from_slice(&b[8..24]);
+                    v6[0] = 0xfc;
+                    AddrV2::Cjdns(v6.into())
+                }
+                5 => AddrV2::Unknown(b[1], b[2..2 + usize::from(b[3] % 20)].to_vec()),
+                _ => AddrV2::Ipv4([127, 0, b[3], b[4]].into()),
+            };
+            AddrV2Message {
+                time: u32::from_le_bytes([b[25], b[26], b[27], b[28]]),
+                services: ServiceFlags::from(u64::from(b[29])),
+                addr,
+                port: u16::from_le_bytes([b[30], b[31]]),
+            }
+        })
+        .collect();
+    NetworkMessage::AddrV2(list)
 }
 
 /// Drains both nodes, compares them, checks every output, learns from the sends and carries
@@ -522,6 +595,17 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
             assert_eq!(a.next_deadline(), b.next_deadline());
+            let book = a.addr_book();
+            assert!(
+                book.len() <= headway_core::addrbook::CAPACITY,
+                "book over its tables"
+            );
+            assert_eq!(book.new_len() + book.tried_len(), book.len());
+            assert_eq!(
+                book.len(),
+                b.addr_book().len(),
+                "same inputs, different books"
+            );
             if a.chain().tip_hash() != checked_tip {
                 assert_best_chain_links(a.chain(), 0);
                 checked_tip = a.chain().tip_hash();

@@ -482,6 +482,11 @@ mod tests {
                 tree.push_best_unindexed(node);
             }
             tree.rebuild_index();
+            for idx in (1..nodes as u32).step_by(97) {
+                let node = *tree.node(idx);
+                let want = slow_ancestor(&tree, node.parent, skip_height(node.height));
+                assert_eq!(node.skip, want, "a loaded node's skip pointer");
+            }
             assert_eq!(tree.index.slots.len(), slots, "{nodes} nodes");
             assert_eq!(slots, HashIndex::with_capacity(nodes).slots.len());
             assert_eq!(tree.index.len, nodes);

@@ -9,6 +9,7 @@ use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
 use bitcoin::BlockHash;
 use tracing::debug;
 
+use super::discovery::OutboundKind;
 use super::{Node, MAX_HEADERS_RESULTS, MAX_LOCATOR_SIZE, PROTOCOL_VERSION};
 use crate::chain::header_hash;
 use crate::chain::pow::{self, U256};
@@ -99,8 +100,15 @@ impl Node {
 
     pub(super) fn pick_sync_peer(&mut self, exclude: Option<PeerId>) -> Option<PeerId> {
         let height = self.chain.tip_height();
+        // Feelers and seed nodes leave right after their handshake or answer: never sync peers.
         let usable = |id: &PeerId, p: &super::Peer| {
-            p.negotiated && p.closing.is_none() && Some(*id) != exclude
+            p.negotiated
+                && p.closing.is_none()
+                && Some(*id) != exclude
+                && !matches!(
+                    p.outbound_kind,
+                    Some(OutboundKind::Feeler | OutboundKind::AddrFetch)
+                )
         };
         // (id, outbound, claims more than we hold, claims at least what we hold)
         let mut candidates: Vec<(PeerId, bool, bool, bool)> = self
