@@ -140,6 +140,13 @@ fn a_stale_tip_opens_one_extra_outbound_slot_until_the_tip_moves() {
     assert_eq!(outbound(&sim), 8, "not stale yet");
     sim.run_for(Duration::from_secs(11 * 60));
     assert_eq!(outbound(&sim), 9, "one extra peer for a stale tip");
+    assert!(
+        sim.nodes[n]
+            .node
+            .next_deadline()
+            .is_none_or(|t| t > sim.now),
+        "no timer left due"
+    );
 
     // A peer brings a new tip: at the next check the extra slot closes and one outbound goes.
     let chain = mine(&Network::Regtest.params().genesis, 3, 4);
@@ -163,6 +170,11 @@ fn a_stale_tip_opens_one_extra_outbound_slot_until_the_tip_moves() {
         })
         .count();
     assert_eq!(extra, 1);
+    // After a shutdown no timer of the stale-tip check is left behind.
+    sim.request(n, headway_core::Request::Shutdown);
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.events(n).any(|e| *e == Event::ShutdownComplete));
+    assert_eq!(sim.nodes[n].node.next_deadline(), None);
 }
 
 #[test]

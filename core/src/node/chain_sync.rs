@@ -150,7 +150,11 @@ impl Node {
             .filter(|p| judged(p))
             .filter_map(|p| p.chain_sync.timeout)
             .map(|t| t + Duration::from_millis(1))
-            .chain(self.stale_tip.next_check)
+            .chain(
+                self.stale_tip
+                    .next_check
+                    .filter(|_| self.discovery_enabled()),
+            )
             .min()
     }
 
@@ -171,7 +175,7 @@ impl Node {
                     "potential stale tip; trying an extra outbound peer"
                 );
                 self.stale_tip.extra_slot = true;
-                self.discovery.request_fill(now);
+                self.fill_outbound(now);
             } else if !stale {
                 self.stale_tip.extra_slot = false;
             }
