@@ -15,10 +15,12 @@ use bitcoin::p2p::ServiceFlags;
 use super::buckets::{Hasher, BUCKET_SIZE, NEW_BUCKETS, NEW_BUCKETS_PER_ADDRESS, TRIED_BUCKETS};
 use super::entry::{address_key, Entry};
 use super::netgroup::{self, NetGroup};
-use super::record::{AddrBookChange, AddrBookKey, AddrRecord};
+use super::record::AddrBookKey;
 use super::table::Table;
 use crate::rng::SecretRng;
 use crate::time::Time;
+
+mod stored;
 
 /// Most addresses the book can hold: every slot of both tables.
 pub const CAPACITY: usize = (NEW_BUCKETS + TRIED_BUCKETS) * BUCKET_SIZE;
@@ -110,35 +112,6 @@ impl AddrBook {
             removed: BTreeSet::new(),
             key_unsaved: true,
         }
-    }
-
-    /// A book rebuilt from stored records, with the stored key. Records that do not decode, or
-    /// whose address this book would not accept, are skipped and counted; entries whose slot
-    /// is taken by an earlier record are dropped as Core drops them when it re-buckets.
-    /// Returns the book and the number of records skipped.
-    pub fn restore(
-        key: AddrBookKey,
-        records: &[AddrRecord],
-        accept_local: bool,
-    ) -> (AddrBook, usize) {
-        let mut book = AddrBook::new(key, accept_local);
-        book.key_unsaved = false;
-        let mut skipped = 0;
-        for record in records {
-            let Some(entry) = Entry::from_record(record) else {
-                skipped += 1;
-                continue;
-            };
-            if !book.acceptable(&entry.addr) || book.by_key.contains_key(&record.key) {
-                skipped += 1;
-                continue;
-            }
-            if !book.place_restored(entry) {
-                // Its slot was taken: the store must forget it too.
-                book.removed.insert(record.key.clone());
-            }
-        }
-        (book, skipped)
     }
 
     /// Addresses held.
@@ -552,23 +525,6 @@ impl AddrBook {
         stale.len()
     }
 
-    /// What changed since the last call, for the store: every touched entry's record, every
-    /// deleted key, and the key itself the first time.
-    pub fn take_change(&mut self) -> AddrBookChange {
-        let key = std::mem::take(&mut self.key_unsaved).then(|| self.key.clone());
-        let upsert = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .filter_map(|k| self.by_key.get(&k).and_then(|id| self.entries.get(id)))
-            .map(Entry::to_record)
-            .collect();
-        let remove = std::mem::take(&mut self.removed).into_iter().collect();
-        AddrBookChange {
-            key,
-            upsert,
-            remove,
-        }
-    }
-
     fn insert_entry(&mut self, key: Vec<u8>, entry: Entry) -> u32 {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
@@ -612,40 +568,6 @@ impl AddrBook {
         if gone {
             self.delete(id);
         }
-    }
-
-    /// Places a restored entry in its table; false (and nothing kept) if its slot is taken.
-    fn place_restored(&mut self, entry: Entry) -> bool {
-        let key = address_key(&entry.addr, entry.port);
-        let group = self.group(&entry.addr);
-        let (tried, bucket) = if entry.in_tried {
-            (true, self.hasher.tried_bucket(&key, &group))
-        } else {
-            (false, self.hasher.new_bucket(&group, &entry.source_group))
-        };
-        let position = self.hasher.position(!tried, bucket, &key);
-        let table = if tried {
-            &self.tried_table
-        } else {
-            &self.new_table
-        };
-        if table.get(bucket, position).is_some() {
-            return false;
-        }
-        let id = self.insert_entry(
-            key,
-            Entry {
-                refs: u8::from(!tried),
-                ..entry
-            },
-        );
-        let table = if tried {
-            &mut self.tried_table
-        } else {
-            &mut self.new_table
-        };
-        table.set(bucket, position, id);
-        true
     }
 
     fn swap_ids(&mut self, a: usize, b: usize) {

@@ -4,8 +4,10 @@
 //! This file owns peer bookkeeping, message dispatch and timers; each connection's state is in
 //! `connection`, and the protocol steps live in [`handshake`], [`ping`], `sync` (downloading
 //! headers), [`presync`] (screening low-work header chains), `serve` (answering and
-//! announcing) and [`outbound`] (redialling persistent peers). Inbound transports are told
-//! apart by [`crate::transport`] before any frame is read.
+//! announcing), [`outbound`] (redialling persistent peers), `negotiation` (driving the
+//! handshake), `gossip`, [`discovery`], [`seeding`], `chain_sync` and `eviction` (finding and
+//! keeping peers). Inbound transports are told apart by [`crate::transport`] before any frame
+//! is read.
 
 mod chain_sync;
 mod config;
@@ -15,6 +17,7 @@ pub mod discovery;
 mod eviction;
 mod gossip;
 pub mod handshake;
+mod negotiation;
 pub mod outbound;
 pub mod ping;
 pub mod presync;
@@ -42,7 +45,7 @@ pub use self::config::Config;
 use self::connection::Peer;
 use self::discourage::Discouraged;
 use self::discovery::{Discovery, OutboundKind};
-use self::handshake::{Handshake, VersionOutcome};
+use self::handshake::Handshake;
 use self::outbound::PersistentPeers;
 use self::sync::HeaderSync;
 
@@ -372,25 +375,6 @@ impl Node {
         self.maybe_start_sync(now);
     }
 
-    fn send_version(&mut self, now: Time, id: PeerId) {
-        let Some(addr) = self.peers.get(&id).map(|p| p.addr) else {
-            return;
-        };
-        let nonce = self.rng.nonzero_u64();
-        let msg = handshake::version_message(
-            addr,
-            self.config.services,
-            now,
-            nonce,
-            &self.config.user_agent,
-            self.chain.tip_height(),
-        );
-        if let Some(peer) = self.peers.get_mut(&id) {
-            peer.handshake.our_nonce = Some(nonce);
-        }
-        self.send(id, NetworkMessage::Version(msg));
-    }
-
     fn on_received(&mut self, now: Time, id: PeerId, bytes: &[u8]) {
         let magic = self.params.magic;
         let probe = match self.peers.get_mut(&id) {
@@ -466,135 +450,6 @@ impl Node {
             // A second version or verack is ignored, as Core does; so is anything we do not use.
             _ => {}
         }
-    }
-
-    fn on_handshake_message(&mut self, now: Time, id: PeerId, msg: NetworkMessage) {
-        let Some(peer) = self.peers.get(&id) else {
-            return;
-        };
-        let got_version = peer.handshake.peer.is_some();
-        match msg {
-            NetworkMessage::Version(v) => {
-                let addr = peer.addr;
-                let services = self.config.services;
-                let ua = self.config.user_agent.clone();
-                let height = self.chain.tip_height();
-                let nonce = self.rng.nonzero_u64();
-                let own = |n: u64| {
-                    self.peers
-                        .iter()
-                        .any(|(other, p)| *other != id && p.handshake.our_nonce == Some(n))
-                };
-                let own_nonce = own(v.nonce);
-                let Some(peer) = self.peers.get_mut(&id) else {
-                    return;
-                };
-                let outcome = peer.handshake.on_version(
-                    &v,
-                    |_| own_nonce,
-                    || handshake::version_message(addr, services, now, nonce, &ua, height),
-                );
-                match outcome {
-                    Ok(VersionOutcome::Reply(msgs)) => {
-                        for m in msgs {
-                            self.send(id, m);
-                        }
-                    }
-                    Ok(VersionOutcome::Ignored) => {}
-                    Err(reason) => {
-                        self.disconnect(id, reason);
-                        return;
-                    }
-                }
-            }
-            NetworkMessage::Verack if got_version => {
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    peer.handshake.verack_received = true;
-                }
-            }
-            NetworkMessage::SendHeaders if got_version => {
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    peer.prefers_headers = true;
-                }
-            }
-            NetworkMessage::SendAddrV2 if got_version => {
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    peer.addr_relay.wants_addrv2 = true;
-                }
-            }
-            other if got_version && handshake::is_pre_verack_negotiation(&other) => {}
-            other => {
-                debug!(peer = %id, command = %other.cmd(), "ignored before the handshake completed")
-            }
-        }
-        let complete = self
-            .peers
-            .get(&id)
-            .is_some_and(|p| p.handshake.is_complete());
-        if complete {
-            self.on_negotiated(now, id);
-        }
-    }
-
-    fn on_negotiated(&mut self, now: Time, id: PeerId) {
-        let Some(peer) = self.peers.get_mut(&id) else {
-            return;
-        };
-        peer.negotiated = true;
-        let Some(v) = peer.handshake.peer.clone() else {
-            return;
-        };
-        let (addr, direction) = (peer.addr, peer.direction);
-        debug!(peer = %id, %addr, %direction, version = v.version, user_agent = %v.user_agent,
-            services = %v.services, start_height = v.start_height, "peer negotiated");
-        let kind = peer.outbound_kind;
-        if direction == Direction::Outbound {
-            self.persistent.negotiated(addr);
-            self.outbound_negotiated(addr, v.services);
-        }
-        self.emit(Event::PeerNegotiated {
-            peer: id,
-            addr,
-            direction,
-            version: v.version,
-            user_agent: v.user_agent,
-            services: v.services,
-            start_height: v.start_height,
-        });
-        match kind {
-            Some(OutboundKind::Feeler) => {
-                self.disconnect(id, DisconnectReason::FeelerDone);
-                return;
-            }
-            Some(_) => self.send_getaddr(id),
-            None => {}
-        }
-        self.report_peers();
-        self.send_ping(now, id);
-        if kind == Some(OutboundKind::AddrFetch) {
-            return;
-        }
-        self.on_peer_ready_for_sync(now, id);
-    }
-
-    /// Reports the peer counts (an info line in the binaries).
-    fn report_peers(&mut self) {
-        let negotiated = |d: Direction| {
-            self.peers
-                .values()
-                .filter(|p| p.negotiated && p.closing.is_none() && p.direction == d)
-                .count()
-        };
-        let (outbound, inbound) = (
-            negotiated(Direction::Outbound),
-            negotiated(Direction::Inbound),
-        );
-        self.emit(Event::PeersChanged {
-            outbound,
-            inbound,
-            book_new: self.discovery.book.new_len(),
-            book_tried: self.discovery.book.tried_len(),
-        });
     }
 
     fn send_ping(&mut self, now: Time, id: PeerId) {
