@@ -555,8 +555,8 @@ mod tests {
                 longest = longest.max(steps);
             }
         }
-        // Walking parents would take up to 510 steps here.
-        assert!(longest <= 40, "longest walk {longest} steps");
+        // Walking parents would take up to 510 steps here; skips take about 2 log2(510).
+        assert!((9..=40).contains(&longest), "longest walk {longest} steps");
     }
 
     #[test]
