@@ -305,16 +305,13 @@ impl AddrBook {
     /// one was already counted since the last success.
     pub fn attempt(&mut self, addr: &AddrV2, port: u16, count_failure: bool, now: Time) {
         let key = address_key(addr, port);
-        let Some(entry) = self
-            .by_key
-            .get(&key)
-            .and_then(|id| self.entries.get_mut(id))
-        else {
+        let last_good = self.last_good;
+        let Some(entry) = self.entry_mut(&key) else {
             return;
         };
         let now_secs = now.as_secs();
         entry.last_try = now_secs;
-        if count_failure && entry.last_count_attempt < self.last_good {
+        if count_failure && entry.last_count_attempt < last_good {
             entry.last_count_attempt = now_secs;
             entry.attempts = entry.attempts.saturating_add(1);
         }
@@ -401,11 +398,7 @@ impl AddrBook {
     /// 20 minutes so that a long connection does not leak its timing (Core's `Connected_`).
     pub fn connected(&mut self, addr: &AddrV2, port: u16, now: Time) {
         let key = address_key(addr, port);
-        let Some(entry) = self
-            .by_key
-            .get(&key)
-            .and_then(|id| self.entries.get_mut(id))
-        else {
+        let Some(entry) = self.entry_mut(&key) else {
             return;
         };
         let now_secs = now.as_secs();
@@ -419,11 +412,7 @@ impl AddrBook {
     /// `SetServices_`).
     pub fn set_services(&mut self, addr: &AddrV2, port: u16, services: ServiceFlags) {
         let key = address_key(addr, port);
-        let Some(entry) = self
-            .by_key
-            .get(&key)
-            .and_then(|id| self.entries.get_mut(id))
-        else {
+        let Some(entry) = self.entry_mut(&key) else {
             return;
         };
         if entry.services != services {
@@ -568,6 +557,12 @@ impl AddrBook {
         if gone {
             self.delete(id);
         }
+    }
+
+    /// The entry stored under `key`, for changing it.
+    fn entry_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let id = self.by_key.get(key)?;
+        self.entries.get_mut(id)
     }
 
     fn swap_ids(&mut self, a: usize, b: usize) {

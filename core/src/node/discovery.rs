@@ -264,14 +264,7 @@ impl Node {
             .take(MAX_ADDRESSES_PER_SEED)
             .map(|ip| {
                 let (addr, port) = netgroup::from_socket(SocketAddr::new(ip, port));
-                let age =
-                    SEED_AGE_MIN_SECS + self.secrets.below(SEED_AGE_SPAN_SECS as usize) as u64;
-                Candidate {
-                    addr,
-                    port,
-                    services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
-                    time: u32::try_from(now.as_secs().saturating_sub(age)).unwrap_or(0),
-                }
+                self.seed_candidate(addr, port, now)
             })
             .collect();
         let source = NetGroup::internal_source(&host);
@@ -292,6 +285,18 @@ impl Node {
         }
     }
 
+    /// An address a seed gave (DNS or fixed), as Core adds it: full-node services and a
+    /// random age of 3 to 7 days, so that it ranks below what peers tell us first-hand.
+    fn seed_candidate(&mut self, addr: AddrV2, port: u16, now: Time) -> Candidate {
+        let age = SEED_AGE_MIN_SECS + self.secrets.below(SEED_AGE_SPAN_SECS as usize) as u64;
+        Candidate {
+            addr,
+            port,
+            services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
+            time: u32::try_from(now.as_secs().saturating_sub(age)).unwrap_or(0),
+        }
+    }
+
     fn maybe_add_fixed_seeds(&mut self, now: Time) {
         let due = self
             .discovery
@@ -306,16 +311,7 @@ impl Node {
         }
         let candidates: Vec<Candidate> = seeds::fixed_seeds(self.params.network)
             .into_iter()
-            .map(|(addr, port)| {
-                let age =
-                    SEED_AGE_MIN_SECS + self.secrets.below(SEED_AGE_SPAN_SECS as usize) as u64;
-                Candidate {
-                    addr,
-                    port,
-                    services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
-                    time: u32::try_from(now.as_secs().saturating_sub(age)).unwrap_or(0),
-                }
-            })
+            .map(|(addr, port)| self.seed_candidate(addr, port, now))
             .collect();
         let source = NetGroup::internal_source("fixed seeds");
         let added = self
