@@ -2,9 +2,13 @@
 //! name or a missing store give a one-line error on standard error and a non-zero exit code.
 //! None of these tests touches the network.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use support::headway::{assert_one_line_error, run_bounded};
 
 const BINARIES: [&str; 2] = [
     env!("CARGO_BIN_EXE_headway-mio"),
@@ -16,40 +20,7 @@ const BINARIES: [&str; 2] = [
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn run(bin: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let started = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{bin} {args:?} still running after {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect output")
-}
-
-/// Asserts a failed run whose standard error is exactly one line containing every `needle`.
-fn assert_one_line_error(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "not one line: {stderr:?}"
-    );
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "{needle:?} missing from {stderr:?}"
-        );
-    }
+    run_bounded(bin, args, TIMEOUT)
 }
 
 fn write_config(dir: &Path, text: &str) -> String {

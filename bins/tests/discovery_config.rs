@@ -13,12 +13,12 @@ mod kill_support;
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use headway::config::FileConfig;
 use kill_support::fields;
-use support::headway::{wait_for, HeadwayProcess, HEADWAY_MIO};
+use support::headway::{run_bounded, wait_for, HeadwayProcess, HEADWAY_MIO};
 
 /// How long a node may take to open its store and start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -246,37 +246,6 @@ fn a_node_with_no_way_to_find_peers_says_how_to_give_one() {
     assert!(!log.contains("no peers to dial"), "{log}");
 }
 
-/// Runs a command that exits at once (usually failing), with a deadline.
-fn run_failing(args: &[&str]) -> Output {
-    let mut child = Command::new(HEADWAY_MIO)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let started = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if started.elapsed() > STOP_TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} still running after {STOP_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect output")
-}
-
-fn assert_one_line_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
-    assert!(err.starts_with("error: "), "{err:?}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} missing from {err:?}");
-    }
-}
-
 #[test]
 fn bad_values_are_one_line_errors() {
     let tmp = tempfile::tempdir().unwrap();
@@ -371,4 +340,15 @@ fn help_documents_the_discovery_flags_and_the_peers_command() {
     }
     let out = run_failing(&["peers", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("--json"));
+}
+
+/// Runs a command that exits at once (usually failing), with a deadline.
+fn run_failing(args: &[&str]) -> Output {
+    run_bounded(HEADWAY_MIO, args, STOP_TIMEOUT)
+}
+
+/// A one-line error that reads `error: ...`.
+fn assert_one_line_error(out: &Output, needles: &[&str]) {
+    support::headway::assert_one_line_error(out, needles);
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
 }

@@ -5,9 +5,13 @@
 //! first), the JSON form, the warning for unreadable records (exit status 0), an empty book, and
 //! the one-line errors for a missing or wrong-network store. No network is touched.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
+
+use support::headway::{assert_one_line_error, run_bounded};
 
 use headway_core::addrbook::netgroup::NetGroup;
 use headway_core::addrbook::{AddrBook, AddrBookChange, AddrBookKey, AddrRecord, Candidate};
@@ -25,31 +29,15 @@ const BINARIES: [&str; 2] = [
 /// Every command here exits at once; one still running after this is killed and fails.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+fn run(bin: &str, args: &[&str]) -> Output {
+    run_bounded(bin, args, TIMEOUT)
+}
+
 /// "Now" for the book: 2023-11-14T22:13:20Z.
 const NOW: u64 = 1_700_000_000;
 /// A Tor v3 key from Core's testnet4 seeds and its name.
 const ONION_KEY: &str = "d711b08444c0c633e14277bae0234365d1184eb6c399b562f6c82e158c0e370a";
 const ONION_NAME: &str = "24i3bbceydddhykco65oai2dmxirqtvwyom3kyxwzaxbldaog4filyyd.onion";
-
-fn run(bin: &str, args: &[&str]) -> Output {
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    let started = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{bin} {args:?} still running after {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("collect output")
-}
 
 fn onion_key() -> [u8; 32] {
     let mut key = [0u8; 32];
@@ -263,16 +251,6 @@ fn an_empty_book_says_so() {
     assert_eq!(stdout(&out), "the address book is empty\n");
     let out = run(BINARIES[1], &["peers", "--json", "--datadir", datadir]);
     assert_eq!(stdout(&out).trim(), "[]");
-}
-
-/// Asserts a failed run whose standard error is one line holding every needle.
-fn assert_one_line_error(out: &Output, needles: &[&str]) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "expected failure: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err:?}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} missing from {err:?}");
-    }
 }
 
 #[test]

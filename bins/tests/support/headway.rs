@@ -119,3 +119,42 @@ pub fn wait_for<T>(
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Runs `bin` with `args` to completion and collects its output; a run still going after
+/// `timeout` is killed and fails the test instead of hanging it.
+pub fn run_bounded(bin: &str, args: &[&str], timeout: Duration) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let started = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{bin} {args:?} still running after {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("collect output")
+}
+
+/// Asserts a failed run whose standard error is exactly one line containing every `needle`.
+pub fn assert_one_line_error(out: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr:?}"
+    );
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{needle:?} missing from {stderr:?}"
+        );
+    }
+}
