@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use headway_core::addrbook::netgroup::NetGroup;
-use headway_core::addrbook::{AddrBook, AddrBookChange, AddrBookKey, AddrRecord, Candidate};
+use headway_core::addrbook::{AddrBook, AddrBookChange, AddrBookKey, AddrRecord, KnownAddr};
 use headway_core::bitcoin::p2p::address::AddrV2;
 use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::node::discovery::PERSIST_INTERVAL;
@@ -173,7 +173,7 @@ fn unreadable_records_are_skipped_at_start_with_a_warning() {
         let mut rng = SecretRng::from_seed(&SecretSeed::from_bytes([2; 32]));
         let now = Time::from_secs(1_700_000_000);
         let added = book.add_from(
-            &[Candidate {
+            &[KnownAddr {
                 // A closed port: the node may dial it, and fails.
                 addr: AddrV2::Ipv4([127, 0, 0, 1].into()),
                 port: 1,

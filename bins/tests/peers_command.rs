@@ -14,7 +14,7 @@ use std::time::Duration;
 use support::headway::{assert_one_line_error, run_bounded};
 
 use headway_core::addrbook::netgroup::NetGroup;
-use headway_core::addrbook::{AddrBook, AddrBookChange, AddrBookKey, AddrRecord, Candidate};
+use headway_core::addrbook::{AddrBook, AddrBookChange, AddrBookKey, AddrRecord, KnownAddr};
 use headway_core::bitcoin::p2p::address::AddrV2;
 use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::rng::SecretRng;
@@ -47,8 +47,8 @@ fn onion_key() -> [u8; 32] {
     key
 }
 
-fn candidate(addr: AddrV2, port: u16, services: u64, time: u64) -> Candidate {
-    Candidate {
+fn candidate(addr: AddrV2, port: u16, services: u64, time: u64) -> KnownAddr {
+    KnownAddr {
         addr,
         port,
         services: ServiceFlags::from(services),

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use headway_core::addrbook::{
-    AddrBook, AddrBookKey, Candidate, BUCKET_SIZE, CAPACITY, NEW_BUCKETS_PER_SOURCE_GROUP,
+    AddrBook, AddrBookKey, KnownAddr, BUCKET_SIZE, CAPACITY, NEW_BUCKETS_PER_SOURCE_GROUP,
 };
 use headway_core::bitcoin::p2p::address::AddrV2;
 use headway_core::bitcoin::p2p::ServiceFlags;
@@ -83,8 +83,8 @@ fn run(ops: &[Op]) -> (AddrBook, Vec<String>) {
                 count,
                 source,
             } => {
-                let candidates: Vec<Candidate> = (0..u32::from(*count))
-                    .map(|i| Candidate {
+                let candidates: Vec<KnownAddr> = (0..u32::from(*count))
+                    .map(|i| KnownAddr {
                         addr: routable(seed.wrapping_add(i.wrapping_mul(0x9e37_79b9))),
                         port: 8333,
                         services: ServiceFlags::NETWORK,
@@ -176,8 +176,8 @@ fn one_source_holds_at_most_its_share() {
         let mut book = AddrBook::new(AddrBookKey::from_bytes([3; 32]), false);
         let mut rng = SecretRng::from_seed(&SecretSeed::from_bytes([4; 32]));
         let now = Time::from_secs(START);
-        let candidates: Vec<Candidate> = (0..6000u32)
-            .map(|i| Candidate {
+        let candidates: Vec<KnownAddr> = (0..6000u32)
+            .map(|i| KnownAddr {
                 addr: routable(seed.wrapping_add(i.wrapping_mul(2_654_435_761))),
                 port: 8333,
                 services: ServiceFlags::NETWORK,

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use headway_core::addrbook::{
-    netgroup, AddrBook, AddrBookChange, AddrBookKey, Candidate, StoredAddrBook,
+    netgroup, AddrBook, AddrBookChange, AddrBookKey, KnownAddr, StoredAddrBook,
 };
 use headway_core::bitcoin::p2p::address::{AddrV2Message, Address};
 use headway_core::bitcoin::p2p::message::NetworkMessage;
@@ -45,7 +45,7 @@ fn stored_book(addrs: &[SocketAddr], tried: usize, local: bool, now: Time) -> St
     let mut rng = SecretRng::from_seed(&SecretSeed::from_bytes([3; 32]));
     for sa in addrs {
         let (addr, port) = netgroup::from_socket(*sa);
-        let c = Candidate {
+        let c = KnownAddr {
             addr: addr.clone(),
             port,
             services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,

@@ -9,7 +9,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use headway_core::addrbook::{netgroup, AddrBook, AddrBookKey, Candidate, StoredAddrBook};
+use headway_core::addrbook::{netgroup, AddrBook, AddrBookKey, KnownAddr, StoredAddrBook};
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::bitcoin::Work;
@@ -40,7 +40,7 @@ fn book(addrs: &[SocketAddr], now: Time) -> StoredAddrBook {
     let mut rng = SecretRng::from_seed(&SecretSeed::from_bytes([6; 32]));
     for sa in addrs {
         let (addr, port) = netgroup::from_socket(*sa);
-        let c = Candidate {
+        let c = KnownAddr {
             addr: addr.clone(),
             port,
             services: ServiceFlags::NETWORK,

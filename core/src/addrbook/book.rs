@@ -38,22 +38,9 @@ const CONNECTED_UPDATE_SECS: u64 = 20 * 60;
 /// each round by 1.2, so this is reached only by a bug, never by an attacker.
 const MAX_SELECT_ROUNDS: u32 = 10_000;
 
-/// One address as the book hands it out.
+/// One address as gossip and seeds give it to the book, and as the book hands it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownAddr {
-    /// The address.
-    pub addr: AddrV2,
-    /// Its port.
-    pub port: u16,
-    /// The services it was announced with.
-    pub services: ServiceFlags,
-    /// When it was last seen, Unix seconds, as claimed.
-    pub time: u32,
-}
-
-/// An address to add, as gossip or a seed gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
     /// The address.
     pub addr: AddrV2,
     /// Its port.
@@ -167,7 +154,7 @@ impl AddrBook {
     /// source's own address.
     pub fn add(
         &mut self,
-        candidates: &[Candidate],
+        candidates: &[KnownAddr],
         source: &AddrV2,
         penalty_secs: u64,
         now: Time,
@@ -191,7 +178,7 @@ impl AddrBook {
     /// its group ([`NetGroup::internal_source`]), with no time penalty.
     pub fn add_from(
         &mut self,
-        candidates: &[Candidate],
+        candidates: &[KnownAddr],
         source_group: &NetGroup,
         now: Time,
         rng: &mut SecretRng,
@@ -205,7 +192,7 @@ impl AddrBook {
     /// Core's `AddSingle`.
     fn add_one(
         &mut self,
-        c: &Candidate,
+        c: &KnownAddr,
         source_group: &NetGroup,
         penalty: u64,
         now: Time,
@@ -355,15 +342,12 @@ impl AddrBook {
                 self.new_table.clear(bucket, position);
             }
         }
-        let Some(entry) = self.entries.get_mut(&id) else {
+        let Some(group) = self.entries.get(&id).map(|e| self.group(&e.addr)) else {
             return;
         };
-        entry.refs = 0;
-        let group = if self.accept_local && !netgroup::is_routable(&entry.addr) {
-            NetGroup::of_address(&entry.addr)
-        } else {
-            netgroup::group(&entry.addr)
-        };
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.refs = 0;
+        }
         let bucket = self.hasher.tried_bucket(key, &group);
         let position = self.hasher.position(false, bucket, key);
         if let Some(evicted) = self.tried_table.clear(bucket, position) {
@@ -492,23 +476,29 @@ impl AddrBook {
     /// themselves, and they are what a restart reconnects to.
     pub fn expire(&mut self, now: Time) -> usize {
         let now_secs = now.as_secs();
-        let stale: Vec<u32> = self
+        let stale: BTreeSet<u32> = self
             .entries
             .iter()
             .filter(|(_, e)| !e.in_tried && e.is_terrible(now_secs))
             .map(|(id, _)| *id)
             .collect();
-        for &id in &stale {
-            let Some(entry) = self.entries.get(&id) else {
-                continue;
-            };
-            let key = address_key(&entry.addr, entry.port);
-            for bucket in 0..NEW_BUCKETS {
-                let position = self.hasher.position(true, bucket, &key);
-                if self.new_table.get(bucket, position) == Some(id) {
+        if stale.is_empty() {
+            return 0;
+        }
+        // One sweep of the new table's slots, not 1024 bucket hashes per stale entry: a whole
+        // book can go stale at once (a node started after a month off).
+        for bucket in 0..NEW_BUCKETS {
+            for position in 0..BUCKET_SIZE {
+                if self
+                    .new_table
+                    .get(bucket, position)
+                    .is_some_and(|id| stale.contains(&id))
+                {
                     self.new_table.clear(bucket, position);
                 }
             }
+        }
+        for &id in &stale {
             self.delete(id);
         }
         stale.len()

@@ -19,7 +19,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use book::{AddrBook, Candidate, KnownAddr, CAPACITY, GOSSIP_TIME_PENALTY_SECS};
+pub use book::{AddrBook, KnownAddr, CAPACITY, GOSSIP_TIME_PENALTY_SECS};
 pub use buckets::{BUCKET_SIZE, NEW_BUCKETS, NEW_BUCKETS_PER_SOURCE_GROUP, TRIED_BUCKETS};
 pub use entry::{address_key, parse_address_key, Entry};
 pub use record::{AddrBookChange, AddrBookKey, AddrRecord, StoredAddrBook};

@@ -30,8 +30,8 @@ fn ip(a: u8, b: u8, c: u8, d: u8) -> AddrV2 {
     AddrV2::Ipv4(Ipv4Addr::new(a, b, c, d))
 }
 
-fn cand(addr: AddrV2, time: u64) -> Candidate {
-    Candidate {
+fn cand(addr: AddrV2, time: u64) -> KnownAddr {
+    KnownAddr {
         addr,
         port: 8333,
         services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
@@ -51,7 +51,7 @@ fn spread(i: u32) -> AddrV2 {
 fn book_with(addrs: &[AddrV2], source: &AddrV2) -> (AddrBook, SecretRng) {
     let mut book = AddrBook::new(key(1), false);
     let mut r = rng(2);
-    let cands: Vec<Candidate> = addrs.iter().map(|a| cand(a.clone(), NOW - 3600)).collect();
+    let cands: Vec<KnownAddr> = addrs.iter().map(|a| cand(a.clone(), NOW - 3600)).collect();
     book.add(&cands, source, 0, now(), &mut r);
     (book, r)
 }
@@ -63,7 +63,7 @@ fn only_routable_addresses_are_taken_unless_the_network_is_local() {
     let (book, _) = book_with(&private, &source);
     assert!(book.is_empty());
     let mut local = AddrBook::new(key(1), true);
-    let cands: Vec<Candidate> = private.iter().map(|a| cand(a.clone(), NOW)).collect();
+    let cands: Vec<KnownAddr> = private.iter().map(|a| cand(a.clone(), NOW)).collect();
     assert_eq!(local.add(&cands, &source, 0, now(), &mut rng(2)), 3);
     // On local networks each address is its own group, so three loopback peers are three
     // groups.
@@ -208,7 +208,7 @@ fn one_source_fills_at_most_its_share_of_new_buckets() {
     // A second source in another group gets its own share.
     let mut book = book;
     let mut r = rng(3);
-    let more: Vec<Candidate> = (20_000..40_000).map(|i| cand(spread(i), NOW)).collect();
+    let more: Vec<KnownAddr> = (20_000..40_000).map(|i| cand(spread(i), NOW)).collect();
     book.add(&more, &ip(9, 9, 9, 9), 0, now(), &mut r);
     assert!(book.len() > 6000, "{} entries", book.len());
 }
@@ -348,7 +348,7 @@ fn the_book_never_exceeds_its_tables() {
     let mut r = rng(4);
     for s in 0..40u32 {
         let source = spread(1_000_000 + s);
-        let cands: Vec<Candidate> = (0..4000).map(|i| cand(spread(s * 4000 + i), NOW)).collect();
+        let cands: Vec<KnownAddr> = (0..4000).map(|i| cand(spread(s * 4000 + i), NOW)).collect();
         book.add(&cands, &source, 0, now(), &mut r);
         assert!(book.len() <= CAPACITY);
         assert_eq!(book.new_len() + book.tried_len(), book.len());

@@ -18,7 +18,7 @@ use tracing::debug;
 use super::seeding::{SeedStep, Seeding, MAX_ADDRESSES_PER_SEED};
 use super::Node;
 use crate::addrbook::netgroup::{self, NetGroup};
-use crate::addrbook::{AddrBook, AddrBookKey, Candidate, KnownAddr, StoredAddrBook};
+use crate::addrbook::{AddrBook, AddrBookKey, KnownAddr, StoredAddrBook};
 use crate::output::{Event, Output};
 use crate::peer::Direction;
 use crate::seeds;
@@ -259,7 +259,7 @@ impl Node {
             return;
         }
         let port = self.params.default_port;
-        let candidates: Vec<Candidate> = ips
+        let candidates: Vec<KnownAddr> = ips
             .into_iter()
             .take(MAX_ADDRESSES_PER_SEED)
             .map(|ip| {
@@ -287,9 +287,9 @@ impl Node {
 
     /// An address a seed gave (DNS or fixed), as Core adds it: full-node services and a
     /// random age of 3 to 7 days, so that it ranks below what peers tell us first-hand.
-    fn seed_candidate(&mut self, addr: AddrV2, port: u16, now: Time) -> Candidate {
+    fn seed_candidate(&mut self, addr: AddrV2, port: u16, now: Time) -> KnownAddr {
         let age = SEED_AGE_MIN_SECS + self.secrets.below(SEED_AGE_SPAN_SECS as usize) as u64;
-        Candidate {
+        KnownAddr {
             addr,
             port,
             services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
@@ -309,7 +309,7 @@ impl Node {
         if !self.discovery.book.is_empty() || !self.config.fixed_seeds {
             return;
         }
-        let candidates: Vec<Candidate> = seeds::fixed_seeds(self.params.network)
+        let candidates: Vec<KnownAddr> = seeds::fixed_seeds(self.params.network)
             .into_iter()
             .map(|(addr, port)| self.seed_candidate(addr, port, now))
             .collect();
@@ -401,11 +401,7 @@ impl Node {
             if tries < RECENT_TRY_TRIES && recently {
                 continue;
             }
-            let services = known.services;
-            if tries < SERVICE_TRIES
-                && !(services.has(ServiceFlags::NETWORK)
-                    || services.has(ServiceFlags::NETWORK_LIMITED))
-            {
+            if tries < SERVICE_TRIES && !super::gossip::useful(known.services) {
                 continue;
             }
             return Some(sa);

@@ -10,13 +10,13 @@
 
 use std::time::Duration;
 
-use bitcoin::p2p::address::{AddrV2, AddrV2Message, Address};
+use bitcoin::p2p::address::{AddrV2Message, Address};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
 use tracing::debug;
 
 use super::Node;
-use crate::addrbook::{netgroup, Candidate, KnownAddr, GOSSIP_TIME_PENALTY_SECS};
+use crate::addrbook::{netgroup, KnownAddr, GOSSIP_TIME_PENALTY_SECS};
 use crate::output::DisconnectReason;
 use crate::peer::{Direction, PeerId};
 use crate::time::Time;
@@ -49,8 +49,6 @@ pub(super) struct AddrRelay {
     pub(super) wants_addrv2: bool,
     /// We answered its getaddr already (once per connection).
     pub(super) getaddr_answered: bool,
-    /// We sent it a getaddr whose answer has not come yet.
-    pub(super) getaddr_sent: bool,
     /// Addresses it may still send before the rate limit applies.
     tokens: f64,
     tokens_at: Time,
@@ -62,7 +60,6 @@ impl AddrRelay {
         AddrRelay {
             wants_addrv2: false,
             getaddr_answered: false,
-            getaddr_sent: false,
             tokens: 1.0,
             tokens_at: now,
         }
@@ -89,18 +86,8 @@ impl AddrRelay {
 
 /// Whether an address announces a node worth keeping: a full or pruned node (Core's
 /// `MayHaveUsefulAddressDB` or `HasAllDesirableServiceFlags`).
-fn useful(services: ServiceFlags) -> bool {
+pub(super) fn useful(services: ServiceFlags) -> bool {
     services.has(ServiceFlags::NETWORK) || services.has(ServiceFlags::NETWORK_LIMITED)
-}
-
-/// A gossiped entry in the book's terms.
-fn candidate(addr: AddrV2, port: u16, services: ServiceFlags, time: u32) -> Candidate {
-    Candidate {
-        addr,
-        port,
-        services,
-        time,
-    }
 }
 
 impl Node {
@@ -111,7 +98,6 @@ impl Node {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        peer.addr_relay.getaddr_sent = true;
         peer.addr_relay.tokens += MAX_ADDR_TOKENS;
         self.send(id, NetworkMessage::GetAddr);
     }
@@ -122,7 +108,12 @@ impl Node {
         let candidates = list.into_iter().filter_map(|(time, a)| {
             let sa = a.socket_addr().ok()?;
             let (addr, port) = netgroup::from_socket(sa);
-            Some(candidate(addr, port, a.services, time))
+            Some(KnownAddr {
+                addr,
+                port,
+                services: a.services,
+                time,
+            })
         });
         self.on_addresses(now, id, count, candidates.collect());
     }
@@ -130,14 +121,17 @@ impl Node {
     /// An addrv2 message (BIP155).
     pub(super) fn on_addrv2(&mut self, now: Time, id: PeerId, list: Vec<AddrV2Message>) {
         let count = list.len();
-        let candidates = list
-            .into_iter()
-            .map(|m| candidate(netgroup::canonical(m.addr), m.port, m.services, m.time));
+        let candidates = list.into_iter().map(|m| KnownAddr {
+            addr: netgroup::canonical(m.addr),
+            port: m.port,
+            services: m.services,
+            time: m.time,
+        });
         self.on_addresses(now, id, count, candidates.collect());
     }
 
     /// Core's `ProcessAddrs`, without relaying.
-    fn on_addresses(&mut self, now: Time, id: PeerId, count: usize, mut list: Vec<Candidate>) {
+    fn on_addresses(&mut self, now: Time, id: PeerId, count: usize, mut list: Vec<KnownAddr>) {
         if count > MAX_ADDR_TO_SEND {
             self.disconnect(id, DisconnectReason::TooManyAddresses(count));
             return;
@@ -173,9 +167,6 @@ impl Node {
                 continue;
             }
             kept.push(c);
-        }
-        if count < MAX_ADDR_TO_SEND {
-            peer.addr_relay.getaddr_sent = false;
         }
         let fetch_done =
             peer.outbound_kind == Some(super::discovery::OutboundKind::AddrFetch) && count > 1;
