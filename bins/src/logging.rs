@@ -156,6 +156,14 @@ fn log_event(event: &Event) {
                     addresses,
                     "DNS seeding skipped: enough outbound peers are already up"
                 );
+            } else if *addresses == 0 {
+                // Every seed answered with nothing: most often DNS itself is unreachable
+                // (the resolver's errors are at debug level).
+                warn!(
+                    "DNS seeding finished with no addresses: are DNS and the network reachable? \
+                     The network's fixed seeds are tried a minute after start; \
+                     --connect, --addnode or --seednode name a peer directly"
+                );
             } else {
                 info!(addresses, "DNS seeding finished");
             }
