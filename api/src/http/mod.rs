@@ -1,0 +1,16 @@
+//! A small HTTP/1.1 server for the RPC and REST interfaces, shaped like Bitcoin Core's
+//! (`httpserver.cpp`): one thread reads and writes every connection, a bounded work queue
+//! hands complete requests to a fixed pool of worker threads, and a full queue is answered
+//! with 503 at once, as Core's `-rpcworkqueue` does.
+//!
+//! [`message`] holds the request and response types the handlers see.
+
+pub mod message;
+
+pub use message::{HttpRequest, HttpResponse};
+
+/// What serves the requests: called on a worker thread, may block (the `waitfor*` methods do).
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one complete request.
+    fn handle(&self, request: HttpRequest) -> HttpResponse;
+}
