@@ -122,6 +122,7 @@ mod error;
 mod layout;
 mod open;
 mod options;
+mod snapshot;
 mod store;
 mod verify;
 
@@ -129,5 +130,6 @@ pub use addrbook::{ADDR_BOOK_MAX_RECORDS, ADDR_BOOK_MAX_VALUE_LEN};
 pub use error::StoreError;
 pub use layout::{META_NETWORK, META_SCHEMA, SCHEMA_VERSION};
 pub use options::{Durability, StoreOptions, StoredHeaders, StoredTip, DEFAULT_INITIAL_MAP_SIZE};
+pub use snapshot::Snapshot;
 pub use store::HeaderStore;
 pub use verify::VerifyReport;
