@@ -180,6 +180,10 @@ fn log_event(event: &Event) {
                 "address book still empty a minute after start: added the network's fixed seeds"
             );
         }
+        Event::PeerReport(report) => {
+            // An answer to an application's question (the RPC's getpeerinfo), not news.
+            debug!(token = report.token, peers = report.peers.len(), "peer report");
+        }
         Event::ShutdownComplete => {
             info!("all connections closed");
         }

@@ -60,8 +60,17 @@ pub enum Request {
     /// Keep a connection to `addr`: dial it now and redial it after every disconnect or
     /// failed dial, with backoff.
     AddPeer(SocketAddr),
+    /// Stop keeping a connection to `addr` (Core's `addnode remove`): it is no longer
+    /// redialled; an open connection to it stays open, as in Core.
+    RemovePeer(SocketAddr),
+    /// Dial `addr` once, as a manual connection that is not redialled (Core's
+    /// `addnode onetry`).
+    ConnectOnce(SocketAddr),
     /// Close a connection.
     Disconnect(PeerId),
+    /// Report every open connection and the added peers in an [`crate::Event::PeerReport`]
+    /// carrying this token, so the asker can tell its answer from others'.
+    ReportPeers(u64),
     /// Close every connection and stop dialling; the node emits
     /// [`crate::Event::ShutdownComplete`] once nothing is left.
     Shutdown,

@@ -27,8 +27,11 @@ pub mod wire;
 
 pub use chain::{HeaderChain, HeaderError};
 pub use input::{Input, Request};
+pub use node::report::{ConnectionKind, PeerSummary, Traffic};
 pub use node::{Config, Node};
-pub use output::{DisconnectReason, Event, Notification, Output, PersistChain, TipChange};
+pub use output::{
+    DisconnectReason, Event, Notification, Output, PeerReport, PersistChain, TipChange,
+};
 pub use params::{Network, Params};
 pub use peer::{Direction, PeerId};
 pub use rng::SecretSeed;

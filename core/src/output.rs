@@ -232,8 +232,22 @@ pub enum Event {
         /// How many the book took.
         count: usize,
     },
+    /// The answer to [`crate::Request::ReportPeers`].
+    PeerReport(PeerReport),
     /// After [`crate::Request::Shutdown`]: every connection is closed.
     ShutdownComplete,
+}
+
+/// The node's connections at one moment, answering [`crate::Request::ReportPeers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReport {
+    /// The token of the request this answers.
+    pub token: u64,
+    /// Every open connection that is not closing, by id.
+    pub peers: Vec<crate::node::report::PeerSummary>,
+    /// The peers kept connected ([`crate::Request::AddPeer`]: `--connect`, `--addnode`, the
+    /// RPC's `addnode add`).
+    pub added: Vec<SocketAddr>,
 }
 
 /// Why the core closes (or saw the close of) a connection.

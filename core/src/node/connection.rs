@@ -12,6 +12,7 @@ use super::gossip::AddrRelay;
 use super::handshake::Handshake;
 use super::ping::Ping;
 use super::presync;
+use super::report::Traffic;
 use crate::output::DisconnectReason;
 use crate::peer::Direction;
 use crate::time::Time;
@@ -68,6 +69,8 @@ pub(super) struct Peer {
     pub(super) last_useful_headers: Option<Time>,
     /// Whether it keeps up with our tip (automatic outbound peers).
     pub(super) chain_sync: ChainSyncState,
+    /// Bytes and times of its traffic, for [`super::report`].
+    pub(super) traffic: Traffic,
 }
 
 impl Peer {
@@ -105,6 +108,7 @@ impl Peer {
             connected_at: now,
             last_useful_headers: None,
             chain_sync: ChainSyncState::default(),
+            traffic: Traffic::default(),
         }
     }
 

@@ -21,6 +21,7 @@ mod negotiation;
 pub mod outbound;
 pub mod ping;
 pub mod presync;
+pub mod report;
 pub mod seeding;
 mod serve;
 mod sync;
@@ -214,6 +215,10 @@ impl Node {
     fn send(&mut self, peer: PeerId, msg: NetworkMessage) {
         debug!(peer = %peer, command = %msg.cmd(), "send");
         let bytes = wire::encode(self.params.magic, msg);
+        let now = self.now;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.traffic.sent(bytes.len(), now);
+        }
         self.outputs.push_back(Output::Send { peer, bytes });
     }
 
@@ -250,7 +255,14 @@ impl Node {
                     self.outputs.push_back(Output::Connect { addr });
                 }
             }
+            Request::RemovePeer(addr) => self.persistent.remove(&addr),
+            Request::ConnectOnce(addr) => {
+                if !self.shutting_down {
+                    self.outputs.push_back(Output::Connect { addr });
+                }
+            }
             Request::Disconnect(peer) => self.disconnect(peer, DisconnectReason::Requested),
+            Request::ReportPeers(token) => self.answer_peer_report(token, now),
             Request::Shutdown => {
                 self.persist_addr_book(now);
                 self.discovery.stop();
@@ -379,6 +391,7 @@ impl Node {
         let magic = self.params.magic;
         let probe = match self.peers.get_mut(&id) {
             Some(peer) if peer.closing.is_none() => {
+                peer.traffic.received(bytes.len(), now);
                 peer.decoder.extend(bytes);
                 if peer.transport_known {
                     Probe::V1

@@ -56,6 +56,16 @@ impl PersistentPeers {
         true
     }
 
+    /// Stops keeping `addr`: no more redials (an open connection is left alone).
+    pub fn remove(&mut self, addr: &SocketAddr) {
+        self.targets.remove(addr);
+    }
+
+    /// The addresses we keep, in address order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.targets.keys().copied().collect()
+    }
+
     /// Whether `addr` is one of ours.
     pub fn contains(&self, addr: &SocketAddr) -> bool {
         self.targets.contains_key(addr)
