@@ -14,6 +14,8 @@ pub enum Input {
         peer: PeerId,
         /// The remote address.
         addr: SocketAddr,
+        /// Our end of it, when the socket could tell (getpeerinfo's `addrbind`).
+        local_addr: Option<SocketAddr>,
         /// Who opened it.
         direction: Direction,
     },

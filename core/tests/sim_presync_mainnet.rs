@@ -95,6 +95,7 @@ impl Harness {
         let input = Input::Connected {
             peer: id,
             addr,
+            local_addr: None,
             direction,
         };
         self.node.handle(self.now, input);

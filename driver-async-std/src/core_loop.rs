@@ -146,6 +146,7 @@ impl CoreLoop {
             self.inputs_tx.clone(),
         );
         info!(%peer, %addr, %direction, "connection up");
+        let local_addr = stream.local_addr().ok();
         self.peers.insert(
             peer,
             PeerLink {
@@ -158,6 +159,7 @@ impl CoreLoop {
         Input::Connected {
             peer,
             addr,
+            local_addr,
             direction,
         }
     }

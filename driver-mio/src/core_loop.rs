@@ -177,6 +177,7 @@ mod tests {
         input(Input::Connected {
             peer,
             addr: inbound,
+            local_addr: None,
             direction: Direction::Inbound,
         });
         input(Input::Request(Request::AddPeer(dialled)));

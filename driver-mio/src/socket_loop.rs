@@ -403,6 +403,7 @@ impl SocketLoop {
             return;
         }
         set_nodelay(&stream, peer, addr);
+        let connection_local_addr = stream.local_addr().ok();
         debug!(peer = %peer, %addr, "accepted");
         self.connections.insert(
             token,
@@ -419,6 +420,7 @@ impl SocketLoop {
         self.report(Input::Connected {
             peer,
             addr,
+            local_addr: connection_local_addr,
             direction: Direction::Inbound,
         });
         // Bytes may have arrived before we registered the socket.
@@ -458,10 +460,12 @@ impl SocketLoop {
             Ok(()) => {
                 connection.state = ConnectionState::Open;
                 set_nodelay(&connection.stream, peer, addr);
+                let connection_local_addr = connection.stream.local_addr().ok();
                 debug!(peer = %peer, %addr, "connected");
                 self.report(Input::Connected {
                     peer,
                     addr,
+                    local_addr: connection_local_addr,
                     direction: Direction::Outbound,
                 });
                 self.service(token, true, true);

@@ -505,6 +505,7 @@ fuzz_target!(|data: &[u8]| {
                 inputs.push(Input::Connected {
                     peer,
                     addr,
+                    local_addr: None,
                     direction,
                 });
             }

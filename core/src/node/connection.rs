@@ -22,6 +22,8 @@ use crate::wire::FrameDecoder;
 #[derive(Debug)]
 pub(super) struct Peer {
     pub(super) addr: SocketAddr,
+    /// Our end of the connection, if the driver could tell.
+    pub(super) local_addr: Option<SocketAddr>,
     pub(super) direction: Direction,
     pub(super) decoder: FrameDecoder,
     /// Inbound peers: whether the first 16 bytes showed a v1 opening yet (outbound: always).
@@ -85,6 +87,7 @@ impl Peer {
     ) -> Peer {
         Peer {
             addr,
+            local_addr: None,
             direction,
             decoder,
             transport_known: direction == Direction::Outbound,

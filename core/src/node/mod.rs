@@ -140,8 +140,9 @@ impl Node {
             Input::Connected {
                 peer,
                 addr,
+                local_addr,
                 direction,
-            } => self.on_connected(now, peer, addr, direction),
+            } => self.on_connected(now, peer, addr, local_addr, direction),
             Input::ConnectFailed { addr, error } => self.on_connect_failed(now, addr, error),
             Input::Received { peer, bytes } => self.on_received(now, peer, &bytes),
             Input::Disconnected { peer, error } => self.on_disconnected(now, peer, error),
@@ -288,7 +289,14 @@ impl Node {
         }
     }
 
-    fn on_connected(&mut self, now: Time, id: PeerId, addr: SocketAddr, direction: Direction) {
+    fn on_connected(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        addr: SocketAddr,
+        local_addr: Option<SocketAddr>,
+        direction: Direction,
+    ) {
         let inbound = self
             .peers
             .values()
@@ -304,6 +312,9 @@ impl Node {
                 now,
             ),
         );
+        if let Some(peer) = self.peers.get_mut(&id) {
+            peer.local_addr = local_addr;
+        }
         self.emit(Event::PeerConnected {
             peer: id,
             addr,

@@ -81,6 +81,8 @@ pub struct PeerSummary {
     pub peer: PeerId,
     /// The remote address.
     pub addr: SocketAddr,
+    /// Our end of the connection, if the driver could tell.
+    pub local_addr: Option<SocketAddr>,
     /// Who opened it.
     pub direction: Direction,
     /// What it is for.
@@ -145,6 +147,7 @@ impl Node {
         PeerSummary {
             peer: id,
             addr: p.addr,
+            local_addr: p.local_addr,
             direction: p.direction,
             kind,
             negotiated: p.negotiated,

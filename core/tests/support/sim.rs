@@ -164,6 +164,7 @@ impl Sim {
             Input::Connected {
                 peer: id,
                 addr,
+                local_addr: None,
                 direction: Direction::Inbound,
             },
         );
@@ -272,6 +273,7 @@ impl Sim {
                                 Input::Connected {
                                     peer: a,
                                     addr,
+                                    local_addr: None,
                                     direction: Direction::Outbound,
                                 },
                             );
@@ -280,6 +282,7 @@ impl Sim {
                                 Input::Connected {
                                     peer: b,
                                     addr: from,
+                                    local_addr: None,
                                     direction: Direction::Inbound,
                                 },
                             );

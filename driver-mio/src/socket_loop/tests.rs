@@ -113,6 +113,7 @@ fn accept_inbound(harness: &Harness) -> (StdStream, PeerId) {
         Input::Connected {
             peer,
             addr,
+            local_addr: Some(_),
             direction: Direction::Inbound,
         } => {
             assert_eq!(
@@ -173,6 +174,7 @@ fn outbound_dial_connects_and_core_disconnect_closes_the_socket() {
         Input::Connected {
             peer,
             addr: got,
+            local_addr: Some(_),
             direction: Direction::Outbound,
         } => {
             assert_eq!(got, addr);

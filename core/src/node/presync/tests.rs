@@ -64,6 +64,7 @@ fn handshake(node: &mut Node, now: Time, peer: PeerId) -> Vec<(PeerId, NetworkMe
         Input::Connected {
             peer,
             addr,
+            local_addr: None,
             direction: Direction::Inbound,
         },
     );
