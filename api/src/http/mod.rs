@@ -3,11 +3,22 @@
 //! hands complete requests to a fixed pool of worker threads, and a full queue is answered
 //! with 503 at once, as Core's `-rpcworkqueue` does.
 //!
-//! [`message`] holds the request and response types the handlers see.
+//! [`message`] holds the request and response types the handlers see; [`limits`] every limit
+//! and default with its source. The rest is private: `server` (the threads and their wiring),
+//! `connection` (one client's buffers, cycle and deadline), `parse` (request framing, checked
+//! against the limits) and `response` (responses on the wire).
 
+mod connection;
+pub mod limits;
 pub mod message;
+mod parse;
+mod response;
+mod server;
 
+pub use limits::*;
 pub use message::{HttpRequest, HttpResponse};
+pub use response::reason_phrase;
+pub use server::{HttpServer, ServerConfig};
 
 /// What serves the requests: called on a worker thread, may block (the `waitfor*` methods do).
 pub trait Handler: Send + Sync + 'static {
