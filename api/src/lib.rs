@@ -8,8 +8,14 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod chain_json;
 pub mod chain_view;
 pub mod cookie;
 pub mod format;
 pub mod http;
+pub mod node_link;
 pub mod rest;
+pub mod rpc;
+pub mod server;
+
+pub use server::{default_rpc_port, ApiConfig, ApiError, ApiServer};

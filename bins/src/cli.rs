@@ -25,7 +25,9 @@ pub struct Cli {
 pub struct RunArgs {
     /// TOML config file (keys: network, connect, listen, datadir, log_level, ping_interval_secs,
     /// ping_timeout_secs, handshake_timeout_secs, seed, minimum_chain_work, dns_seed,
-    /// dns_seeds, fixed_seeds, seednode, addnode, max_outbound, max_connections).
+    /// dns_seeds, fixed_seeds, seednode, addnode, max_outbound, max_connections, rpc,
+    /// rpc_bind, rpc_port, rpc_user, rpc_password, rpc_auth, rpc_threads, rpc_work_queue,
+    /// rpc_timeout_secs, rest).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Network: mainnet, testnet3, testnet4, signet, regtest or simnet [default: mainnet; the
@@ -94,6 +96,48 @@ pub struct RunArgs {
     /// network's value from Bitcoin Core v31; 0 on regtest and simnet].
     #[arg(long, value_name = "HEX")]
     pub minimum_chain_work: Option<String>,
+    /// The JSON-RPC and REST server.
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+}
+
+/// The flags of the JSON-RPC and REST server (Bitcoin Core's names, with dashes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct RpcArgs {
+    /// Do not start the JSON-RPC server.
+    #[arg(long)]
+    pub no_rpc: bool,
+    /// Listen for JSON-RPC on this address (repeatable; port from --rpc-port if none given)
+    /// [default: 127.0.0.1]. Anyone who reaches it and logs in can stop the node.
+    #[arg(long, value_name = "ADDR")]
+    pub rpc_bind: Vec<String>,
+    /// JSON-RPC port [default: Core's port + 10: 8342 mainnet, 18342 testnet3, 48342
+    /// testnet4, 38342 signet, 18453 regtest, 18566 simnet].
+    #[arg(long, value_name = "PORT")]
+    pub rpc_port: Option<u16>,
+    /// JSON-RPC user name (with --rpc-password; without both, a cookie file
+    /// <datadir>/<network>/.cookie is written, as Core does).
+    #[arg(long, value_name = "USER")]
+    pub rpc_user: Option<String>,
+    /// JSON-RPC password.
+    #[arg(long, value_name = "PASSWORD")]
+    pub rpc_password: Option<String>,
+    /// A salted login as Core's -rpcauth: USER:SALT$HASH, from Core's
+    /// share/rpcauth/rpcauth.py (repeatable).
+    #[arg(long, value_name = "LINE")]
+    pub rpc_auth: Vec<String>,
+    /// Threads answering JSON-RPC and REST requests [default: 16].
+    #[arg(long, value_name = "N")]
+    pub rpc_threads: Option<usize>,
+    /// Requests that may wait for a thread; more are answered 503 [default: 64].
+    #[arg(long, value_name = "N")]
+    pub rpc_work_queue: Option<usize>,
+    /// Seconds a client has to send its request or read the answer [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub rpc_timeout: Option<u64>,
+    /// Serve Core's REST interface under /rest/ (no login, as Core's -rest).
+    #[arg(long)]
+    pub rest: bool,
 }
 
 /// The read-only inspection commands.

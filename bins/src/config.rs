@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::discovery_settings::DiscoverySettings;
+use crate::rpc_settings::RpcSettings;
 
 /// Where data lives when neither the command line nor the file says: `./headway-data`.
 pub const DEFAULT_DATADIR: &str = "headway-data";
@@ -63,6 +64,26 @@ pub struct FileConfig {
     pub max_outbound: Option<usize>,
     /// Connections in total (Core's `-maxconnections`).
     pub max_connections: Option<usize>,
+    /// `false`: no JSON-RPC server.
+    pub rpc: Option<bool>,
+    /// JSON-RPC listening addresses.
+    pub rpc_bind: Option<Vec<String>>,
+    /// JSON-RPC port.
+    pub rpc_port: Option<u16>,
+    /// JSON-RPC user (with `rpc_password`).
+    pub rpc_user: Option<String>,
+    /// JSON-RPC password.
+    pub rpc_password: Option<String>,
+    /// Salted logins, Core's `rpcauth` lines.
+    pub rpc_auth: Option<Vec<String>>,
+    /// JSON-RPC worker threads.
+    pub rpc_threads: Option<usize>,
+    /// Requests that may wait for a worker.
+    pub rpc_work_queue: Option<usize>,
+    /// Seconds a client has to send a request or read the answer.
+    pub rpc_timeout_secs: Option<u64>,
+    /// `true`: serve REST under `/rest/`.
+    pub rest: Option<bool>,
 }
 
 impl FileConfig {
@@ -138,6 +159,8 @@ pub struct Settings {
     pub minimum_chain_work: Option<Work>,
     /// Peer discovery: seeds, added nodes, connection slots.
     pub discovery: DiscoverySettings,
+    /// The JSON-RPC and REST server.
+    pub rpc: RpcSettings,
 }
 
 impl Settings {
@@ -182,6 +205,7 @@ impl Settings {
             (None, None) => None,
         };
         let discovery = DiscoverySettings::resolve(cli, file, network, !connect.is_empty())?;
+        let rpc = RpcSettings::resolve(&cli.rpc, file, network)?;
         let secs = |cli: Option<u64>, file: Option<u64>| cli.or(file).map(Duration::from_secs);
         Ok(Settings {
             network,
@@ -195,6 +219,7 @@ impl Settings {
             seed: cli.seed.or(file.seed),
             minimum_chain_work,
             discovery,
+            rpc,
         })
     }
 

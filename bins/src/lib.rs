@@ -13,9 +13,11 @@ pub mod book_merge;
 pub mod cli;
 pub mod config;
 pub mod discovery_settings;
+pub mod embed;
 pub mod inspect;
 pub mod logging;
 pub mod peers;
+pub mod rpc_settings;
 pub mod run;
 pub mod store_thread;
 

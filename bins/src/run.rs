@@ -7,24 +7,21 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::thread;
-use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use headway_core::{Config, Event, Node, Notification, Request, SecretSeed};
-use headway_store_lmdb::HeaderStore;
+use headway_core::{Config, Node, Notification, Request, SecretSeed};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Settings;
-use crate::logging::EventLog;
-use crate::store_thread::{write_store, StoreJob};
+use crate::embed::{Requester, RunningNode};
 
 /// What the run loop needs of a driver: start it around a node, ask it things, read its
 /// notifications, and take the node back when it has stopped.
-pub trait NodeDriver: Sized {
+pub trait NodeDriver: Sized + Send + 'static {
     /// A cheap, sendable way to hand [`Request`]s to the running driver.
     type Handle: Clone + Send + 'static;
 
@@ -130,7 +127,7 @@ pub fn core_config(settings: &Settings, seed: u64, secret_seed: SecretSeed) -> C
 /// Takes the data directory's lock file for the life of the node: two nodes writing one store
 /// would fight over its best chain. The lock is released when the process ends, however it
 /// ends, so a killed node never leaves a stale lock behind.
-fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     let path = dir.join("headway.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -169,151 +166,31 @@ pub fn os_seeds() -> anyhow::Result<(u64, SecretSeed)> {
     Ok((wire, secret))
 }
 
-/// Runs a node with `settings` on driver `D` until SIGINT/SIGTERM, then shuts down: every
-/// connection closed, every pending header written. Returns an error if the store failed.
+/// Runs a node with `settings` on driver `D` until SIGINT/SIGTERM (or the RPC's `stop`), then
+/// shuts down: every connection closed, every pending header written. Returns an error if
+/// the store failed.
 pub fn run_node<D: NodeDriver>(settings: &Settings) -> anyhow::Result<()> {
     // First of all: a signal that arrives while the store opens (0.5 s for a million
     // headers) waits in `signals` and shuts the node down cleanly once it runs, instead of
     // killing it with the default action.
     let signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
-    let dir = settings.store_dir();
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let _lock = lock_data_dir(&dir)?;
-    let started = Instant::now();
-    let store = HeaderStore::open(&dir, settings.network)?;
-    let chain = store.load_chain()?;
-    info!(
-        network = %settings.network,
-        datadir = %dir.display(),
-        height = chain.tip_height(),
-        tip = %chain.tip_hash(),
-        load_ms = started.elapsed().as_millis() as u64,
-        driver = D::NAME,
-        "store opened"
-    );
-
-    let (wire_seed, secret_seed) = os_seeds()?;
-    let config = core_config(settings, wire_seed, secret_seed);
-    // The wire seed is logged only when the user chose it (to replay a run): a drawn one in a
-    // log would let its readers predict our future nonces and tie-breaks. The secret seed is
-    // never logged.
-    match settings.seed {
-        Some(seed) => info!(user_agent = %config.user_agent, seed, "starting node"),
-        None => info!(user_agent = %config.user_agent, "starting node"),
-    }
-    if let Some(work) = config.minimum_chain_work {
-        info!(
-            minimum_chain_work = %format_args!("{work:x}"),
-            "minimum chain work set by configuration"
-        );
-    }
-    let stored_book = store
-        .load_addr_book()
-        .context("cannot load the address book")?;
-    let mut node = Node::new(config, chain);
-    let skipped = node.restore_addr_book(stored_book);
-    let book = node.addr_book();
-    info!(
-        addresses = book.len(),
-        new = book.new_len(),
-        tried = book.tried_len(),
-        "address book restored"
-    );
-    if skipped > 0 {
-        warn!(skipped, "skipped {skipped} unreadable address book records");
-    }
-    let book_empty = book.is_empty();
-    let driver = D::start(node, settings.listen).with_context(|| {
-        // Binding the listen address is what fails in practice (port in use, no permission):
-        // name it so the operator knows which setting to change.
-        match settings.listen {
-            Some(addr) => format!("cannot start the network driver listening on {addr}"),
-            None => "cannot start the network driver".to_string(),
-        }
-    })?;
-    // The driver logs the address it listens on; keep it in the debug log for this run's context.
-    if let Some(addr) = driver.local_addr() {
-        debug!(%addr, driver = D::NAME, "accepting inbound peers");
-    }
-    let handle = driver.handle();
-
-    let (persist_tx, persist_rx) = mpsc::channel::<StoreJob>();
-    let store_handle = handle.clone();
-    let store_thread = thread::Builder::new()
-        .name("store".into())
-        .spawn(move || {
-            write_store(&store, &persist_rx, || {
-                D::request(&store_handle, Request::Shutdown)
-            })
-        })
-        .context("cannot start the store thread")?;
-
+    let node = RunningNode::start::<D>(settings)?;
     let signals_handle = signals.handle();
-    let signal_handle = handle.clone();
+    let requester = node.requester();
     let signal_thread = thread::Builder::new()
         .name("signals".into())
-        .spawn(move || watch_signals::<D>(signals, signal_handle))
+        .spawn(move || watch_signals(signals, &requester))
         .context("cannot start the signal thread")?;
-
-    for addr in &settings.connect {
-        info!(%addr, "adding peer");
-        D::request(&handle, Request::AddPeer(*addr));
-    }
-    for addr in &settings.discovery.add_nodes {
-        info!(%addr, "adding peer (addnode)");
-        D::request(&handle, Request::AddPeer(*addr));
-    }
-    log_discovery(settings, book_empty, driver.local_addr());
-
-    let mut event_log = EventLog::default();
-    let mut store_gone = false;
-    for notification in driver.notifications().iter() {
-        let job = match notification {
-            Notification::Persist(change) => StoreJob::Headers(change),
-            Notification::PersistAddrs(change) => StoreJob::Book(change),
-            Notification::Event(event) => {
-                event_log.record(&event);
-                if event == Event::ShutdownComplete {
-                    // The core's last book change came before this; the store thread writes
-                    // it once the channel below is closed and drained.
-                    break;
-                }
-                continue;
-            }
-        };
-        // If the store thread died it has already asked for shutdown; keep draining events
-        // until the node confirms.
-        if persist_tx.send(job).is_err() && !store_gone {
-            // Only a panic ends the store thread without its own shutdown request.
-            error!("the store thread is gone; shutting down");
-            D::request(&handle, Request::Shutdown);
-            store_gone = true;
-        }
-    }
-    let node = driver.join();
-    drop(persist_tx);
-    let stored = store_thread
-        .join()
-        .map_err(|_| anyhow!("the store thread panicked"))?;
+    let summary = node.wait();
     signals_handle.close();
     if signal_thread.join().is_err() {
         warn!("the signal thread panicked");
     }
-    let written = stored.map_err(|(error, _)| error)?;
-    info!(
-        height = node.chain().tip_height(),
-        tip = %node.chain().tip_hash(),
-        headers_written = written.headers,
-        book_records_written = written.book_records,
-        addresses = node.addr_book().len(),
-        "stopped"
-    );
-    Ok(())
+    summary.map(|_| ())
 }
 
 /// Says at start what discovery will do, and warns when the node has no way to find a peer.
-fn log_discovery(settings: &Settings, book_empty: bool, listening: Option<SocketAddr>) {
+pub(crate) fn log_discovery(settings: &Settings, book_empty: bool, listening: Option<SocketAddr>) {
     let d = &settings.discovery;
     for what in &d.ignored {
         warn!("{what} is ignored: --connect (or the key `connect`) turns peer discovery off");
@@ -364,7 +241,7 @@ fn log_discovery(settings: &Settings, book_empty: bool, listening: Option<Socket
 
 /// The signal thread: the first SIGINT/SIGTERM asks for a clean shutdown, a second one exits
 /// at once (LMDB keeps the store consistent either way).
-fn watch_signals<D: NodeDriver>(mut signals: Signals, handle: D::Handle) {
+fn watch_signals(mut signals: Signals, node: &Requester) {
     let mut asked = false;
     for signal in signals.forever() {
         if asked {
@@ -373,7 +250,7 @@ fn watch_signals<D: NodeDriver>(mut signals: Signals, handle: D::Handle) {
         }
         info!(signal, "shutting down");
         asked = true;
-        D::request(&handle, Request::Shutdown);
+        node.request(Request::Shutdown);
     }
 }
 

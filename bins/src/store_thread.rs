@@ -12,7 +12,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use headway_core::addrbook::AddrBookChange;
-use headway_core::PersistChain;
+use headway_core::{PersistChain, TipChange};
 use headway_store_lmdb::HeaderStore;
 use tracing::{debug, error};
 
@@ -25,6 +25,9 @@ pub enum StoreJob {
     Headers(PersistChain),
     /// A change of the address book.
     Book(AddrBookChange),
+    /// The best chain changed: reported to the tip's watchers once everything before it is
+    /// committed.
+    Tip(TipChange),
 }
 
 /// What the store thread wrote over its life, for the closing log line.
@@ -42,21 +45,26 @@ pub struct Written {
 }
 
 /// The store thread's loop: writes every job, in order, batching whatever is pending into one
-/// transaction, until `jobs` is closed and drained. On a store error it calls `on_error` (which
-/// asks the node to shut down) and returns the error with what was written before it.
+/// transaction, until `jobs` is closed and drained. After each commit it hands the tip changes
+/// of the batch to `on_committed` (so whoever hears of a tip can read it from the store). On a
+/// store error it calls `on_error` (which asks the node to shut down) and returns the error
+/// with what was written before it.
 pub fn write_store(
     store: &HeaderStore,
     jobs: &Receiver<StoreJob>,
     mut on_error: impl FnMut(),
+    mut on_committed: impl FnMut(&[TipChange]),
 ) -> Result<Written, (anyhow::Error, Written)> {
     let mut written = Written::default();
     let mut book = PendingBook::new();
     while let Ok(first) = jobs.recv() {
         let mut headers: Vec<PersistChain> = Vec::new();
+        let mut tips: Vec<TipChange> = Vec::new();
         for job in std::iter::once(first).chain(jobs.try_iter()) {
             match job {
                 StoreJob::Headers(change) => headers.push(change),
                 StoreJob::Book(change) => book.push(change),
+                StoreJob::Tip(change) => tips.push(change),
             }
         }
         let header_count: usize = headers
@@ -65,6 +73,8 @@ pub fn write_store(
             .sum();
         let (upserts, removals) = (book.upserts(), book.removals());
         if headers.is_empty() && book.is_empty() {
+            // Tip changes whose headers an earlier batch committed.
+            on_committed(&tips);
             continue;
         }
         let change = book.take();
@@ -81,6 +91,7 @@ pub fn write_store(
         written.book_records += upserts as u64;
         written.book_removed += removals as u64;
         written.commits += 1;
+        on_committed(&tips);
         debug!(
             changes = headers.len(),
             headers = header_count,
@@ -128,7 +139,7 @@ mod tests {
         // As at shutdown: the last change is sent, then the channel closes before the thread
         // has read anything.
         drop(tx);
-        let written = write_store(&store, &rx, || panic!("no error expected")).unwrap();
+        let written = write_store(&store, &rx, || panic!("no error expected"), |_| {}).unwrap();
         assert_eq!(written.commits, 1, "one pending batch is one transaction");
         assert_eq!((written.book_records, written.book_removed), (1, 1));
         let book = store.load_addr_book().unwrap();
@@ -153,7 +164,7 @@ mod tests {
         .unwrap();
         drop(tx);
         let mut asked = false;
-        let (error, written) = write_store(&store, &rx, || asked = true).unwrap_err();
+        let (error, written) = write_store(&store, &rx, || asked = true, |_| {}).unwrap_err();
         assert!(asked, "the node is asked to shut down");
         assert_eq!(written, Written::default());
         assert!(error.to_string().contains("store write failed"), "{error}");
