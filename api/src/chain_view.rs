@@ -27,6 +27,7 @@
 mod work;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bitcoin::block::Header;
@@ -90,12 +91,14 @@ pub struct ChainTip {
 }
 
 /// The API's window on the header store: cheap to share in an [`Arc`], safe to use from any
-/// number of threads at once. It owns the chain work checkpoints; everything else is read
-/// from the store per query.
+/// number of threads at once. It owns the chain work checkpoints and the latch of Core's
+/// `IsInitialBlockDownload`; everything else is read from the store per query.
 #[derive(Debug)]
 pub struct ChainView {
     store: Arc<HeaderStore>,
     work: work::Checkpoints,
+    /// Core's `m_cached_finished_ibd`: set the first time the tip is recent and heavy enough.
+    finished_ibd: AtomicBool,
 }
 
 impl ChainView {
@@ -105,6 +108,7 @@ impl ChainView {
         ChainView {
             store,
             work: work::Checkpoints::new(&params.genesis),
+            finished_ibd: AtomicBool::new(false),
         }
     }
 
@@ -139,7 +143,19 @@ impl ChainView {
             .unwrap_or(0)
     }
 
-    fn corrupt(&self, detail: String) -> ChainError {
+    /// Whether Core's `IsInitialBlockDownload` latch is set: from the first time it answers
+    /// false, it answers false until the process ends (`m_cached_finished_ibd`).
+    pub(crate) fn finished_ibd(&self) -> bool {
+        self.finished_ibd.load(Ordering::Relaxed)
+    }
+
+    /// Sets the latch of [`ChainView::finished_ibd`].
+    pub(crate) fn latch_finished_ibd(&self) {
+        self.finished_ibd.store(true, Ordering::Relaxed);
+    }
+
+    /// A [`StoreError::Corrupt`] for this view's store.
+    pub(crate) fn corrupt(&self, detail: String) -> ChainError {
         ChainError::Store(StoreError::Corrupt {
             dir: self.store.dir().to_path_buf(),
             detail,
