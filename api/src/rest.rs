@@ -245,15 +245,18 @@ fn sanitize_uri(text: &str) -> String {
 
 /// Core's `GetQueryParameterFromUri` on libevent: the URI must parse (`evhttp_uri_parse`,
 /// else the error text Core returns), then the query is split as `evhttp_parse_query_str`
-/// does (any piece without `=` or with an empty key voids the whole query) and the first
-/// value of `key` is percent- and plus-decoded (`evhttp_decode_uri_internal`; a decoded NUL
-/// ends the value, as it ends the C string).
+/// does (any piece without `=` or with an empty key voids the whole query; a trailing `&` is
+/// ignored) and the first value of `key` is percent- and plus-decoded
+/// (`evhttp_decode_uri_internal`; a decoded NUL ends the value, as it ends the C string).
 fn query_parameter(uri: &str, key: &str) -> Result<Option<Vec<u8>>, &'static str> {
     let query = uri_query(uri.as_bytes())
         .ok_or("URI parsing failed, it likely contained RFC 3986 invalid characters")?;
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return Ok(None);
     };
+    // libevent's loop (`strsep` on '&' while text remains) stops at a trailing '&' but reads
+    // an empty piece anywhere else, and that piece has no '='.
+    let query = query.strip_suffix(b"&").unwrap_or(query);
     let mut found = None;
     for argument in query.split(|b| *b == b'&') {
         let Some(eq) = argument.iter().position(|b| *b == b'=') else {

@@ -277,6 +277,9 @@ fn header_counts_follow_cores_range_and_parsing() {
         ("?count", 5),
         ("?flag&count=3", 5),
         ("?=1&count=3", 5),
+        ("?count=3&&x=1", 5),
+        ("?&count=3", 5),
+        ("?count=3&", 3),
         ("?", 5),
     ] {
         let response = f.get(&format!("/rest/headers/{from}.bin{query}"));
