@@ -354,3 +354,28 @@ fn the_view_can_be_shared_between_threads() {
     shared::<ChainView>();
     shared::<Arc<ChainView>>();
 }
+
+#[test]
+fn a_tip_work_below_its_headers_is_corrupt_not_a_panic() {
+    let chain = headway_regtest::chain(3000, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .apply(&[PersistChain {
+            fork_height: 0,
+            connected: chain[1..].to_vec(),
+            side: vec![],
+            tip_work: Work::from_be_bytes([0; 32]),
+        }])
+        .unwrap();
+    let view = ChainView::new(store);
+    // Near the tip the work is the tip's minus the headers above: impossible here.
+    let near_tip = view.read(|r| r.header_info_at(2990));
+    assert!(
+        matches!(near_tip, Err(ChainError::Store(StoreError::Corrupt { .. }))),
+        "{near_tip:?}"
+    );
+    // Near genesis it is summed upwards and does not depend on the record.
+    let low = view.read(|r| r.header_info_at(10)).unwrap().unwrap();
+    assert_eq!(low.chainwork, work_of(&chain[..=10]));
+}

@@ -79,6 +79,13 @@ impl Checkpoints {
     /// The cumulative work of the best chain (in `read`'s snapshot) up to `height` (at most
     /// the tip).
     pub(super) fn best_work(&self, read: &ChainRead<'_>, height: u32) -> Result<u128, ChainError> {
+        if height > read.tip.height {
+            // Only an index entry naming a best-chain height above the tip leads here.
+            return Err(read.view.corrupt(format!(
+                "a best-chain header at height {height}, above the tip at {}",
+                read.tip.height
+            )));
+        }
         let base = height - height % WORK_CHECKPOINT_INTERVAL;
         let (below, below_work) = self.valid_at_or_below(read, base)?;
         let up = height - below;
