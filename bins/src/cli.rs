@@ -144,12 +144,19 @@ pub struct RpcArgs {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Print the best tip: height, hash, chain work and time.
-    Tip,
+    Tip {
+        /// Print the tip as JSON with the fields of Bitcoin Core's `getblockheader`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print one header's fields and its 80-byte serialization in hex.
     Header {
         /// A height on the best chain, or a block hash (64 hex digits).
         #[arg(value_name = "HEIGHT|HASH")]
         which: String,
+        /// Print the header as JSON with the fields of Bitcoin Core's `getblockheader`.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the raw 80-byte headers of the best chain, in height order.
     Export {
@@ -210,7 +217,13 @@ mod tests {
     #[test]
     fn global_flags_work_after_the_subcommand() {
         let cli = Cli::try_parse_from(["headway-mio", "header", "12", "--datadir", "/d"]).unwrap();
-        assert_eq!(cli.command, Some(Command::Header { which: "12".into() }));
+        assert_eq!(
+            cli.command,
+            Some(Command::Header {
+                which: "12".into(),
+                json: false
+            })
+        );
         assert_eq!(cli.run.datadir, Some(PathBuf::from("/d")));
     }
 

@@ -351,12 +351,13 @@ fn supervise<D: NodeDriver>(
     let (persist_tx, persist_rx) = mpsc::channel::<StoreJob>();
     let store_handle = handle.clone();
     let store_state = state.clone();
+    let store_subscribers = subscribers.clone();
     let store_thread = thread::Builder::new().name("store".into()).spawn(move || {
         write_store(
             &store,
             &persist_rx,
             || D::request(&store_handle, Request::Shutdown),
-            |changes: &[TipChange]| deliver_tips(&store_state, &subscribers, changes),
+            |changes: &[TipChange]| deliver_tips(&store_state, &store_subscribers, changes),
         )
     });
     let store_thread = match store_thread {
@@ -399,7 +400,13 @@ fn supervise<D: NodeDriver>(
     drop(persist_tx);
     let stored = store_thread
         .join()
-        .map_err(|_| anyhow!("the store thread panicked"))?;
+        .map_err(|_| anyhow!("the store thread panicked"));
+    // Every change is delivered: close the subscribers' channels.
+    subscribers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    let stored = stored?;
     let written = stored.map_err(|(error, _)| error)?;
     let summary = NodeSummary {
         height: node.chain().tip_height(),

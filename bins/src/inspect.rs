@@ -13,8 +13,11 @@ use bitcoin::block::Header;
 use bitcoin::consensus::encode::serialize;
 use bitcoin::hex::DisplayHex;
 use bitcoin::BlockHash;
+use headway_api::chain_json::header_json;
+use headway_api::chain_view::ChainView;
 use headway_core::Network;
 use headway_store_lmdb::HeaderStore;
+use std::sync::Arc;
 
 use crate::cli::{Command, RunArgs};
 use crate::config::{parse_network, FileConfig, DEFAULT_DATADIR};
@@ -35,8 +38,12 @@ pub fn run_command(
     let (network, dir) = locate_store(args, file)?;
     let store = open_store(network, &dir)?;
     match command {
-        Command::Tip => print_tip(&store, network, out),
-        Command::Header { which } => print_header(&store, which, out),
+        Command::Tip { json: false } => print_tip(&store, network, out),
+        Command::Header { which, json: false } => print_header(&store, which, out),
+        Command::Tip { json: true } => print_header_json(store, network, None, out),
+        Command::Header { which, json: true } => {
+            print_header_json(store, network, Some(which.parse()?), out)
+        }
         Command::Export { from, to, output } => export(&store, *from, *to, output.as_deref(), out),
         Command::Peers { json } => crate::peers::print_peers(&store, *json, out, warnings),
     }
@@ -167,6 +174,40 @@ fn print_header(store: &HeaderStore, which: &str, out: &mut dyn Write) -> anyhow
             .ok_or_else(|| anyhow!("unknown block hash {hash}"))?,
     };
     out.write_all(describe_header(height, &header, on_best).as_bytes())
+        .context("cannot write the report")
+}
+
+/// `tip --json` and `header --json`: the header as Core's `getblockheader` describes it
+/// (confirmations, median time, chain work and the next hash included), pretty-printed as
+/// `bitcoin-cli` prints it.
+fn print_header_json(
+    store: HeaderStore,
+    network: Network,
+    which: Option<HeaderQuery>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let view = ChainView::new(Arc::new(store));
+    let info = view.read(|r| match which {
+        None => {
+            let tip = r.tip()?;
+            r.header_info(&tip.hash)
+        }
+        Some(HeaderQuery::Height(height)) => r.header_info_at(height),
+        Some(HeaderQuery::Hash(hash)) => r.header_info(&hash),
+    })?;
+    let info = match (info, which) {
+        (Some(info), _) => info,
+        (None, Some(HeaderQuery::Height(height))) => {
+            let tip = view.read(|r| r.tip())?.height;
+            bail!("no header at height {height} (the best tip is at {tip})");
+        }
+        (None, Some(HeaderQuery::Hash(hash))) => bail!("unknown block hash {hash}"),
+        (None, None) => bail!("the store holds no header at its tip"),
+    };
+    let json = header_json(&info, &network.params());
+    let mut text = serde_json::to_string_pretty(&json).context("cannot format the header")?;
+    text.push('\n');
+    out.write_all(text.as_bytes())
         .context("cannot write the report")
 }
 

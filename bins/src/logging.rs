@@ -182,7 +182,11 @@ fn log_event(event: &Event) {
         }
         Event::PeerReport(report) => {
             // An answer to an application's question (the RPC's getpeerinfo), not news.
-            debug!(token = report.token, peers = report.peers.len(), "peer report");
+            debug!(
+                token = report.token,
+                peers = report.peers.len(),
+                "peer report"
+            );
         }
         Event::ShutdownComplete => {
             info!("all connections closed");

@@ -205,3 +205,90 @@ fn a_store_of_another_network_is_refused() {
         );
     }
 }
+
+#[test]
+fn json_output_has_getblockheaders_fields() {
+    let f = fixture();
+    for bin in BINARIES {
+        let tip: serde_json::Value = serde_json::from_str(&stdout_of(&run(
+            bin,
+            &["tip", "--json", "--datadir", &f.datadir],
+        )))
+        .expect("tip --json prints JSON");
+        let best_tip = f.best[BEST_LEN as usize];
+        assert_eq!(tip["hash"], best_tip.block_hash().to_string());
+        assert_eq!(tip["height"], BEST_LEN);
+        assert_eq!(tip["confirmations"], 1);
+        assert_eq!(
+            tip["previousblockhash"],
+            f.best[BEST_LEN as usize - 1].block_hash().to_string()
+        );
+        assert!(
+            tip.get("nextblockhash").is_none(),
+            "the tip has no next block"
+        );
+        assert_eq!(tip["bits"], "207fffff");
+        assert_eq!(
+            tip["chainwork"],
+            format!("{:064x}", work(&f.best)),
+            "cumulative work of the whole chain"
+        );
+
+        let at_five: serde_json::Value = serde_json::from_str(&stdout_of(&run(
+            bin,
+            &["header", "5", "--json", "--datadir", &f.datadir],
+        )))
+        .expect("header --json prints JSON");
+        assert_eq!(at_five["confirmations"], BEST_LEN - 5 + 1);
+        assert_eq!(at_five["nextblockhash"], f.best[6].block_hash().to_string());
+        assert_eq!(at_five["time"], f.best[5].time);
+        // Median of the times at heights 0..=5.
+        let mut times: Vec<u32> = f.best[..=5].iter().map(|h| h.time).collect();
+        times.sort();
+        assert_eq!(at_five["mediantime"], times[times.len() / 2]);
+        let keys: Vec<&str> = at_five
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "hash",
+                "confirmations",
+                "height",
+                "version",
+                "versionHex",
+                "merkleroot",
+                "time",
+                "mediantime",
+                "nonce",
+                "bits",
+                "target",
+                "difficulty",
+                "chainwork",
+                "nTx",
+                "previousblockhash",
+                "nextblockhash"
+            ],
+            "Core's field order"
+        );
+
+        let side_hash = f.side.block_hash().to_string();
+        let side: serde_json::Value = serde_json::from_str(&stdout_of(&run(
+            bin,
+            &["header", &side_hash, "--json", "--datadir", &f.datadir],
+        )))
+        .expect("header --json prints JSON");
+        assert_eq!(side["confirmations"], -1, "off the best chain");
+        assert_eq!(side["height"], 10);
+        assert!(side.get("nextblockhash").is_none());
+
+        let miss = run(bin, &["header", "99", "--json", "--datadir", &f.datadir]);
+        assert!(!miss.status.success());
+        let err = String::from_utf8_lossy(&miss.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("no header at height 99"), "{err}");
+    }
+}

@@ -77,7 +77,7 @@ impl RunningNode {
     fn start(bin: &str, datadir: &str) -> RunningNode {
         let mut child = Command::new(bin)
             .args(["--network", "regtest", "--datadir", datadir])
-            .args(["--log-level", "info"])
+            .args(["--log-level", "info", "--rpc-port", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -83,7 +83,7 @@ impl NodeRun {
         command
             .args(["--network", "regtest", "--connect", peer, "--datadir"])
             .arg(datadir)
-            .args(["--log-level", level])
+            .args(["--log-level", level, "--rpc-port", "0"])
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);

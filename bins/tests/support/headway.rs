@@ -28,6 +28,7 @@ impl HeadwayProcess {
         let err = out.try_clone().expect("clone log handle");
         let child = Command::new(bin)
             .args(args)
+            .args(rpc_port_args(args))
             .args(["--log-level", "debug"])
             .stdin(Stdio::null())
             .stdout(out)
@@ -68,6 +69,27 @@ impl HeadwayProcess {
                 );
             }
             thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl HeadwayProcess {
+    /// Waits up to `timeout` for the process to exit by itself (after the RPC's `stop`, say)
+    /// and returns its status; panics with the log if it is still running then.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if started.elapsed() > timeout {
+                panic!(
+                    "{} still running after {timeout:?}; log:\n{}",
+                    self.bin,
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -117,6 +139,19 @@ pub fn wait_for<T>(
             );
         }
         thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `--rpc-port 0` (an ephemeral port) unless `args` already say where RPC goes: tests run
+/// side by side, and every node on the default port would clash.
+pub fn rpc_port_args(args: &[&str]) -> &'static [&'static str] {
+    if args
+        .iter()
+        .any(|a| a.starts_with("--rpc") || *a == "--no-rpc")
+    {
+        &[]
+    } else {
+        &["--rpc-port", "0"]
     }
 }
 
