@@ -17,7 +17,7 @@ seconds="${FUZZ_SECONDS:-60}"
 work="${FUZZ_WORK_DIR:-target/fuzz-corpus}"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(wire chain node)
+    targets=(wire chain node rpc)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -9,6 +9,8 @@
 //! against the limits) and `response` (responses on the wire).
 
 mod connection;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod message;
 mod parse;

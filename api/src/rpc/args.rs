@@ -73,8 +73,13 @@ pub struct Args {
 
 impl Args {
     /// Checks `params` (an array or an object of named parameters) against `specs`. `usage`
-    /// is the method's help text, the message of a wrong argument count as in Core.
-    pub fn check(params: &Value, specs: &[ArgSpec], usage: &str) -> Result<Args, RpcError> {
+    /// gives the method's help text, the message of a wrong argument count as in Core (built
+    /// only then).
+    pub fn check(
+        params: &Value,
+        specs: &[ArgSpec],
+        usage: impl FnOnce() -> String,
+    ) -> Result<Args, RpcError> {
         let values = match params {
             Value::Array(values) => values.clone(),
             Value::Object(named) => positional(named, specs)?,
@@ -82,7 +87,7 @@ impl Args {
         };
         let required = specs.iter().filter(|s| s.required).count();
         if values.len() > specs.len() || values.len() < required {
-            return Err(RpcError::new(RPC_MISC_ERROR, usage));
+            return Err(RpcError::new(RPC_MISC_ERROR, usage()));
         }
         let mut mismatches = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
@@ -214,26 +219,30 @@ mod tests {
     #[test]
     fn counts_types_and_names_are_checked_as_core_checks_them() {
         let hash = "00".repeat(32);
-        assert!(Args::check(&json!([hash]), SPECS, "usage").is_ok());
-        assert!(Args::check(&json!([hash, null]), SPECS, "usage").is_ok());
-        let too_many = Args::check(&json!([hash, true, 1]), SPECS, "usage").unwrap_err();
+        assert!(Args::check(&json!([hash]), SPECS, || "usage".into()).is_ok());
+        assert!(Args::check(&json!([hash, null]), SPECS, || "usage".into()).is_ok());
+        let too_many = Args::check(&json!([hash, true, 1]), SPECS, || "usage".into()).unwrap_err();
         assert_eq!((too_many.code, too_many.message.as_str()), (-1, "usage"));
-        let none = Args::check(&json!([]), SPECS, "usage").unwrap_err();
+        let none = Args::check(&json!([]), SPECS, || "usage".into()).unwrap_err();
         assert_eq!(none.code, -1);
-        let wrong = Args::check(&json!([1, "x"]), SPECS, "usage").unwrap_err();
+        let wrong = Args::check(&json!([1, "x"]), SPECS, || "usage".into()).unwrap_err();
         assert_eq!(wrong.code, -3);
         assert_eq!(
             wrong.message,
             "Wrong type passed:\n{\n    \"Position 1 (blockhash)\": \"JSON value of type number is not of expected type string\",\n    \"Position 2 (verbose)\": \"JSON value of type string is not of expected type bool\"\n}"
         );
-        let named = Args::check(&json!({"verbose": false, "blockhash": hash}), SPECS, "u").unwrap();
+        let named = Args::check(&json!({"verbose": false, "blockhash": hash}), SPECS, || {
+            "u".into()
+        })
+        .unwrap();
         assert_eq!(named.bool(1), Some(false));
-        let unknown = Args::check(&json!({"blockhash": hash, "x": 1}), SPECS, "u").unwrap_err();
+        let unknown =
+            Args::check(&json!({"blockhash": hash, "x": 1}), SPECS, || "u".into()).unwrap_err();
         assert_eq!(
             (unknown.code, unknown.message.as_str()),
             (-8, "Unknown named parameter x")
         );
-        let missing = Args::check(&json!({"verbose": true}), SPECS, "u").unwrap_err();
+        let missing = Args::check(&json!({"verbose": true}), SPECS, || "u".into()).unwrap_err();
         assert_eq!(
             missing.code, -3,
             "a required argument given as null is a type error"

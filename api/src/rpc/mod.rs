@@ -57,7 +57,7 @@ impl RpcContext {
         let Some(method) = methods::find(&call.method) else {
             return Err(RpcError::new(RPC_METHOD_NOT_FOUND, "Method not found"));
         };
-        let args = Args::check(&call.params, method.args, &method.help())?;
+        let args = Args::check(&call.params, method.args, || method.help())?;
         (method.run)(self, &args)
     }
 
