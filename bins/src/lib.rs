@@ -1,9 +1,39 @@
 //! headway's node binaries, `headway-mio` and `headway-async-std`, share everything here: the
 //! command line ([`cli`]), the config file and how settings combine ([`config`], with peer
-//! discovery's part in [`discovery_settings`]), logging ([`logging`]), the run loop generic
-//! over the two drivers ([`run`]), the store thread ([`store_thread`], merging address book
-//! changes with [`book_merge`]) and the read-only inspection commands ([`inspect`], [`peers`],
-//! addresses written by [`addr_names`]). Each binary is one call to [`main`] with its driver.
+//! discovery's part in [`discovery_settings`] and the RPC server's in [`rpc_settings`]),
+//! logging ([`logging`]), the node run in-process ([`embed`]) and by the binaries ([`run`]),
+//! the store thread ([`store_thread`], merging address book changes with [`book_merge`]) and
+//! the read-only inspection commands ([`inspect`], [`peers`], addresses written by
+//! [`addr_names`]). Each binary is one call to [`main`] with its driver.
+//!
+//! # Embedding a node
+//!
+//! A Rust program runs a node in-process with [`embed::RunningNode`], on either runtime
+//! (`headway_driver_mio::Driver` or `headway_driver_async_std::Driver`): it follows tip
+//! changes, reorgs included, and queries the stored chain, while the node finds peers, syncs
+//! and (if asked) serves JSON-RPC as the binaries do. `examples/tip_changes.rs` prints every
+//! tip change.
+//!
+//! ```no_run
+//! use headway::cli::RunArgs;
+//! use headway::config::{FileConfig, Settings};
+//! use headway::embed::RunningNode;
+//!
+//! let args = RunArgs {
+//!     network: Some("regtest".into()),
+//!     connect: vec!["127.0.0.1:18444".into()],
+//!     ..RunArgs::default()
+//! };
+//! let settings = Settings::resolve(&args, &FileConfig::default())?;
+//! let node = RunningNode::start::<headway_driver_async_std::Driver>(&settings)?;
+//! for change in node.subscribe() {
+//!     println!("tip {} at {} ({} blocks left the best chain)",
+//!         change.tip, change.tip_height, change.disconnected.len());
+//!     let header = node.chain().read(|r| r.header_info(&change.tip))?;
+//!     assert!(header.is_some(), "an announced tip is stored");
+//! }
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
