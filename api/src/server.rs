@@ -58,7 +58,7 @@ pub enum ApiError {
         source: std::io::Error,
     },
     /// An address could not be bound (in use, or not ours).
-    #[error("cannot listen for RPC on {addrs}: {source} (choose another --rpc-port or --rpc-bind, or --no-rpc)")]
+    #[error("cannot start the RPC server: {source} (choose another --rpc-port or --rpc-bind, or --no-rpc)")]
     Bind {
         /// The addresses asked for.
         addrs: String,

@@ -43,7 +43,7 @@
 //! - `bitcoincore-rpc` (both binaries, same nodes): every method headway serves through the
 //!   client's typed calls, results deserialized and checked against bcoin (headers byte for
 //!   byte, the peer's user agent and synced headers) down to `stop`, after which the process
-//!   exits with code 0. `get_blockchain_info` cannot work against headway (see
+//!   exits with code 0. `get_blockchain_info` included (see
 //!   [`blockchain_info_through_the_typed_client`]).
 //! - Long polls: `waitfornewblock` without a timeout returns within seconds of bcoin mining a
 //!   block, with its hash and height, and `getblockheader` of it works at once; waits that time
@@ -721,21 +721,15 @@ fn answers_as_bcoin_and_serves_bitcoincore_rpc(bin: &'static str) {
 }
 
 /// `get_blockchain_info` in bitcoincore-rpc 0.19 first calls `getnetworkinfo` and, for a
-/// `version` below 190000 (Core 0.19), rewrites Core 0.18's `softforks` array and
-/// `bip9_softforks` map, failing with `UnexpectedStructure` when they are missing. headway's
-/// `version` is its own (0.1.0 is 100, as Core encodes 31.0.0 as 310000), so the typed call
-/// fails against headway although the answer is Core v31's; the same answer deserializes into
-/// the client's `GetBlockchainInfoResult` when asked for directly.
+/// `version` below 190000 (Core 0.19), expects Core 0.18's `softforks` array and
+/// `bip9_softforks` map. headway's `version` names the Core interface it follows (310000), so
+/// the typed call reads the answer as Core v31's.
 fn blockchain_info_through_the_typed_client(client: &Client, tip_height: u64) {
     let version = client.version().expect("getnetworkinfo version");
-    assert!(version < 190_000, "headway's version is now {version}");
-    match client.get_blockchain_info() {
-        Err(bitcoincore_rpc::Error::UnexpectedStructure) => {}
-        other => panic!("get_blockchain_info: expected UnexpectedStructure, got {other:?}"),
-    }
+    assert_eq!(version, 310_000, "the Core interface headway follows");
     let info: GetBlockchainInfoResult = client
-        .call("getblockchaininfo", &[])
-        .expect("getblockchaininfo deserializes into GetBlockchainInfoResult");
+        .get_blockchain_info()
+        .expect("get_blockchain_info deserializes");
     assert_eq!(info.chain, bitcoin::Network::Regtest);
     assert_eq!(info.blocks, tip_height);
     assert_eq!(info.headers, tip_height);
@@ -847,7 +841,10 @@ fn through_bitcoincore_rpc(pair: &mut Pair, tip_height: u64, old_tip: &str, old_
 
     // Network: the one bcoin peer.
     let network = client.get_network_info().expect("get_network_info");
-    assert_eq!(network.version, 100, "0.1.0 as Core encodes its version");
+    assert_eq!(
+        network.version, 310_000,
+        "the Core interface headway follows"
+    );
     assert_eq!(
         network.subversion,
         format!("/headway:{}/", env!("CARGO_PKG_VERSION"))
@@ -929,6 +926,15 @@ fn through_bitcoincore_rpc(pair: &mut Pair, tip_height: u64, old_tip: &str, old_
     client.remove_node(&nobody).expect("remove_node");
     assert_eq!(code(client.remove_node(&nobody)), -24);
     client.onetry_node(&nobody).expect("onetry_node");
+    // onetry to a connected address opens no second connection (Core's OpenNetworkConnection).
+    client.onetry_node(&bcoin_addr).expect("onetry_node");
+    thread::sleep(Duration::from_millis(500));
+    let peers = client.get_peer_info().expect("get_peer_info");
+    assert_eq!(
+        peers.iter().filter(|p| p.addr == bcoin_addr).count(),
+        1,
+        "{peers:?}"
+    );
 
     // disconnectnode by id, then by address: each time the --connect peer is redialled.
     let first = peer.id;
@@ -942,6 +948,10 @@ fn through_bitcoincore_rpc(pair: &mut Pair, tip_height: u64, old_tip: &str, old_
     let third = wait_for_redial(pair, &client, second);
     assert_eq!(code(client.disconnect_node("127.0.0.1:1")), -29);
     assert_eq!(code(client.disconnect_node_by_id(999_999)), -29);
+    // Node ids are 64-bit, as Core's NodeId.
+    let huge: bitcoincore_rpc::Result<()> =
+        client.call("disconnectnode", &[json!(""), json!(4_294_967_295u64)]);
+    assert_eq!(code(huge), -29);
     assert!(third > second && second > first);
 
     let uptime = client.uptime().expect("uptime");

@@ -66,7 +66,7 @@ pub enum Request {
     /// redialled; an open connection to it stays open, as in Core.
     RemovePeer(SocketAddr),
     /// Dial `addr` once, as a manual connection that is not redialled (Core's
-    /// `addnode onetry`).
+    /// `addnode onetry`); nothing happens if it is connected already.
     ConnectOnce(SocketAddr),
     /// Close a connection.
     Disconnect(PeerId),

@@ -123,6 +123,12 @@ fn remove_stops_redialling_and_onetry_dials_once() {
     assert!(now.added.is_empty());
     let peer = only(&now);
     assert_eq!((peer.kind, peer.negotiated), (ConnectionKind::Manual, true));
+    sim.request(a, Request::ConnectOnce(b_addr));
+    assert_eq!(
+        dials(&sim, b_addr),
+        1,
+        "no second connection to a connected address"
+    );
     sim.request(a, Request::Disconnect(peer.peer));
     sim.run_for(Duration::from_secs(600));
     assert_eq!(dials(&sim, b_addr), 1, "a one-try peer is not redialled");

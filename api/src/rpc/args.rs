@@ -134,6 +134,17 @@ impl Args {
         Ok(Some(n))
     }
 
+    /// Argument `i` as a 64-bit integer, as UniValue's `getInt<int64_t>` reads it (node ids).
+    pub fn int64(&self, i: usize) -> Result<Option<i64>, RpcError> {
+        match self.get(i) {
+            None => Ok(None),
+            Some(value) => value
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| RpcError::misc("JSON integer out of range")),
+        }
+    }
+
     /// Argument `i` as a bool.
     pub fn bool(&self, i: usize) -> Option<bool> {
         self.get(i).and_then(Value::as_bool)

@@ -18,19 +18,12 @@ use super::error::{
 use super::RpcContext;
 use crate::format::{amount_btc, core_double};
 
-/// Our version as Core's `CLIENT_VERSION` encodes its own (`major * 10000 + minor * 100 +
-/// patch`): 0.1.0 is 100.
-fn client_version() -> u64 {
-    let mut parts = env!("CARGO_PKG_VERSION")
-        .split('.')
-        .map(|p| p.parse::<u64>().unwrap_or(0));
-    let (major, minor, patch) = (
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-        parts.next().unwrap_or(0),
-    );
-    major * 10_000 + minor * 100 + patch
-}
+/// `getnetworkinfo`'s `version`: the Core release whose RPC interface this one answers
+/// (v31.0, encoded as Core's `CLIENT_VERSION`), not headway's own version, which is in
+/// `subversion`. Clients pick the shape of Core's answers by this number (rust-bitcoin's
+/// `bitcoincore-rpc` reads `getblockchaininfo` in Core 0.18's shape below 190000), so it must
+/// name the interface we follow.
+pub const CORE_INTERFACE_VERSION: u64 = 310_000;
 
 /// The node's connections, or an error saying it is stopping or not answering.
 fn report(ctx: &RpcContext) -> Result<PeerReport, RpcError> {
@@ -175,7 +168,7 @@ pub fn getnetworkinfo(ctx: &RpcContext, _: &Args) -> Result<Value, RpcError> {
         })
     };
     Ok(json!({
-        "version": client_version(),
+        "version": CORE_INTERFACE_VERSION,
         "subversion": ctx.user_agent,
         "protocolversion": PROTOCOL_VERSION,
         "localservices": format!("{:016x}", 0),
@@ -258,7 +251,7 @@ pub fn addnode(ctx: &RpcContext, args: &Args) -> Result<Value, RpcError> {
 /// strictly one of them.
 pub fn disconnectnode(ctx: &RpcContext, args: &Args) -> Result<Value, RpcError> {
     let address = args.str(0).filter(|a| !a.is_empty());
-    let nodeid = args.int(1)?;
+    let nodeid = args.int64(1)?;
     let report = report(ctx)?;
     let peer = match (address, nodeid) {
         (Some(address), None) => report
@@ -292,11 +285,6 @@ mod tests {
 
     #[test]
     fn versions_services_and_networks_use_cores_names() {
-        assert_eq!(
-            client_version(),
-            100,
-            "0.1.0 as Core encodes 31.0.0 as 310000"
-        );
         let names =
             service_names(ServiceFlags::NETWORK | ServiceFlags::WITNESS | ServiceFlags::P2P_V2);
         assert_eq!(

@@ -258,7 +258,12 @@ impl Node {
             }
             Request::RemovePeer(addr) => self.persistent.remove(&addr),
             Request::ConnectOnce(addr) => {
-                if !self.shutting_down {
+                // Core's `OpenNetworkConnection` does nothing for an address already connected.
+                let connected = self
+                    .peers
+                    .values()
+                    .any(|p| p.addr == addr && p.closing.is_none());
+                if !self.shutting_down && !connected {
                     self.outputs.push_back(Output::Connect { addr });
                 }
             }
