@@ -54,6 +54,11 @@ fn check_double(bytes: [u8; 8]) {
     }
     let text = value.to_string();
     let back: f64 = text.parse().expect("Core's text is a number");
+    if back.is_infinite() {
+        // 16 digits round the largest doubles up past f64::MAX, in Core's text as in ours.
+        assert!(x.abs() > 1.797_693_134_862_315e308, "{x} written as {text}");
+        return;
+    }
     let tolerance = x.abs() * 1e-15;
     assert!((back - x).abs() <= tolerance, "{x} written as {text}");
 }
