@@ -6,3 +6,5 @@
 pub mod bcoin;
 pub mod headway;
 pub mod http;
+pub mod load;
+pub mod raw_http;
