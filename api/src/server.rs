@@ -101,6 +101,10 @@ impl Handler for Router {
         if path != "/" {
             return HttpResponse::new(404, Vec::new());
         }
+        if request.method != "POST" {
+            // Core's `HTTPReq_JSONRPC` checks the method before the login.
+            return HttpResponse::new(405, "JSONRPC server handles only POST requests");
+        }
         match self.credentials.check(request.header("authorization")) {
             AuthOutcome::Accepted { .. } => self.rpc.handle_http(&request),
             AuthOutcome::Missing => unauthorized(),

@@ -122,6 +122,23 @@ impl Connection {
         self.deadline
     }
 
+    /// Since when the connection has sat with nothing of a request received (waiting for a head
+    /// with an empty buffer, or lingering after its last response): the eviction order when
+    /// the connection cap is reached. `None` while it holds part of a request or a request is
+    /// in flight or being answered.
+    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
+        let idle = match self.phase {
+            Phase::Head => self.input.is_empty(),
+            Phase::Lingering => true,
+            Phase::Body(..) | Phase::InFlight { .. } | Phase::Writing { .. } => false,
+        };
+        if idle {
+            self.deadline
+        } else {
+            None
+        }
+    }
+
     /// The server is stopping: `true` if the connection should close now (nothing in flight),
     /// `false` if it closes after the response to its request in flight.
     pub(crate) fn begin_stop(&mut self) -> bool {

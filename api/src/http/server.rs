@@ -351,9 +351,10 @@ impl IoLoop {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    if self.connections.len() >= self.max_connections {
-                        // Closing at once keeps the listen backlog moving; the client sees
-                        // its connection end rather than hang.
+                    if self.connections.len() >= self.max_connections && !self.evict_idle() {
+                        // Every connection is busy with a request: closing at once keeps the
+                        // listen backlog moving; the client sees its connection end rather
+                        // than hang.
                         debug!(%peer, limit = self.max_connections, "too many HTTP connections; closing");
                         continue;
                     }
@@ -434,6 +435,27 @@ impl IoLoop {
         };
         debug!(peer = %connection.peer(), why, "closing HTTP connection");
         self.close(token);
+    }
+
+    /// At the connection cap, closes the connection that has waited longest with nothing of a
+    /// request received, so that idle sockets held open cannot lock real clients out until
+    /// they time out; `false` if every connection is busy.
+    fn evict_idle(&mut self) -> bool {
+        let victim = self
+            .connections
+            .iter()
+            .filter_map(|(token, c)| c.idle_deadline().map(|d| (d, *token)))
+            .min();
+        match victim {
+            Some((_, token)) => {
+                if let Some(c) = self.connections.get(&token) {
+                    debug!(peer = %c.peer(), "connection cap reached: closing the longest idle connection");
+                }
+                self.close(token);
+                true
+            }
+            None => false,
+        }
     }
 
     fn close(&mut self, token: Token) {
