@@ -27,7 +27,8 @@ use support::bcoin::free_port;
 use support::headway::{
     assert_one_line_error, run_bounded, wait_for, HeadwayProcess, HEADWAY_ASYNC_STD, HEADWAY_MIO,
 };
-use support::http::{basic_auth, get, rpc_listening, rpc_post, rpc_result};
+use support::http::{basic_auth, get, rpc_listening, rpc_post, rpc_result, Response};
+use support::load::REGTEST_GENESIS;
 
 /// How long a node may take to start listening.
 const START_WAIT: Duration = Duration::from_secs(30);
@@ -51,8 +52,6 @@ const CORE_RPCAUTH: &str =
     "rt:93648e835a54c573682c2eb19f882535$7681e9c5b74bdd85e78166031d2058e1069b3ed7ed967c93fc63abba06f31144";
 const CORE_RPCAUTH_PASSWORD: &str = "cA773lm788buwYe4g4WT+05pKyNruVKjQ25x3n0DQcM=";
 
-/// The regtest genesis hash.
-const GENESIS: &str = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206";
 /// The regtest genesis header, serialized, in hex.
 const GENESIS_HEADER_HEX: &str = "0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4adae5494dffff7f2002000000";
 
@@ -102,7 +101,7 @@ fn start(bin: &'static str, dirs: &Dirs, extra: &[&str]) -> (HeadwayProcess, Soc
 }
 
 /// Asserts the 401 of a refused login.
-fn assert_unauthorized(response: &support::http::Response, what: &str) {
+fn assert_unauthorized(response: &Response, what: &str) {
     assert_eq!(response.status, 401, "{what}: {}", response.text());
     assert_eq!(
         response.header("WWW-Authenticate"),
@@ -186,7 +185,7 @@ fn user_and_password_log_in_and_wrong_ones_wait_before_their_401() {
 
     let good = basic_auth("alice", "s3cret");
     let hash = rpc_result(addr, &good, "getbestblockhash", json!([]));
-    assert_eq!(hash, json!(GENESIS));
+    assert_eq!(hash, json!(REGTEST_GENESIS));
     let client = Client::new(
         &format!("http://{addr}"),
         Auth::UserPass("alice".into(), "s3cret".into()),
@@ -197,7 +196,7 @@ fn user_and_password_log_in_and_wrong_ones_wait_before_their_401() {
             .get_best_block_hash()
             .expect("getbestblockhash")
             .to_string(),
-        GENESIS
+        REGTEST_GENESIS
     );
 
     for (user, password, what) in [
@@ -411,7 +410,7 @@ fn a_second_node_on_a_taken_rpc_port_exits_naming_it() {
 #[test]
 fn rest_is_off_by_default_and_needs_no_login_when_on() {
     let chaininfo = "/rest/chaininfo.json";
-    let headers = format!("/rest/headers/{GENESIS}.hex?count=1");
+    let headers = format!("/rest/headers/{REGTEST_GENESIS}.hex?count=1");
 
     let dirs = Dirs::new();
     let (mut node, addr) = start(HEADWAY_MIO, &dirs, &[]);
@@ -430,7 +429,7 @@ fn rest_is_off_by_default_and_needs_no_login_when_on() {
     let info = info.json();
     assert_eq!(info["chain"], "regtest");
     assert_eq!(info["blocks"], 0);
-    assert_eq!(info["bestblockhash"], GENESIS);
+    assert_eq!(info["bestblockhash"], REGTEST_GENESIS);
     let header = get(addr, &headers);
     assert_eq!(header.status, 200);
     assert_eq!(header.text(), format!("{GENESIS_HEADER_HEX}\n"));

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::bcoin::{free_port, Bcoin};
-use super::raw_http::{get_request, post_request, rpc_body, Conn, Reply, Rpc, REPLY_TIMEOUT};
+use super::http::{get_request, post_request, rpc_body, Conn, Response, Rpc, REPLY_TIMEOUT};
 
 /// The regtest genesis block hash: known before any answer.
 pub const REGTEST_GENESIS: &str =
@@ -432,7 +432,7 @@ fn client(
         }
         let Some(c) = conn.as_mut() else { continue };
         let sent = Instant::now();
-        let answer = c.send(&request).and_then(|()| c.read_reply());
+        let answer = c.send(&request).and_then(|()| c.read_response());
         let latency = sent.elapsed();
         match answer {
             Ok(reply) => {
@@ -480,7 +480,7 @@ fn pick(i: u64, rng: &mut Rng, shared: &Shared) -> Ask {
 }
 
 /// Whether `reply` is a correct answer to `ask`; keeps what it learns (heights, hashes).
-fn check(ask: &Ask, reply: &Reply, shared: &Shared) -> Result<(), String> {
+fn check(ask: &Ask, reply: &Response, shared: &Shared) -> Result<(), String> {
     if reply.status != 200 {
         return Err(format!(
             "{ask:?}: status {} {:?}",
