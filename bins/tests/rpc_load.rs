@@ -39,8 +39,9 @@ const LOAD_THREADS: usize = 16;
 const SYNC_SLOWDOWN_TOLERANCE: f64 = 1.5;
 /// Baseline and loaded pairs run until one is within the tolerance, at most this many: a sync
 /// of two seconds on shared cores varies by a quarter from run to run (measured: ratios from
-/// 0.98 to 1.41 at 20,000 blocks), and a real slowdown shows in every pair.
-const SYNC_ATTEMPTS: usize = 2;
+/// 0.98 to 1.41 at 20,000 blocks, and 1.85 and 2.03 in one run while other builds held both
+/// cores), and a real slowdown shows in every pair.
+const SYNC_ATTEMPTS: usize = 3;
 
 #[test]
 fn two_thousand_requests_a_second_during_a_sync_all_succeed_and_barely_slow_it() {
