@@ -161,6 +161,8 @@ pub struct Settings {
     pub discovery: DiscoverySettings,
     /// The JSON-RPC and REST server.
     pub rpc: RpcSettings,
+    /// Every outbound connection goes through this SOCKS5 proxy.
+    pub proxy: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -220,6 +222,7 @@ impl Settings {
             minimum_chain_work,
             discovery,
             rpc,
+            proxy: None,
         })
     }
 

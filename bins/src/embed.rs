@@ -172,7 +172,7 @@ impl RunningNode {
             warn!(skipped, "skipped {skipped} unreadable address book records");
         }
         let book_empty = book.is_empty();
-        let driver = D::start(node, settings.listen).with_context(|| {
+        let driver = D::start(node, settings.listen, settings.proxy).with_context(|| {
             // Binding the listen address is what fails in practice (port in use, no
             // permission): name it so the operator knows which setting to change.
             match settings.listen {

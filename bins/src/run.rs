@@ -28,8 +28,10 @@ pub trait NodeDriver: Sized + Send + 'static {
     /// The runtime's name, for the log.
     const NAME: &'static str;
 
-    /// Starts the driver with `node`, listening on `listen` if given.
-    fn start(node: Node, listen: Option<SocketAddr>) -> io::Result<Self>;
+    /// Starts the driver with `node`, listening on `listen` if given, dialling through the
+    /// SOCKS5 proxy `proxy` if given.
+    fn start(node: Node, listen: Option<SocketAddr>, proxy: Option<SocketAddr>)
+        -> io::Result<Self>;
     /// The address inbound connections are accepted on, if listening.
     fn local_addr(&self) -> Option<SocketAddr>;
     /// A handle for requests from other threads.
@@ -46,9 +48,14 @@ impl NodeDriver for headway_driver_mio::Driver {
     type Handle = headway_driver_mio::DriverHandle;
     const NAME: &'static str = "mio";
 
-    fn start(node: Node, listen: Option<SocketAddr>) -> io::Result<Self> {
+    fn start(
+        node: Node,
+        listen: Option<SocketAddr>,
+        proxy: Option<SocketAddr>,
+    ) -> io::Result<Self> {
         let config = headway_driver_mio::DriverConfig {
             listen,
+            proxy,
             ..headway_driver_mio::DriverConfig::default()
         };
         headway_driver_mio::Driver::start(node, config)
@@ -74,9 +81,14 @@ impl NodeDriver for headway_driver_async_std::Driver {
     type Handle = headway_driver_async_std::DriverHandle;
     const NAME: &'static str = "async-std";
 
-    fn start(node: Node, listen: Option<SocketAddr>) -> io::Result<Self> {
+    fn start(
+        node: Node,
+        listen: Option<SocketAddr>,
+        proxy: Option<SocketAddr>,
+    ) -> io::Result<Self> {
         let config = headway_driver_async_std::DriverConfig {
             listen,
+            proxy,
             ..headway_driver_async_std::DriverConfig::default()
         };
         headway_driver_async_std::Driver::start(node, config)

@@ -51,6 +51,11 @@ pub struct DriverConfig {
     pub send_buffer_cap: usize,
     /// Most bytes read from a socket at once (one [`Input::Received`] each).
     pub read_chunk: usize,
+    /// Dial every outbound peer through this SOCKS5 proxy (RFC 1928, no authentication,
+    /// CONNECT to the peer's address, handshake by `headway-socks5`): the TCP connection goes
+    /// to the proxy, and the core hears of the peer only once the proxy has connected it
+    /// (a refusal is a failed dial with the proxy's reason). `None`: dial directly.
+    pub proxy: Option<SocketAddr>,
 }
 
 impl Default for DriverConfig {
@@ -61,6 +66,7 @@ impl Default for DriverConfig {
             connect_timeout: Duration::from_secs(10),
             send_buffer_cap: 8 * 1024 * 1024,
             read_chunk: 64 * 1024,
+            proxy: None,
         }
     }
 }

@@ -60,6 +60,11 @@ pub struct DriverConfig {
     /// Bytes asked for per socket read (and the most bytes in one [`Input::Received`]).
     /// Default 64 KiB.
     pub read_chunk: usize,
+    /// Dial every outbound peer through this SOCKS5 proxy (RFC 1928, no authentication,
+    /// CONNECT to the peer's address, handshake by `headway-socks5`): the TCP connection goes
+    /// to the proxy, and the core hears of the peer only once the proxy has connected it
+    /// (a refusal is a failed dial with the proxy's reason). `None`: dial directly.
+    pub proxy: Option<SocketAddr>,
 }
 
 impl Default for DriverConfig {
@@ -69,6 +74,7 @@ impl Default for DriverConfig {
             connect_timeout: Duration::from_secs(10),
             send_buffer_cap: 8 * 1024 * 1024,
             read_chunk: 64 * 1024,
+            proxy: None,
         }
     }
 }
