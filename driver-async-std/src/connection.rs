@@ -11,6 +11,7 @@ use std::time::Duration;
 use headway_core::{Direction, Input, PeerId};
 use tracing::{debug, info, warn};
 
+use crate::proxy;
 use crate::runtime::{
     bounded, sleep, spawn, timeout, unbounded, ReadExt, Receiver, Sender, TcpListener, TcpStream,
     WriteExt,
@@ -33,6 +34,9 @@ pub(crate) enum CoreMsg {
         addr: SocketAddr,
         /// Who opened it.
         direction: Direction,
+        /// Bytes already read from the peer, to hand to the core right after the connection
+        /// (what followed a SOCKS5 proxy's reply); empty for direct connections.
+        leftover: Vec<u8>,
     },
     /// The [`crate::Driver`] was dropped without joining: stop without waiting for the node.
     Stop,
@@ -218,32 +222,82 @@ pub(crate) async fn write_loop(
     queue.close(error);
 }
 
-/// Dials `addr` within `limit` and hands the stream, or the failure, to the core loop.
-pub(crate) async fn dial(addr: SocketAddr, limit: Duration, core: Sender<CoreMsg>) {
-    let msg = match timeout(limit, TcpStream::connect(addr)).await {
-        Some(Ok(stream)) => CoreMsg::Stream {
+/// How a dial reaches its peer: directly, or through a SOCKS5 proxy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DialPlan {
+    /// A dial that has not connected (to the peer, or to the proxy) by then fails.
+    pub(crate) connect_timeout: Duration,
+    /// The SOCKS5 proxy and the limit on its handshake; `None`: connect directly.
+    pub(crate) proxy: Option<(SocketAddr, Duration)>,
+}
+
+#[cfg(test)]
+impl DialPlan {
+    /// A direct dial within `connect_timeout`.
+    pub(crate) fn direct(connect_timeout: Duration) -> DialPlan {
+        DialPlan {
+            connect_timeout,
+            proxy: None,
+        }
+    }
+}
+
+/// Dials `addr` as `plan` says and hands the stream (with any bytes the proxy handshake read
+/// past its reply), or the failure, to the core loop.
+pub(crate) async fn dial(addr: SocketAddr, plan: DialPlan, core: Sender<CoreMsg>) {
+    let msg = match open(addr, plan).await {
+        Ok((stream, leftover)) => CoreMsg::Stream {
             stream,
             addr,
             direction: Direction::Outbound,
+            leftover,
         },
-        Some(Err(e)) => {
-            info!(%addr, error = %e, "dial failed");
-            CoreMsg::Input(Input::ConnectFailed {
-                addr,
-                error: e.to_string(),
-            })
-        }
-        None => {
-            info!(%addr, ?limit, "dial timed out");
-            CoreMsg::Input(Input::ConnectFailed {
-                addr,
-                error: format!("connect timed out after {limit:?}"),
-            })
+        Err(error) => {
+            info!(%addr, %error, "dial failed");
+            CoreMsg::Input(Input::ConnectFailed { addr, error })
         }
     };
     if let Err(unsent) = core.send(msg).await {
         if let CoreMsg::Stream { stream, .. } = unsent.into_inner() {
             let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Opens the connection to `addr`: a TCP connection to the peer, or to the proxy followed by
+/// the SOCKS5 handshake. Returns the stream and the peer's bytes read with the proxy's reply.
+async fn open(addr: SocketAddr, plan: DialPlan) -> Result<(TcpStream, Vec<u8>), String> {
+    let limit = plan.connect_timeout;
+    let Some((proxy, handshake_limit)) = plan.proxy else {
+        return match timeout(limit, TcpStream::connect(addr)).await {
+            Some(Ok(stream)) => Ok((stream, Vec::new())),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err(format!("connect timed out after {limit:?}")),
+        };
+    };
+    let stream = match timeout(limit, TcpStream::connect(proxy)).await {
+        Some(Ok(stream)) => stream,
+        Some(Err(e)) => {
+            return Err(proxy::failure(
+                proxy,
+                &format!("cannot connect to the proxy: {e}"),
+            ))
+        }
+        None => {
+            return Err(proxy::failure(
+                proxy,
+                &format!("connect to the proxy timed out after {limit:?}"),
+            ))
+        }
+    };
+    match proxy::socks5_connect(&stream, proxy, addr, handshake_limit).await {
+        Ok(leftover) => {
+            debug!(%addr, %proxy, leftover = leftover.len(), "tunnel open");
+            Ok((stream, leftover))
+        }
+        Err(error) => {
+            let _ = stream.shutdown(Shutdown::Both);
+            Err(error)
         }
     }
 }
@@ -257,6 +311,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, core: Sender<CoreMsg>) {
                     stream,
                     addr,
                     direction: Direction::Inbound,
+                    leftover: Vec::new(),
                 };
                 if core.send(msg).await.is_err() {
                     return;
@@ -371,7 +426,7 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let (core, inputs) = bounded(1);
-            dial(addr, Duration::MAX, core).await;
+            dial(addr, DialPlan::direct(Duration::MAX), core).await;
             match inputs.recv().await {
                 Ok(CoreMsg::Stream {
                     addr: got,

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use headway_core::{Direction, Event, Input, Node, Notification, Output, PeerId, Time};
 use tracing::{debug, info};
 
-use crate::connection::{accept_loop, dial, start_connection_tasks, CoreMsg, SendQueue};
+use crate::connection::{accept_loop, dial, start_connection_tasks, CoreMsg, DialPlan, SendQueue};
 use crate::runtime::{spawn, timeout, Receiver, Sender, TcpListener, TcpStream};
 use crate::DriverConfig;
 
@@ -88,7 +88,22 @@ impl CoreLoop {
                     stream,
                     addr,
                     direction,
-                } => self.register(stream, addr, direction),
+                    leftover,
+                } => {
+                    let (peer, connected) = self.register(stream, addr, direction);
+                    if leftover.is_empty() {
+                        connected
+                    } else {
+                        // The peer's first bytes, read with the proxy's reply: they come right
+                        // after `Connected` and before anything the reader reads (the reader's
+                        // inputs wait on the channel behind this message).
+                        self.node.handle(now(), connected);
+                        Input::Received {
+                            peer,
+                            bytes: leftover,
+                        }
+                    }
+                }
                 CoreMsg::Stop => {
                     info!("driver dropped: stopping");
                     break;
@@ -129,8 +144,14 @@ impl CoreLoop {
         }
     }
 
-    /// Names a new connection, starts its reader and writer, and gives the input announcing it.
-    fn register(&mut self, stream: TcpStream, addr: SocketAddr, direction: Direction) -> Input {
+    /// Names a new connection, starts its reader and writer, and gives its id and the input
+    /// announcing it.
+    fn register(
+        &mut self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        direction: Direction,
+    ) -> (PeerId, Input) {
         let peer = PeerId(self.next_peer);
         self.next_peer = self.next_peer.saturating_add(1);
         if let Err(e) = stream.set_nodelay(true) {
@@ -156,12 +177,15 @@ impl CoreLoop {
                 queue,
             },
         );
-        Input::Connected {
+        (
             peer,
-            addr,
-            local_addr,
-            direction,
-        }
+            Input::Connected {
+                peer,
+                addr,
+                local_addr,
+                direction,
+            },
+        )
     }
 
     /// Drains the node's outputs and carries each out in order; `true` once the node has
@@ -173,11 +197,14 @@ impl CoreLoop {
                 Output::Send { peer, bytes } => self.send(peer, bytes),
                 Output::Connect { addr } => {
                     debug!(%addr, "dialling");
-                    let _ = spawn(dial(
-                        addr,
-                        self.config.connect_timeout,
-                        self.inputs_tx.clone(),
-                    ));
+                    let plan = DialPlan {
+                        connect_timeout: self.config.connect_timeout,
+                        proxy: self
+                            .config
+                            .proxy
+                            .map(|proxy| (proxy, self.config.proxy_handshake_timeout)),
+                    };
+                    let _ = spawn(dial(addr, plan, self.inputs_tx.clone()));
                 }
                 Output::Disconnect { peer, reason } => match self.peers.get_mut(&peer) {
                     Some(link) => {

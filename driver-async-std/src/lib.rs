@@ -12,6 +12,11 @@
 //! [`DriverConfig::send_buffer_cap`] the peer's reader pauses until its writer has drained the
 //! queue, so a peer that does not read our answers cannot make us read (and buffer) more.
 //!
+//! Proxy: with [`DriverConfig::proxy`] set, each dial connects to the SOCKS5 proxy and runs the
+//! handshake of `headway-socks5` (module `proxy`) before the connection's tasks start; the core
+//! hears of the peer, by the peer's address, only once the tunnel is open. Inbound connections
+//! are unaffected.
+//!
 //! async-std is discontinued upstream; everything runtime-specific sits in one small module
 //! (`runtime`), so that another runtime is a small step.
 
@@ -20,6 +25,7 @@
 
 mod connection;
 mod core_loop;
+mod proxy;
 mod runtime;
 
 use std::net::SocketAddr;
@@ -56,10 +62,15 @@ pub struct DriverConfig {
     /// to the proxy, and the core hears of the peer only once the proxy has connected it
     /// (a refusal is a failed dial with the proxy's reason). `None`: dial directly.
     pub proxy: Option<SocketAddr>,
+    /// With [`DriverConfig::proxy`] set: a SOCKS5 handshake not complete by then (counted from
+    /// the moment the TCP connection to the proxy is up) is a failed dial. Defaults to
+    /// [`headway_socks5::HANDSHAKE_TIMEOUT`], Bitcoin Core's 20 seconds.
+    pub proxy_handshake_timeout: Duration,
 }
 
 impl Default for DriverConfig {
-    /// No listener, a 10 s connect timeout, 8 MiB send buffer per peer, 64 KiB reads.
+    /// No listener, a 10 s connect timeout, 8 MiB send buffer per peer, 64 KiB reads, no proxy
+    /// (and a 20 s handshake limit should one be set).
     fn default() -> DriverConfig {
         DriverConfig {
             listen: None,
@@ -67,6 +78,7 @@ impl Default for DriverConfig {
             send_buffer_cap: 8 * 1024 * 1024,
             read_chunk: 64 * 1024,
             proxy: None,
+            proxy_handshake_timeout: headway_socks5::HANDSHAKE_TIMEOUT,
         }
     }
 }
