@@ -1,6 +1,6 @@
 //! One connection as the socket thread holds it: the socket, where the dial stands, the bytes
 //! still to write, and whether reading is paused for back-pressure; and the read/write work on
-//! it when it is ready.
+//! it when it is ready. (A SOCKS5 handshake in progress is `proxy`'s.)
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -16,12 +16,17 @@ use tracing::debug;
 use crate::backlog::CoreBacklog;
 use crate::core_loop::CoreMessage;
 use crate::outbox::{Flushed, Outbox};
+use crate::proxy::ProxyHandshake;
 
 /// Where a connection stands.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) enum ConnectionState {
-    /// Our dial is in progress; it fails if not complete by `deadline`.
+    /// Our dial is in progress (to the proxy, if there is one); it fails if not complete by
+    /// `deadline`.
     Dialling { deadline: Instant },
+    /// The TCP connection to the proxy is up and the SOCKS5 handshake for `addr` is under way;
+    /// the core does not know this connection yet.
+    Handshaking(Box<ProxyHandshake>),
     /// Connected, and the core knows it.
     Open,
 }
@@ -29,6 +34,7 @@ pub(crate) enum ConnectionState {
 /// One socket and what we hold for it.
 pub(crate) struct Connection {
     pub(crate) peer: PeerId,
+    /// The peer's address (behind a proxy: the target, not the proxy).
     pub(crate) addr: SocketAddr,
     pub(crate) direction: Direction,
     pub(crate) stream: TcpStream,

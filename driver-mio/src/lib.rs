@@ -5,7 +5,9 @@
 //!
 //! - the **socket thread** (`socket_loop`) owns one mio `Poll` with the listener, every
 //!   connection and a `Waker`; it turns readiness into [`Input`]s (connected, connect failed,
-//!   bytes received, disconnected) and carries out the core's socket commands;
+//!   bytes received, disconnected) and carries out the core's socket commands. With
+//!   [`DriverConfig::proxy`] set it dials every outbound peer through that SOCKS5 proxy, and
+//!   the core hears of the peer only once the proxy has connected it (`proxy`);
 //! - the **core thread** (`core_loop`) owns the [`Node`]; it waits on one channel for inputs and
 //!   user [`Request`]s with the node's next deadline as the timeout, and routes every output:
 //!   socket commands to the socket thread, events and persist commands to the application as
@@ -27,6 +29,7 @@ mod backlog;
 mod connection;
 mod core_loop;
 mod outbox;
+mod proxy;
 mod resolver;
 mod socket_loop;
 
@@ -65,6 +68,11 @@ pub struct DriverConfig {
     /// to the proxy, and the core hears of the peer only once the proxy has connected it
     /// (a refusal is a failed dial with the proxy's reason). `None`: dial directly.
     pub proxy: Option<SocketAddr>,
+    /// With [`DriverConfig::proxy`] set, how long the SOCKS5 handshake may take once the TCP
+    /// connection to the proxy is up (that part is bounded by `connect_timeout`); a proxy that
+    /// has not connected the peer by then is a failed dial. Default
+    /// [`headway_socks5::HANDSHAKE_TIMEOUT`] (20 s, Bitcoin Core's).
+    pub proxy_handshake_timeout: Duration,
 }
 
 impl Default for DriverConfig {
@@ -75,6 +83,7 @@ impl Default for DriverConfig {
             send_buffer_cap: 8 * 1024 * 1024,
             read_chunk: 64 * 1024,
             proxy: None,
+            proxy_handshake_timeout: headway_socks5::HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -231,6 +240,8 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_secs(10));
         assert_eq!(config.send_buffer_cap, 8 * 1024 * 1024);
         assert_eq!(config.read_chunk, 64 * 1024);
+        assert_eq!(config.proxy, None);
+        assert_eq!(config.proxy_handshake_timeout, Duration::from_secs(20));
     }
 
     #[test]

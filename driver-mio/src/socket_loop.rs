@@ -10,6 +10,8 @@
 //! behind (too many received bytes not yet handled, see `backlog`), it stops reading every peer
 //! until the core catches up, so a fast sender cannot fill the channel to the core.
 //!
+//! Outbound dials, and the SOCKS5 handshake when a proxy is configured, are in `dial`.
+//!
 //! All sockets are edge-triggered: reads and writes go on until `WouldBlock`, and whenever a
 //! reason to stop early goes away (reading resumed) we read at once rather than wait for an edge
 //! that may already have passed.
@@ -169,6 +171,10 @@ pub(crate) struct SocketLoop {
     /// The next peer id; ids are never reused.
     next_peer: u64,
     connect_timeout: Duration,
+    /// Dial every outbound peer through this SOCKS5 proxy (see `dial`).
+    proxy: Option<SocketAddr>,
+    /// How long a SOCKS5 handshake may take once the proxy's TCP connection is up.
+    proxy_handshake_timeout: Duration,
     send_buffer_cap: usize,
     /// Connections whose outbox got new bytes in this round of commands.
     dirty: Vec<Token>,
@@ -207,6 +213,8 @@ impl SocketLoop {
             },
             next_peer: 1,
             connect_timeout: config.connect_timeout.min(MAX_CONNECT_TIMEOUT),
+            proxy: config.proxy,
+            proxy_handshake_timeout: config.proxy_handshake_timeout.min(MAX_CONNECT_TIMEOUT),
             send_buffer_cap: config.send_buffer_cap,
             dirty: Vec::new(),
             deferred: Vec::new(),
@@ -312,49 +320,6 @@ impl SocketLoop {
         Some((peer, token))
     }
 
-    fn dial(&mut self, addr: SocketAddr) {
-        let Some((peer, token)) = self.allocate_peer() else {
-            self.report(Input::ConnectFailed {
-                addr,
-                error: "peer ids exhausted".into(),
-            });
-            return;
-        };
-        let stream = TcpStream::connect(addr).and_then(|mut stream| {
-            self.poll.registry().register(
-                &mut stream,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            Ok(stream)
-        });
-        match stream {
-            Ok(stream) => {
-                debug!(peer = %peer, %addr, "dialling");
-                let deadline = Instant::now() + self.connect_timeout;
-                self.connections.insert(
-                    token,
-                    Connection {
-                        peer,
-                        addr,
-                        direction: Direction::Outbound,
-                        stream,
-                        state: ConnectionState::Dialling { deadline },
-                        outbox: Outbox::default(),
-                        reading_paused: false,
-                    },
-                );
-            }
-            Err(error) => {
-                debug!(%addr, %error, "dial failed at once");
-                self.report(Input::ConnectFailed {
-                    addr,
-                    error: error.to_string(),
-                });
-            }
-        }
-    }
-
     fn accept_all(&mut self) {
         let Some(listener) = &self.listener else {
             return;
@@ -433,79 +398,11 @@ impl SocketLoop {
         };
         match connection.state {
             ConnectionState::Dialling { .. } => self.finish_dial(token),
+            ConnectionState::Handshaking(_) => self.advance_handshake(token),
             ConnectionState::Open => {
                 let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                 let writable = event.is_writable() || event.is_write_closed() || event.is_error();
                 self.service(token, readable, writable);
-            }
-        }
-    }
-
-    /// Checks whether a dial in progress completed, failed, or is still under way.
-    fn finish_dial(&mut self, token: Token) {
-        let Some(connection) = self.connections.get_mut(&token) else {
-            return;
-        };
-        let outcome = match connection.stream.take_error() {
-            Ok(Some(error)) | Err(error) => Err(error),
-            Ok(None) => match connection.stream.peer_addr() {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // spurious wake-up
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(error) => Err(error),
-            },
-        };
-        let (peer, addr) = (connection.peer, connection.addr);
-        match outcome {
-            Ok(()) => {
-                connection.state = ConnectionState::Open;
-                set_nodelay(&connection.stream, peer, addr);
-                let connection_local_addr = connection.stream.local_addr().ok();
-                debug!(peer = %peer, %addr, "connected");
-                self.report(Input::Connected {
-                    peer,
-                    addr,
-                    local_addr: connection_local_addr,
-                    direction: Direction::Outbound,
-                });
-                self.service(token, true, true);
-            }
-            Err(error) => {
-                debug!(peer = %peer, %addr, %error, "dial failed");
-                self.drop_connection(token);
-                self.report(Input::ConnectFailed {
-                    addr,
-                    error: error.to_string(),
-                });
-            }
-        }
-    }
-
-    fn next_dial_deadline(&self) -> Option<Instant> {
-        self.connections
-            .values()
-            .filter_map(|c| match c.state {
-                ConnectionState::Dialling { deadline } => Some(deadline),
-                ConnectionState::Open => None,
-            })
-            .min()
-    }
-
-    fn expire_dials(&mut self, now: Instant) {
-        let expired: Vec<Token> = self
-            .connections
-            .iter()
-            .filter(|(_, c)| matches!(c.state, ConnectionState::Dialling { deadline } if deadline <= now))
-            .map(|(token, _)| *token)
-            .collect();
-        for token in expired {
-            if let Some(connection) = self.drop_connection(token) {
-                debug!(peer = %connection.peer, addr = %connection.addr, "dial timed out");
-                let error = format!("connect timed out after {:?}", self.connect_timeout);
-                self.report(Input::ConnectFailed {
-                    addr: connection.addr,
-                    error,
-                });
             }
         }
     }
@@ -610,5 +507,6 @@ fn token_of(peer: PeerId) -> Option<Token> {
         .map(Token)
 }
 
+mod dial;
 #[cfg(test)]
 mod tests;

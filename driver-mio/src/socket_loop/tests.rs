@@ -351,3 +351,72 @@ fn reading_waits_while_the_core_is_behind_and_resumes_when_it_catches_up() {
     assert!(!probe.read_deferred, "{probe:?}");
     harness.stop();
 }
+
+#[test]
+fn through_a_proxy_the_core_hears_of_the_peer_only_once_the_tunnel_is_open() {
+    let proxy = StdListener::bind("127.0.0.1:0").unwrap();
+    let target: SocketAddr = "192.0.2.1:8333".parse().unwrap(); // never dialled itself
+    let mut harness = Harness::start(DriverConfig {
+        proxy: Some(proxy.local_addr().unwrap()),
+        ..DriverConfig::default()
+    });
+    harness.command(SocketCommand::Connect { addr: target });
+    let (mut proxy_side, _) = proxy.accept().unwrap();
+    proxy_side.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut greeting = [0u8; 3];
+    proxy_side.read_exact(&mut greeting).unwrap();
+    assert_eq!(greeting, [0x05, 0x01, 0x00]);
+
+    // A send for the id the connection will get, before the core could know it: dropped, and
+    // nothing of it reaches the proxy. The probe returns once the send has been handled.
+    let peer = PeerId(1);
+    harness.command(SocketCommand::Send {
+        peer,
+        bytes: b"early".to_vec(),
+    });
+    assert_eq!(harness.probe(peer).map(|p| p.queued), Some(0));
+
+    proxy_side.write_all(&[0x05, 0x00]).unwrap();
+    let mut request = [0u8; 10];
+    proxy_side.read_exact(&mut request).unwrap();
+    let [hi, lo] = 8333u16.to_be_bytes();
+    assert_eq!(request, [0x05, 0x01, 0x00, 0x01, 192, 0, 2, 1, hi, lo]);
+    // The reply and the peer's first bytes in one write: Connected, then exactly those bytes.
+    proxy_side
+        .write_all(&[
+            0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, b'f', b'i', b'r', b's', b't',
+        ])
+        .unwrap();
+    match harness.next_input() {
+        Input::Connected {
+            peer: got,
+            addr,
+            local_addr: Some(_),
+            direction: Direction::Outbound,
+        } => assert_eq!(
+            (got, addr),
+            (peer, target),
+            "the peer's address, not the proxy's"
+        ),
+        other => panic!("expected the tunnelled connection, got {other:?}"),
+    }
+    assert_eq!(
+        harness.next_input(),
+        Input::Received {
+            peer,
+            bytes: b"first".to_vec()
+        }
+    );
+    proxy_side.write_all(b"later").unwrap();
+    assert_eq!(harness.receive_exactly(peer, 5), b"later");
+
+    // From now on the connection is the peer's, both ways; "early" never went out.
+    harness.command(SocketCommand::Send {
+        peer,
+        bytes: b"after".to_vec(),
+    });
+    let mut sent = [0u8; 5];
+    proxy_side.read_exact(&mut sent).unwrap();
+    assert_eq!(&sent, b"after");
+    harness.stop();
+}
