@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// ping_timeout_secs, handshake_timeout_secs, seed, minimum_chain_work, dns_seed,
     /// dns_seeds, fixed_seeds, seednode, addnode, max_outbound, max_connections, rpc,
     /// rpc_bind, rpc_port, rpc_user, rpc_password, rpc_auth, rpc_threads, rpc_work_queue,
-    /// rpc_timeout_secs, rest).
+    /// rpc_timeout_secs, rest, proxy).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Network: mainnet, testnet3, testnet4, signet, regtest or simnet [default: mainnet; the
@@ -96,6 +96,11 @@ pub struct RunArgs {
     /// network's value from Bitcoin Core v31; 0 on regtest and simnet].
     #[arg(long, value_name = "HEX")]
     pub minimum_chain_work: Option<String>,
+    /// Dial every outbound peer through this SOCKS5 proxy (HOST[:PORT], port 9050 if none;
+    /// Tor's SocksPort), as Core's -proxy. Peers must then be given as IP addresses, and DNS
+    /// seeds are not asked (either would be a lookup outside the proxy).
+    #[arg(long, value_name = "ADDR")]
+    pub proxy: Option<String>,
     /// The JSON-RPC and REST server.
     #[command(flatten)]
     pub rpc: RpcArgs,

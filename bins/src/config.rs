@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::discovery_settings::DiscoverySettings;
+use crate::proxy_settings::{refuse_names_behind_proxy, resolve_proxy};
 use crate::rpc_settings::RpcSettings;
 
 /// Where data lives when neither the command line nor the file says: `./headway-data`.
@@ -84,6 +85,8 @@ pub struct FileConfig {
     pub rpc_timeout_secs: Option<u64>,
     /// `true`: serve REST under `/rest/`.
     pub rest: Option<bool>,
+    /// A SOCKS5 proxy for every outbound connection (Core's `-proxy`).
+    pub proxy: Option<String>,
 }
 
 impl FileConfig {
@@ -175,6 +178,11 @@ impl Settings {
             (None, None) => DEFAULT_NETWORK,
         };
         let port = network.params().default_port;
+        let proxy = resolve_proxy(cli, file)?;
+        if proxy.is_some() {
+            // Before anything below resolves a name.
+            refuse_names_behind_proxy(cli, file)?;
+        }
         let connect = if !cli.connect.is_empty() {
             resolve_all(&cli.connect, port).context("--connect")?
         } else {
@@ -206,7 +214,11 @@ impl Settings {
             (None, Some(hex)) => Some(parse_chain_work(hex).context("key `minimum_chain_work`")?),
             (None, None) => None,
         };
-        let discovery = DiscoverySettings::resolve(cli, file, network, !connect.is_empty())?;
+        let mut discovery = DiscoverySettings::resolve(cli, file, network, !connect.is_empty())?;
+        if proxy.is_some() {
+            // The local resolver would ask outside the proxy.
+            discovery.dns_seeds.clear();
+        }
         let rpc = RpcSettings::resolve(&cli.rpc, file, network)?;
         let secs = |cli: Option<u64>, file: Option<u64>| cli.or(file).map(Duration::from_secs);
         Ok(Settings {
@@ -222,7 +234,7 @@ impl Settings {
             minimum_chain_work,
             discovery,
             rpc,
-            proxy: None,
+            proxy,
         })
     }
 

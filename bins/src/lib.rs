@@ -47,6 +47,7 @@ pub mod embed;
 pub mod inspect;
 pub mod logging;
 pub mod peers;
+pub mod proxy_settings;
 pub mod rpc_settings;
 pub mod run;
 pub mod store_thread;

@@ -207,6 +207,13 @@ pub(crate) fn log_discovery(settings: &Settings, book_empty: bool, listening: Op
     for what in &d.ignored {
         warn!("{what} is ignored: --connect (or the key `connect`) turns peer discovery off");
     }
+    if let Some(proxy) = settings.proxy {
+        info!(
+            %proxy,
+            "dialling every outbound peer through the SOCKS5 proxy; DNS seeds are not asked \
+             behind it (the lookup would go around the proxy)"
+        );
+    }
     if d.enabled {
         info!(
             dns_seeds = d.dns_seeds.len(),

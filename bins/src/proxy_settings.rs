@@ -1,0 +1,116 @@
+//! The proxy part of the settings: `--proxy` (or the file's `proxy`) sends every outbound
+//! connection through a SOCKS5 proxy, as Bitcoin Core's `-proxy`, and what that rules out
+//! until the proxy can resolve names for us: peers given by name (they would be looked up by
+//! the local resolver, outside the proxy) and DNS seeding (the same leak; Core asks the seeds
+//! by name through the proxy instead, which needs name targets in the core's dial requests).
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::{bail, Context};
+
+use crate::cli::RunArgs;
+use crate::config::{resolve_addr, FileConfig};
+
+/// The proxy's port when none is given: Tor's `SocksPort` (Core's `-proxy` example too).
+pub const DEFAULT_PROXY_PORT: u16 = 9050;
+
+/// The proxy to dial through, if any. The proxy's own name (usually `127.0.0.1`) is resolved
+/// here, like any address in the settings.
+pub fn resolve_proxy(cli: &RunArgs, file: &FileConfig) -> anyhow::Result<Option<SocketAddr>> {
+    match (&cli.proxy, &file.proxy) {
+        (Some(addr), _) => Ok(Some(
+            resolve_addr(addr, DEFAULT_PROXY_PORT).context("--proxy")?,
+        )),
+        (None, Some(addr)) => Ok(Some(
+            resolve_addr(addr, DEFAULT_PROXY_PORT).context("key `proxy`")?,
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Whether `text` is an IP address, with or without a port: something that needs no lookup.
+fn is_ip_literal(text: &str) -> bool {
+    let text = text.trim();
+    text.parse::<SocketAddr>().is_ok()
+        || text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok()
+}
+
+/// A list of peers as given: the flag, the file's key, the flag's values, the file's values.
+type PeerList<'a> = (&'a str, &'a str, &'a [String], Option<&'a Vec<String>>);
+
+/// With a proxy, refuses peers given by name before anything resolves them: the lookup would
+/// leave the machine outside the proxy. The error names the flag or key and what to do.
+pub fn refuse_names_behind_proxy(cli: &RunArgs, file: &FileConfig) -> anyhow::Result<()> {
+    let lists: [PeerList<'_>; 3] = [
+        ("--connect", "connect", &cli.connect, file.connect.as_ref()),
+        ("--addnode", "addnode", &cli.addnode, file.addnode.as_ref()),
+        (
+            "--seednode",
+            "seednode",
+            &cli.seednode,
+            file.seednode.as_ref(),
+        ),
+    ];
+    for (flag, key, given, in_file) in lists {
+        let (source, names): (String, &[String]) = if !given.is_empty() {
+            (flag.to_string(), given)
+        } else {
+            (
+                format!("key `{key}`"),
+                in_file.map(Vec::as_slice).unwrap_or_default(),
+            )
+        };
+        if let Some(name) = names.iter().find(|n| !is_ip_literal(n)) {
+            bail!(
+                "{source}: `{name}` is a name, and with --proxy peers must be given as IP \
+                 addresses (a name would be looked up outside the proxy; dialling by name \
+                 through it is not supported yet)"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_port_defaults_to_tors() {
+        let cli = RunArgs {
+            proxy: Some("127.0.0.1".into()),
+            ..RunArgs::default()
+        };
+        let proxy = resolve_proxy(&cli, &FileConfig::default()).unwrap();
+        assert_eq!(proxy, "127.0.0.1:9050".parse().ok());
+        let file = FileConfig::parse("proxy = \"127.0.0.1:1080\"\n").unwrap();
+        let proxy = resolve_proxy(&RunArgs::default(), &file).unwrap();
+        assert_eq!(proxy, "127.0.0.1:1080".parse().ok());
+    }
+
+    #[test]
+    fn names_are_refused_behind_a_proxy_and_ip_addresses_pass() {
+        let ips = RunArgs {
+            connect: vec!["127.0.0.1:18444".into(), "[::1]".into(), "10.0.0.1".into()],
+            ..RunArgs::default()
+        };
+        assert!(refuse_names_behind_proxy(&ips, &FileConfig::default()).is_ok());
+        let named = RunArgs {
+            addnode: vec!["127.0.0.1".into(), "node.example:8333".into()],
+            ..RunArgs::default()
+        };
+        let error = refuse_names_behind_proxy(&named, &FileConfig::default()).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("--addnode: `node.example:8333` is a name"),
+            "{text}"
+        );
+        let file = FileConfig::parse("seednode = [\"seed.example\"]\n").unwrap();
+        let error = refuse_names_behind_proxy(&RunArgs::default(), &file).unwrap_err();
+        assert!(error.to_string().starts_with("key `seednode`"), "{error}");
+    }
+}
