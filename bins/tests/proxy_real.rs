@@ -14,11 +14,11 @@ mod support;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use headway_regtest::microsocks::Microsocks;
 use support::bcoin::{free_port, Bcoin};
 use support::headway::{
     assert_one_line_error, run_bounded, wait_for, HeadwayProcess, HEADWAY_ASYNC_STD, HEADWAY_MIO,
 };
-use support::microsocks::Microsocks;
 
 /// Where microsocks's outgoing connections come from: a loopback address nothing else uses.
 const PROXY_OUTGOING: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
@@ -34,7 +34,7 @@ const LOG_WAIT: Duration = Duration::from_secs(30);
 fn syncs_through_the_proxy(bin: &'static str) {
     let bcoin = Bcoin::start_on(BCOIN_HOST, free_port());
     bcoin.mine(BLOCKS);
-    let proxy = Microsocks::start(PROXY_OUTGOING);
+    let proxy = Microsocks::start(&["-b", &PROXY_OUTGOING.to_string()]);
     let data = tempfile::tempdir().expect("temp dir");
     let datadir = data.path().join("data");
     let connect = bcoin.p2p_addr().to_string();

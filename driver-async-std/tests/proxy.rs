@@ -9,11 +9,9 @@
 //! Waits are bounded only to turn a hang into a failure, except where a test measures that a
 //! failure came at once (well inside a handshake limit set far longer than the wait).
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,6 +23,7 @@ use headway_core::{
     Config, Direction, Event, HeaderChain, Network, Node, Notification, Request, Time,
 };
 use headway_driver_async_std::{Driver, DriverConfig};
+use headway_regtest::microsocks::Microsocks;
 use headway_socks5::HANDSHAKE_TIMEOUT;
 
 /// Long enough that only a hang reaches it.
@@ -38,81 +37,6 @@ const CLOSED_PORT: u16 = 1;
 /// tell a connection from the proxy (127.0.0.2) from one straight from the dialler (127.0.0.1).
 /// Linux routes all of 127.0.0.0/8 to the loopback interface.
 const PROXY_OUTGOING_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-
-/// A microsocks process, killed when dropped.
-struct Microsocks {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Microsocks {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// Starts `microsocks -i 127.0.0.1 -p PORT` (plus `extra` arguments) and waits until it answers
-/// a SOCKS5 greeting (as `socks5/tests/microsocks.rs` does: starts are serialised, and a port
-/// taken in between makes microsocks exit, so another is tried).
-fn microsocks(extra: &[&str]) -> Microsocks {
-    static STARTING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = STARTING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for _attempt in 0..5 {
-        let port = free_port();
-        let spawned = Command::new("microsocks")
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "microsocks is not on the PATH: these tests need a real SOCKS5 server. Install it \
-                 with `sudo apt-get install -y microsocks` (Debian/Ubuntu; .ci/run does this)"
-            ),
-            Err(e) => panic!("cannot start microsocks: {e}"),
-        };
-        let mut proxy = Microsocks {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_exited)) = proxy.child.try_wait() {
-                break; // The port was taken in between: try another.
-            }
-            if answers_socks5(proxy.addr) && matches!(proxy.child.try_wait(), Ok(None)) {
-                return proxy;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("microsocks did not start listening on 127.0.0.1");
-}
-
-/// Whether a SOCKS5 server answers a greeting at `addr` (with any method, `0xFF` included).
-fn answers_socks5(addr: SocketAddr) -> bool {
-    let Ok(mut probe) = TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = probe.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut answer = [0u8; 2];
-    probe.write_all(&[0x05, 0x01, 0x00]).is_ok()
-        && probe.read_exact(&mut answer).is_ok()
-        && answer[0] == 0x05
-}
 
 /// A fake proxy: a std listener on a loopback port that runs `serve` on every connection it
 /// accepts, each on its own thread (the node retries failed dials).
@@ -217,7 +141,7 @@ fn wall_clock() -> Time {
 #[test]
 fn a_node_behind_microsocks_syncs_headers_from_another_node() {
     const HEIGHT: usize = 200;
-    let proxy = microsocks(&["-b", &PROXY_OUTGOING_IP.to_string()]);
+    let proxy = Microsocks::start(&["-b", &PROXY_OUTGOING_IP.to_string()]);
     let mut chain = empty_chain();
     let headers = headway_regtest::mine(&headway_regtest::genesis(), HEIGHT, 7);
     let _ = chain.accept(&headers, wall_clock());
@@ -273,7 +197,7 @@ fn a_node_behind_microsocks_syncs_headers_from_another_node() {
 
 #[test]
 fn a_target_nobody_listens_on_is_refused_by_the_proxy() {
-    let proxy = microsocks(&[]);
+    let proxy = Microsocks::start(&[]);
     let dialler = start_behind(3, proxy.addr, HANDSHAKE_TIMEOUT);
     let target = SocketAddr::from(([127, 0, 0, 1], CLOSED_PORT));
     let (error, _) = dial_and_fail(&dialler, target);

@@ -10,11 +10,9 @@
 //! A missing microsocks fails these tests, with how to install it: a proxy test that skips
 //! silently would let the proxy path rot unseen.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,6 +22,7 @@ use headway_core::{
     Config, Direction, DisconnectReason, Event, HeaderChain, Network, Node, Notification, Request,
 };
 use headway_driver_mio::{Driver, DriverConfig};
+use headway_regtest::microsocks::Microsocks;
 use headway_regtest::{genesis, mine};
 
 /// Long enough never to matter on a healthy machine; only a hung test hits it.
@@ -103,75 +102,6 @@ fn closed_port() -> SocketAddr {
     probe.local_addr().expect("its address")
 }
 
-/// A microsocks process, killed when dropped.
-struct Microsocks {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Microsocks {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `microsocks -i 127.0.0.1 -p PORT -b 127.0.0.2` and waits until it answers a SOCKS5
-/// greeting.
-///
-/// The port is found free and then released, so something else may take it before microsocks
-/// binds it (microsocks then exits): starts are serialised, and readiness is a SOCKS5 answer
-/// from a process that is still running.
-fn microsocks() -> Microsocks {
-    static STARTING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = STARTING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let bind = SocketAddr::from((PROXY_SOURCE_IP, 0)).ip().to_string();
-    for _attempt in 0..5 {
-        let port = closed_port().port();
-        let spawned = Command::new("microsocks")
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-b", &bind])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "microsocks is not on the PATH: these tests need a real SOCKS5 server. Install it \
-                 with `sudo apt-get install -y microsocks` (Debian/Ubuntu; .ci/run does this)"
-            ),
-            Err(e) => panic!("cannot start microsocks: {e}"),
-        };
-        let mut proxy = Microsocks {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_exited)) = proxy.child.try_wait() {
-                break; // The port was taken in between: try another.
-            }
-            if answers_socks5(proxy.addr) && matches!(proxy.child.try_wait(), Ok(None)) {
-                return proxy;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("microsocks did not start listening on 127.0.0.1");
-}
-
-/// Whether a SOCKS5 server answers a greeting at `addr`.
-fn answers_socks5(addr: SocketAddr) -> bool {
-    let Ok(mut probe) = TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = probe.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut answer = [0u8; 2];
-    probe.write_all(&GREETING).is_ok() && probe.read_exact(&mut answer).is_ok() && answer[0] == 0x05
-}
-
 /// A fake proxy on 127.0.0.1: every connection it accepts goes to `serve` on its own thread.
 /// Whatever `serve` reports goes to the returned channel.
 fn fake_proxy<T: Send + 'static>(serve: fn(TcpStream) -> T) -> (SocketAddr, Receiver<T>) {
@@ -198,7 +128,7 @@ fn read_greeting(conn: &mut TcpStream) {
 
 #[test]
 fn a_node_behind_the_proxy_syncs_headers_from_another_node() {
-    let proxy = microsocks();
+    let proxy = Microsocks::start(&["-b", &Ipv4Addr::from(PROXY_SOURCE_IP).to_string()]);
     let mut best = vec![genesis()];
     best.extend(mine(&genesis(), 300, 7));
     let tip = best.last().map(Header::block_hash).expect("a mined chain");
@@ -253,7 +183,7 @@ fn a_node_behind_the_proxy_syncs_headers_from_another_node() {
 
 #[test]
 fn a_target_nobody_listens_on_fails_with_the_proxys_refusal() {
-    let proxy = microsocks();
+    let proxy = Microsocks::start(&["-b", &Ipv4Addr::from(PROXY_SOURCE_IP).to_string()]);
     let driver = Driver::start(empty_node(3), through(proxy.addr)).unwrap();
     let target = closed_port();
     driver.handle().request(Request::AddPeer(target));

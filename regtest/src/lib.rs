@@ -1,4 +1,5 @@
-//! Regtest header chains for tests, benches and examples.
+//! Regtest header chains for tests, benches and examples, and the tests' real SOCKS5 proxy
+//! ([`microsocks`]).
 //!
 //! Regtest's pow limit (`0x207fffff`) lets about every second hash through, so a valid header
 //! costs two double-SHA256 on average and a million of them take about a second. Every test
@@ -9,6 +10,8 @@
 //! it without a dependency cycle. Not published: it is test machinery, not node code.
 
 #![forbid(unsafe_code)]
+
+pub mod microsocks;
 
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;

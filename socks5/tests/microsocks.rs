@@ -11,97 +11,17 @@
 //! A missing microsocks fails these tests, with how to install it: a proxy test that skips
 //! silently would let the proxy path rot unseen.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use headway_regtest::microsocks::Microsocks;
 use headway_socks5::{BoundAddr, Progress, Socks5Connect, Socks5Error, Target, HANDSHAKE_TIMEOUT};
 
 /// What the echo server writes before it echoes, so that the tunnel's first bytes may arrive in
 /// the same read as the proxy's reply and must come out as `leftover`.
 const BANNER: &[u8] = b"hello from the target\n";
-
-/// A microsocks process, killed when dropped.
-struct Microsocks {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Microsocks {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// Starts `microsocks -i 127.0.0.1 -p PORT` (plus `extra` arguments) and waits until it answers
-/// a SOCKS5 greeting.
-///
-/// The port is found free and then released, so something else may take it before microsocks
-/// binds it (microsocks then exits). Starts are serialised, so no other test's microsocks can
-/// be handed the same port, and readiness is a SOCKS5 answer from a process that is still
-/// running: an echo server that took the port answers with its banner instead.
-fn microsocks(extra: &[&str]) -> Microsocks {
-    static STARTING: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = STARTING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for _attempt in 0..5 {
-        let port = free_port();
-        let spawned = Command::new("microsocks")
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(e) if e.kind() == ErrorKind::NotFound => panic!(
-                "microsocks is not on the PATH: these tests need a real SOCKS5 server. Install it \
-                 with `sudo apt-get install -y microsocks` (Debian/Ubuntu; .ci/run does this)"
-            ),
-            Err(e) => panic!("cannot start microsocks: {e}"),
-        };
-        let mut proxy = Microsocks {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_exited)) = proxy.child.try_wait() {
-                break; // The port was taken in between: try another.
-            }
-            if answers_socks5(proxy.addr) && matches!(proxy.child.try_wait(), Ok(None)) {
-                return proxy;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("microsocks did not start listening on 127.0.0.1");
-}
-
-/// Whether a SOCKS5 server answers a greeting at `addr` (with any method, `0xFF` included).
-fn answers_socks5(addr: SocketAddr) -> bool {
-    let Ok(mut probe) = TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = probe.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut answer = [0u8; 2];
-    probe.write_all(&[0x05, 0x01, 0x00]).is_ok()
-        && probe.read_exact(&mut answer).is_ok()
-        && answer[0] == 0x05
-}
 
 /// An echo server on 127.0.0.1 and, where the machine has IPv6 loopback, on [::1] with the same
 /// port (so that `localhost` works whichever address the proxy's resolver puts first). Returns
@@ -202,7 +122,7 @@ fn zero_bound() -> BoundAddr {
 
 #[test]
 fn an_ipv4_target_echoes_through_the_tunnel() {
-    let proxy = microsocks(&[]);
+    let proxy = Microsocks::start(&[]);
     let (port, _) = echo_server();
     let target = Target::Addr(SocketAddr::from(([127, 0, 0, 1], port)));
     let (stream, bound, leftover) = connect_via(proxy.addr, target).expect("CONNECT");
@@ -213,7 +133,7 @@ fn an_ipv4_target_echoes_through_the_tunnel() {
 
 #[test]
 fn the_targets_first_bytes_in_the_replys_read_come_out_as_leftover() {
-    let proxy = microsocks(&[]);
+    let proxy = Microsocks::start(&[]);
     let (port, _) = echo_server();
     let target = Target::Addr(SocketAddr::from(([127, 0, 0, 1], port)));
     // microsocks's reply is 10 bytes; wait until the banner is behind it in the socket.
@@ -226,7 +146,7 @@ fn the_targets_first_bytes_in_the_replys_read_come_out_as_leftover() {
 
 #[test]
 fn a_domain_name_target_is_resolved_by_the_proxy() {
-    let proxy = microsocks(&[]);
+    let proxy = Microsocks::start(&[]);
     let (port, _) = echo_server();
     let target = Target::domain("localhost", port).unwrap();
     let (stream, bound, leftover) = connect_via(proxy.addr, target).expect("CONNECT localhost");
@@ -236,7 +156,7 @@ fn a_domain_name_target_is_resolved_by_the_proxy() {
 
 #[test]
 fn an_ipv6_target_echoes_through_the_tunnel() {
-    let proxy = microsocks(&[]);
+    let proxy = Microsocks::start(&[]);
     let (port, has_v6) = echo_server();
     if !has_v6 {
         // Not microsocks missing: this machine has no IPv6 loopback to connect to.
@@ -256,7 +176,7 @@ const CLOSED_PORT: u16 = 1;
 
 #[test]
 fn a_closed_port_is_connection_refused() {
-    let proxy = microsocks(&[]);
+    let proxy = Microsocks::start(&[]);
     // microsocks's connect() gets ECONNREFUSED and answers X'05' (05 05 00 01 00 00 00 00 00 00).
     let target = Target::Addr(SocketAddr::from(([127, 0, 0, 1], CLOSED_PORT)));
     let err = connect_via(proxy.addr, target).map(|_| ()).unwrap_err();
@@ -272,7 +192,7 @@ fn a_closed_port_is_connection_refused() {
 fn a_proxy_that_requires_a_password_is_refused() {
     // With a user and password microsocks accepts only RFC 1929's method X'02', so to our offer
     // of X'00' alone it answers X'FF', no acceptable method.
-    let proxy = microsocks(&["-u", "headway", "-P", "secret"]);
+    let proxy = Microsocks::start(&["-u", "headway", "-P", "secret"]);
     let (port, _) = echo_server();
     let target = Target::Addr(SocketAddr::from(([127, 0, 0, 1], port)));
     let err = connect_via(proxy.addr, target).map(|_| ()).unwrap_err();
