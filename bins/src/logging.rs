@@ -73,10 +73,11 @@ fn log_event(event: &Event) {
             user_agent,
             services,
             start_height,
+            transport,
         } => {
             info!(
                 %peer, %addr, %direction, version, ?user_agent, %services, start_height,
-                "peer negotiated"
+                %transport, "peer negotiated"
             );
         }
         Event::PeerDisconnected { peer, addr, reason } => {

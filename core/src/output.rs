@@ -117,6 +117,8 @@ pub enum Event {
         services: ServiceFlags,
         /// The best height the peer claimed (a hint, not a fact).
         start_height: i32,
+        /// The transport the connection speaks: v1, or v2 with its handshake done.
+        transport: crate::transport::TransportProtocol,
     },
     /// A connection ended.
     PeerDisconnected {
@@ -268,10 +270,14 @@ pub enum DisconnectReason {
     /// An outbound peer does not serve headers.
     #[error("peer lacks required services ({0})")]
     MissingServices(ServiceFlags),
-    /// An inbound peer opened with a BIP324 v2 handshake, which we do not speak yet. Not an
-    /// offence: Core retries such a connection with v1.
-    #[error("peer opened with a BIP324 v2 handshake (v2 not supported yet; it may retry with v1)")]
+    /// An inbound peer opened with a BIP324 v2 handshake while v2 is off
+    /// (`--v2transport=false`). Not an offence: Core retries such a connection with v1.
+    #[error("peer opened with a BIP324 v2 handshake and v2 is off (it may retry with v1)")]
     V2Handshake,
+    /// The BIP324 handshake or packet stream broke (Core: "V2 transport error", a disconnect
+    /// without a score).
+    #[error("v2 transport: {0}")]
+    V2Transport(crate::transport::V2Error),
     /// Our ping stayed unanswered too long.
     #[error("no pong within {0:?}")]
     PingTimeout(Duration),
@@ -351,7 +357,8 @@ impl DisconnectReason {
     /// |---|---|---|
     /// | wrong magic, a length over 4,000,000 | [`Self::Wire`] | `V1Transport::readHeader` fails; `CNode::ReceiveMsgBytes` returns false |
     /// | a getheaders locator of more than 101 entries | [`Self::LocatorTooLarge`] | `ProcessMessage`, `NetMsgType::GETHEADERS`: "getheaders locator size %lld > %d, disconnect peer" sets `fDisconnect` |
-    /// | a v2 opening on an inbound connection | [`Self::V2Handshake`] | (Core speaks v2; we close so the peer retries with v1) |
+    /// | a v2 opening on an inbound connection with v2 off | [`Self::V2Handshake`] | (Core with `-v2transport=0` reads it as a bad v1 magic; the peer retries with v1) |
+    /// | no garbage terminator, a failed tag, an oversized packet, a v1 peer of another network | [`Self::V2Transport`] | `V2Transport::ReceivedBytes` returns false, "V2 transport error: ..." |
     ///
     /// Neither disconnected nor scored (the stream goes on; see [`crate::wire`]): a bad
     /// checksum, a malformed command, a payload that does not decode.

@@ -105,6 +105,11 @@ impl SecretRng {
         self.0.next_u64()
     }
 
+    /// Fills `dest` with secret bytes (BIP324 keys and garbage).
+    pub fn fill(&mut self, dest: &mut [u8]) {
+        self.0.fill_bytes(dest);
+    }
+
     /// A uniform secret index below `n` (`n` must be non-zero); the modulo bias is below
     /// 2^-40 for every `n` the core uses (under 2^24).
     pub fn below(&mut self, n: usize) -> usize {

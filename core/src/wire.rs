@@ -20,6 +20,7 @@
 //! [`crate::DisconnectReason::is_misbehaviour`]).
 
 use bitcoin::consensus::encode;
+use bitcoin::hashes::Hash as _;
 use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::Magic;
 
@@ -56,9 +57,14 @@ pub enum Rejected {
     /// The payload does not match the checksum in the header.
     #[error("checksum mismatch in `{0}`")]
     BadChecksum(String),
-    /// The command field is not printable ASCII padded with zeros.
+    /// The command field is not printable ASCII padded with zeros (v2: or the contents are
+    /// too short to name a message type).
     #[error("malformed command field")]
     BadCommand,
+    /// A v2 packet names its message by a short ID that BIP324 does not assign (or that we do
+    /// not know), as Core's `V2Transport::GetMessageType` rejects it.
+    #[error("unknown v2 short message id {0}")]
+    UnknownShortId(u8),
     /// The payload of a known command does not decode.
     #[error("cannot decode `{command}`: {error}")]
     Decode {
@@ -122,7 +128,7 @@ impl FrameHeader {
 }
 
 /// Core's rule (`CMessageHeader::IsCommandValid`): printable ASCII, then only zero bytes.
-fn command_is_valid(command: &[u8; COMMAND_LEN]) -> bool {
+pub(crate) fn command_is_valid(command: &[u8; COMMAND_LEN]) -> bool {
     let text_len = command.iter().position(|&b| b == 0).unwrap_or(COMMAND_LEN);
     let (text, padding) = command.split_at(text_len);
     text.iter().all(|b| (0x20..=0x7e).contains(b)) && padding.iter().all(|&b| b == 0)
@@ -130,6 +136,61 @@ fn command_is_valid(command: &[u8; COMMAND_LEN]) -> bool {
 
 /// Buffer capacity kept between messages; a larger one (left by a big message) is released.
 const RETAIN_CAPACITY: usize = 256 * 1024;
+
+/// The received bytes of one stream not yet taken: what both transports read from.
+///
+/// Consumed bytes are dropped lazily ([`COMPACT_THRESHOLD`]), and a buffer left large by one
+/// big message is released once it is drained ([`RETAIN_CAPACITY`]), so an idle peer pins
+/// little memory and small messages are never copied twice.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiveBuffer {
+    /// Received bytes; those before `read` are consumed.
+    pub(crate) buf: Vec<u8>,
+    /// Start of the first byte not yet consumed.
+    pub(crate) read: usize,
+}
+
+impl ReceiveBuffer {
+    /// Appends bytes read from the socket.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The bytes not yet consumed.
+    pub fn pending(&self) -> &[u8] {
+        self.buf.get(self.read..).unwrap_or_default()
+    }
+
+    /// The bytes not yet consumed, writable (v2 decrypts packets in place).
+    pub fn pending_mut(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.read..).unwrap_or_default()
+    }
+
+    /// Marks the first `n` pending bytes as consumed.
+    pub fn consume(&mut self, n: usize) {
+        self.read = (self.read + n).min(self.buf.len());
+    }
+
+    /// Drops consumed bytes from the front when that is cheap relative to what was consumed.
+    fn compact(&mut self) {
+        if self.read == 0 {
+            return;
+        }
+        if self.read == self.buf.len() {
+            // One large message must not pin megabytes per idle peer: drop a big allocation.
+            if self.buf.capacity() > RETAIN_CAPACITY {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+            self.read = 0;
+        } else if self.read >= COMPACT_THRESHOLD && self.read >= self.buf.len() - self.read {
+            self.buf.drain(..self.read);
+            self.read = 0;
+        }
+    }
+}
 
 /// Reassembles frames from one peer's byte stream.
 ///
@@ -140,10 +201,7 @@ const RETAIN_CAPACITY: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     magic: Magic,
-    /// Received bytes; those before `read` are consumed.
-    buf: Vec<u8>,
-    /// Start of the first byte not yet decoded.
-    read: usize,
+    input: ReceiveBuffer,
     /// Set by the first error; from then on the stream is dead.
     failed: Option<WireError>,
 }
@@ -153,8 +211,7 @@ impl FrameDecoder {
     pub fn new(magic: Magic) -> FrameDecoder {
         FrameDecoder {
             magic,
-            buf: Vec::new(),
-            read: 0,
+            input: ReceiveBuffer::default(),
             failed: None,
         }
     }
@@ -164,13 +221,12 @@ impl FrameDecoder {
         if self.failed.is_some() {
             return;
         }
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.input.extend(bytes);
     }
 
     /// Bytes held and not yet decoded (zero once the stream has failed).
     pub fn buffered(&self) -> usize {
-        self.buf.len().saturating_sub(self.read)
+        self.input.pending().len()
     }
 
     /// The error that ended the stream, if one did.
@@ -180,7 +236,7 @@ impl FrameDecoder {
 
     /// The bytes received and not yet taken as frames (at most what [`Self::buffered`] says).
     pub fn pending(&self) -> &[u8] {
-        self.buf.get(self.read..).unwrap_or_default()
+        self.input.pending()
     }
 
     /// The next whole message, skipping rejected frames; `Ok(None)` if more bytes are needed.
@@ -208,8 +264,7 @@ impl FrameDecoder {
             Ok(message) => Ok(message),
             Err(error) => {
                 // Nothing more will be read from this stream: give the memory back now.
-                self.buf = Vec::new();
-                self.read = 0;
+                self.input = ReceiveBuffer::default();
                 self.failed = Some(error.clone());
                 Err(error)
             }
@@ -217,7 +272,7 @@ impl FrameDecoder {
     }
 
     fn decode_next(&mut self) -> Result<Option<Frame>, WireError> {
-        let pending = self.buf.get(self.read..).unwrap_or_default();
+        let pending = self.input.pending();
         let Some(header_bytes) = pending.first_chunk::<FRAME_HEADER_LEN>() else {
             return Ok(None);
         };
@@ -230,27 +285,8 @@ impl FrameDecoder {
             Ok(message) => Frame::Message(message),
             Err(rejected) => Frame::Rejected(rejected),
         };
-        self.read += frame_len;
+        self.input.consume(frame_len);
         Ok(Some(frame))
-    }
-
-    /// Drops consumed bytes from the front when that is cheap relative to what was consumed.
-    fn compact(&mut self) {
-        if self.read == 0 {
-            return;
-        }
-        if self.read == self.buf.len() {
-            // One large message must not pin megabytes per idle peer: drop a big allocation.
-            if self.buf.capacity() > RETAIN_CAPACITY {
-                self.buf = Vec::new();
-            } else {
-                self.buf.clear();
-            }
-            self.read = 0;
-        } else if self.read >= COMPACT_THRESHOLD && self.read >= self.buf.len() - self.read {
-            self.buf.drain(..self.read);
-            self.read = 0;
-        }
     }
 }
 
@@ -271,6 +307,69 @@ fn decode_frame(header: &FrameHeader, frame: &[u8]) -> Result<NetworkMessage, Re
             error: error.to_string(),
         }),
     }
+}
+
+/// Decodes the payload of a message whose type arrived apart from a v1 header (in a BIP324
+/// packet, which is authenticated, so it carries no checksum).
+///
+/// `headers`, nearly all the bytes of a sync, is decoded straight from the payload. Every other
+/// message is rare and small: it is wrapped in a v1 frame with a fresh checksum and goes
+/// through the same decoder as v1 frames, so both transports accept exactly the same payloads.
+pub(crate) fn decode_payload(
+    command: &[u8; COMMAND_LEN],
+    payload: &[u8],
+) -> Result<NetworkMessage, Rejected> {
+    if !command_is_valid(command) {
+        return Err(Rejected::BadCommand);
+    }
+    let header = FrameHeader {
+        command: *command,
+        payload_len: payload.len(),
+    };
+    if command == b"headers\0\0\0\0\0" {
+        return decode_headers(payload).map_err(|error| Rejected::Decode {
+            command: header.command_name(),
+            error: error.to_string(),
+        });
+    }
+    let Ok(len) = u32::try_from(payload.len()) else {
+        return Err(Rejected::Decode {
+            command: header.command_name(),
+            error: "payload over 4 GiB".to_string(),
+        });
+    };
+    let checksum = bitcoin::hashes::sha256d::Hash::hash(payload);
+    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(command);
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&checksum.as_byte_array()[..4]);
+    frame.extend_from_slice(payload);
+    decode_frame(&header, &frame)
+}
+
+/// A `headers` payload as `bitcoin` reads it (a count, then each header followed by a zero
+/// transaction count), without the frame around it.
+fn decode_headers(payload: &[u8]) -> Result<NetworkMessage, encode::Error> {
+    use bitcoin::consensus::Decodable;
+    let mut reader = payload;
+    let count = encode::VarInt::consensus_decode(&mut reader)?.0;
+    // Every header takes at least 81 bytes: a lying count cannot reserve more than arrived.
+    let room = reader.len() / 81;
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let mut headers = Vec::with_capacity(count.min(room));
+    for _ in 0..count {
+        headers.push(bitcoin::block::Header::consensus_decode(&mut reader)?);
+        if u8::consensus_decode(&mut reader)? != 0 {
+            return Err(encode::Error::ParseFailed(
+                "Headers message should not contain transactions",
+            ));
+        }
+    }
+    if !reader.is_empty() {
+        return Err(encode::Error::ParseFailed("data not consumed entirely"));
+    }
+    Ok(NetworkMessage::Headers(headers))
 }
 
 /// Encodes `msg` as one frame for the network with `magic`.
@@ -297,7 +396,7 @@ mod tests {
         ));
         decoder.extend(&encode(magic, NetworkMessage::Verack));
         assert!(
-            decoder.buf.capacity() < RETAIN_CAPACITY,
+            decoder.input.buf.capacity() < RETAIN_CAPACITY,
             "the 1 MB buffer was released"
         );
         assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Verack)));
@@ -351,7 +450,7 @@ mod tests {
                 decoder.buffered() > 0 || seen == frames,
                 "a partial frame is pending"
             );
-            states.push((decoder.read, decoder.buf.len()));
+            states.push((decoder.input.read, decoder.input.buf.len()));
         }
         assert_eq!(seen, frames);
         states
@@ -400,13 +499,13 @@ mod tests {
             assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Ping(7))));
         }
         assert_eq!(decoder.next_message(), Ok(None));
-        let consumed = decoder.read;
+        let consumed = decoder.input.read;
         assert!(consumed > COMPACT_THRESHOLD, "{consumed}");
         for chunk in big[500_000..900_000].chunks(10_000) {
             decoder.extend(chunk);
             assert_eq!(decoder.next_message(), Ok(None));
             // Moving 0.5-0.9 MB to drop 96 kB on every read would be quadratic copying.
-            assert_eq!(decoder.read, consumed, "the pending frame was moved");
+            assert_eq!(decoder.input.read, consumed, "the pending frame was moved");
         }
     }
 
@@ -422,7 +521,7 @@ mod tests {
         ));
         decoder.extend(&encode(magic, NetworkMessage::Verack));
         assert!(
-            decoder.buf.capacity() >= 200_000,
+            decoder.input.buf.capacity() >= 200_000,
             "a 200 kB buffer is kept (limit {RETAIN_CAPACITY})"
         );
         assert_eq!(decoder.next_message(), Ok(Some(NetworkMessage::Verack)));
@@ -448,7 +547,7 @@ mod tests {
                 seen += 1;
             }
             assert!(decoder.buffered() < ping.len());
-            assert!(decoder.buf.len() <= 2 * COMPACT_THRESHOLD + 2 * chunk.len());
+            assert!(decoder.input.buf.len() <= 2 * COMPACT_THRESHOLD + 2 * chunk.len());
         }
         assert_eq!(seen, 20_000);
     }

@@ -231,10 +231,11 @@ fn pre_verack_negotiation_messages_are_tolerated_and_others_ignored() {
 }
 
 #[test]
-fn inbound_v2_openings_are_closed_without_penalty_and_may_retry_with_v1() {
+fn with_v2_off_inbound_v2_openings_are_closed_without_penalty_and_may_retry_with_v1() {
     // What Core v27+ sends first on a v2 connection: a 64-byte ElligatorSwift key. Also a
     // v1 frame of another network and a v1 message other than version: none opens with our
-    // magic and `version`, so each is taken as a v2 opening, as Core does.
+    // magic and `version`, so each is taken as a v2 opening, as Core does. With v2 off
+    // (`--v2transport=false`) such an opening is closed, and the peer comes back with v1.
     let mut key = [0u8; 64];
     for (i, b) in key.iter_mut().enumerate() {
         *b = (i as u8).wrapping_mul(37).wrapping_add(11);
@@ -246,7 +247,10 @@ fn inbound_v2_openings_are_closed_without_penalty_and_may_retry_with_v1() {
         headway_core::wire::encode(regtest, NetworkMessage::Ping(1)),
     ];
     let mut sim = Sim::new();
-    let a = sim.add_node(node(1));
+    let mut config = Config::new(Network::Regtest);
+    config.seed = 1;
+    config.v2_transport = false;
+    let a = sim.add_node(Node::new(config, HeaderChain::new(Network::Regtest.params())));
     for (i, opening) in openings.into_iter().enumerate() {
         let addr = format!("10.7.7.{}:5000", i + 1).parse().unwrap();
         let r = sim.raw_inbound_from(a, addr);

@@ -132,8 +132,15 @@ fn peer_json(p: &PeerSummary) -> Value {
     o.insert("bytessent_per_msg".into(), json!({}));
     o.insert("bytesrecv_per_msg".into(), json!({}));
     o.insert("connection_type".into(), json!(p.kind.core_name()));
-    o.insert("transport_protocol_type".into(), json!("v1"));
-    o.insert("session_id".into(), json!(""));
+    o.insert(
+        "transport_protocol_type".into(),
+        json!(p.transport.as_str()),
+    );
+    // Core prints the id as a `uint256` (`GetHex`), so its bytes come out reversed.
+    let session_id = p.session_id.map_or_else(String::new, |id| {
+        id.iter().rev().map(|b| format!("{b:02x}")).collect()
+    });
+    o.insert("session_id".into(), json!(session_id));
     Value::Object(o)
 }
 

@@ -233,6 +233,7 @@ impl Labels {
                 user_agent,
                 services,
                 start_height,
+                transport,
             } => Event::PeerNegotiated {
                 peer: self.peer(peer),
                 addr: self.addr(addr),
@@ -241,6 +242,7 @@ impl Labels {
                 user_agent,
                 services,
                 start_height,
+                transport,
             },
             Event::PeerDisconnected { peer, addr, reason } => Event::PeerDisconnected {
                 peer: self.peer(peer),

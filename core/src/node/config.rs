@@ -54,6 +54,11 @@ pub struct Config {
     pub fixed_seeds: bool,
     /// Peers dialled once at start to ask for addresses and then left (Core's `-seednode`).
     pub seed_nodes: Vec<std::net::SocketAddr>,
+    /// Speak BIP324 v2 (Core's `-v2transport`, on by default since v27): announce
+    /// NODE_P2P_V2, answer v2 openings, and dial v2 to peers that advertise it and to the ones
+    /// the user names, falling back to v1 once per address. Off: v1 only, and an inbound v2
+    /// opening is closed without penalty (Core then retries with v1).
+    pub v2_transport: bool,
 }
 
 impl Config {
@@ -79,6 +84,7 @@ impl Config {
                 .collect(),
             fixed_seeds: true,
             seed_nodes: Vec::new(),
+            v2_transport: true,
         }
     }
 }

@@ -16,7 +16,7 @@ use super::report::Traffic;
 use crate::output::DisconnectReason;
 use crate::peer::Direction;
 use crate::time::Time;
-use crate::wire::FrameDecoder;
+use crate::transport::Transport;
 
 /// What the node knows about one connection.
 #[derive(Debug)]
@@ -25,9 +25,8 @@ pub(super) struct Peer {
     /// Our end of the connection, if the driver could tell.
     pub(super) local_addr: Option<SocketAddr>,
     pub(super) direction: Direction,
-    pub(super) decoder: FrameDecoder,
-    /// Inbound peers: whether the first 16 bytes showed a v1 opening yet (outbound: always).
-    pub(super) transport_known: bool,
+    /// v1 or v2 framing, and for inbound peers the detection of which.
+    pub(super) transport: Transport,
     pub(super) handshake: Handshake,
     pub(super) negotiated: bool,
     pub(super) ping: Ping,
@@ -77,11 +76,11 @@ pub(super) struct Peer {
 
 impl Peer {
     /// A connection that just came up: nothing negotiated, nothing asked. Inbound peers have
-    /// their transport judged from their first bytes; outbound ones speak v1.
+    /// the transport chosen by [`super::transport_choice`].
     pub(super) fn new(
         addr: SocketAddr,
         direction: Direction,
-        decoder: FrameDecoder,
+        transport: Transport,
         handshake: Handshake,
         now: Time,
     ) -> Peer {
@@ -89,8 +88,7 @@ impl Peer {
             addr,
             local_addr: None,
             direction,
-            decoder,
-            transport_known: direction == Direction::Outbound,
+            transport,
             handshake,
             negotiated: false,
             ping: Ping::default(),

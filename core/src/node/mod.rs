@@ -6,8 +6,8 @@
 //! headers), [`presync`] (screening low-work header chains), `serve` (answering and
 //! announcing), [`outbound`] (redialling persistent peers), `negotiation` (driving the
 //! handshake), `gossip`, [`discovery`], [`seeding`], `chain_sync` and `eviction` (finding and
-//! keeping peers). Inbound transports are told apart by [`crate::transport`] before any frame
-//! is read.
+//! keeping peers), and `transport_choice` (v1 or v2 for each connection, and the v1
+//! fallback); the transports themselves are [`crate::transport`].
 
 mod chain_sync;
 mod config;
@@ -25,6 +25,7 @@ pub mod report;
 pub mod seeding;
 mod serve;
 mod sync;
+pub mod transport_choice;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -39,8 +40,8 @@ use crate::params::Params;
 use crate::peer::{Direction, PeerId};
 use crate::rng::{Rng, SecretRng};
 use crate::time::Time;
-use crate::transport::{self, Probe};
-use crate::wire::{self, Frame, FrameDecoder};
+use crate::transport::TransportError;
+use crate::wire::Frame;
 
 pub use self::config::Config;
 use self::connection::Peer;
@@ -90,6 +91,8 @@ pub struct Node {
     eviction_key: (u64, u64),
     shutting_down: bool,
     shutdown_reported: bool,
+    /// Addresses that refused a v2 handshake: dialled with v1 from then on.
+    v1_only: transport_choice::V1Only,
 }
 
 impl Node {
@@ -130,6 +133,7 @@ impl Node {
             eviction_key,
             shutting_down: false,
             shutdown_reported: false,
+            v1_only: transport_choice::V1Only::default(),
         }
     }
 
@@ -198,10 +202,11 @@ impl Node {
         &self.config
     }
 
-    /// Bytes received from `peer` and not yet decoded: never more than one partial frame
-    /// (`FRAME_HEADER_LEN + MAX_MESSAGE_LENGTH`) plus the last chunk handed in.
+    /// Bytes received from `peer` and not yet decoded: never more than one partial frame or
+    /// packet (`FRAME_HEADER_LEN + MAX_MESSAGE_LENGTH`, or v2's `MAX_CONTENTS_LEN` + 20) plus
+    /// the last chunk handed in.
     pub fn buffered(&self, peer: PeerId) -> Option<usize> {
-        self.peers.get(&peer).map(|p| p.decoder.buffered())
+        self.peers.get(&peer).map(|p| p.transport.buffered())
     }
 
     /// Connections currently open, with their address and whether the handshake completed.
@@ -215,11 +220,24 @@ impl Node {
 
     fn send(&mut self, peer: PeerId, msg: NetworkMessage) {
         debug!(peer = %peer, command = %msg.cmd(), "send");
-        let bytes = wire::encode(self.params.magic, msg);
-        let now = self.now;
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.traffic.sent(bytes.len(), now);
+            p.transport.send(msg);
         }
+        self.flush(peer);
+    }
+
+    /// Hands the driver what the peer's transport has to send (messages, or v2 handshake
+    /// bytes).
+    fn flush(&mut self, peer: PeerId) {
+        let now = self.now;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let bytes = p.transport.take_outgoing();
+        if bytes.is_empty() {
+            return;
+        }
+        p.traffic.sent(bytes.len(), now);
         self.outputs.push_back(Output::Send { peer, bytes });
     }
 
@@ -307,12 +325,13 @@ impl Node {
             .values()
             .filter(|p| p.direction == Direction::Inbound && p.closing.is_none())
             .count();
+        let transport = self.new_transport(addr, direction);
         self.peers.insert(
             id,
             Peer::new(
                 addr,
                 direction,
-                FrameDecoder::new(self.params.magic),
+                transport,
                 Handshake::new(now + self.config.handshake_timeout),
                 now,
             ),
@@ -351,6 +370,9 @@ impl Node {
                 peer.outbound_kind = Some(kind);
             }
             self.persistent.connected(addr, id);
+            // A v2 transport sends its key and garbage now; our version waits in it for the
+            // handshake.
+            self.flush(id);
             self.send_version(now, id);
         }
     }
@@ -386,6 +408,10 @@ impl Node {
             reason,
         });
         self.sync_peer_lost(id);
+        if self.retry_with_v1(id, &peer) {
+            self.maybe_finish_shutdown();
+            return;
+        }
         if peer.direction == Direction::Outbound && peer.negotiated {
             self.outbound_ended(peer.addr, now);
         }
@@ -404,27 +430,16 @@ impl Node {
     }
 
     fn on_received(&mut self, now: Time, id: PeerId, bytes: &[u8]) {
-        let magic = self.params.magic;
-        let probe = match self.peers.get_mut(&id) {
+        match self.peers.get_mut(&id) {
             Some(peer) if peer.closing.is_none() => {
                 peer.traffic.received(bytes.len(), now);
-                peer.decoder.extend(bytes);
-                if peer.transport_known {
-                    Probe::V1
-                } else {
-                    transport::probe(magic, peer.decoder.pending())
-                }
+                peer.transport.receive(bytes);
             }
             _ => return,
-        };
-        match probe {
-            Probe::V1 => {}
-            Probe::Undecided => return,
-            Probe::V2 => {
-                self.disconnect(id, DisconnectReason::V2Handshake);
-                return;
-            }
         }
+        // The v2 handshake answers as it goes (our terminator and version packet, then the
+        // messages that waited for it).
+        self.flush(id);
         loop {
             let Some(peer) = self.peers.get_mut(&id) else {
                 return;
@@ -432,16 +447,23 @@ impl Node {
             if peer.closing.is_some() {
                 return;
             }
-            peer.transport_known = true;
-            match peer.decoder.next_frame() {
+            match peer.transport.next_frame() {
                 Ok(Some(Frame::Message(msg))) => self.on_message(now, id, msg),
                 Ok(Some(Frame::Rejected(why))) => {
                     // Core drops such a frame and keeps the peer (see `wire`).
                     debug!(peer = %id, addr = %peer.addr, %why, "message dropped");
                 }
                 Ok(None) => return,
-                Err(e) => {
+                Err(TransportError::Wire(e)) => {
                     self.disconnect(id, DisconnectReason::Wire(e));
+                    return;
+                }
+                Err(TransportError::V2(e)) => {
+                    self.disconnect(id, DisconnectReason::V2Transport(e));
+                    return;
+                }
+                Err(TransportError::V2Off) => {
+                    self.disconnect(id, DisconnectReason::V2Handshake);
                     return;
                 }
             }

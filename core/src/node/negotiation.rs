@@ -21,7 +21,7 @@ impl Node {
         let nonce = self.rng.nonzero_u64();
         let msg = handshake::version_message(
             addr,
-            self.config.services,
+            self.local_services(),
             now,
             nonce,
             &self.config.user_agent,
@@ -41,7 +41,7 @@ impl Node {
         match msg {
             NetworkMessage::Version(v) => {
                 let addr = peer.addr;
-                let services = self.config.services;
+                let services = self.local_services();
                 let ua = self.config.user_agent.clone();
                 let height = self.chain.tip_height();
                 let nonce = self.rng.nonzero_u64();
@@ -113,6 +113,7 @@ impl Node {
         debug!(peer = %id, %addr, %direction, version = v.version, user_agent = %v.user_agent,
             services = %v.services, start_height = v.start_height, "peer negotiated");
         let kind = peer.outbound_kind;
+        let transport = peer.transport.protocol();
         if direction == Direction::Outbound {
             self.persistent.negotiated(addr);
             self.outbound_negotiated(addr, v.services);
@@ -125,6 +126,7 @@ impl Node {
             user_agent: v.user_agent,
             services: v.services,
             start_height: v.start_height,
+            transport,
         });
         match kind {
             Some(OutboundKind::Feeler) => {

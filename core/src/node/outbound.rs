@@ -78,6 +78,13 @@ impl PersistentPeers {
         }
     }
 
+    /// `addr` is dialled again at once (a v2 attempt a v1-only peer refused): not a failure.
+    pub fn redialing(&mut self, addr: SocketAddr) {
+        if let Some(t) = self.targets.get_mut(&addr) {
+            t.state = State::Dialing;
+        }
+    }
+
     /// The handshake with `addr` completed: the backoff starts over.
     pub fn negotiated(&mut self, addr: SocketAddr) {
         if let Some(t) = self.targets.get_mut(&addr) {

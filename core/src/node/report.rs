@@ -113,6 +113,11 @@ pub struct PeerSummary {
     pub ping_wait: Option<Duration>,
     /// Whether it is the peer we sync headers from.
     pub sync_peer: bool,
+    /// Its transport (`getpeerinfo`'s `transport_protocol_type`).
+    pub transport: crate::transport::TransportProtocol,
+    /// The BIP324 session id, for a v2 connection (`getpeerinfo`'s `session_id`): both ends
+    /// show the same one, which is how a user checks that no one is in the middle.
+    pub session_id: Option<[u8; 32]>,
 }
 
 impl Node {
@@ -171,6 +176,8 @@ impl Node {
                 .outstanding
                 .map(|(_, sent)| now.saturating_since(sent)),
             sync_peer: self.sync.sync_peer == Some(id),
+            transport: p.transport.protocol(),
+            session_id: p.transport.session_id(),
         }
     }
 }

@@ -9,6 +9,12 @@ use headway_core::{Config, HeaderChain, Network, Node, Params, PersistChain};
 pub fn node_on(seed: u64, params: Params, best: &[Header]) -> Node {
     let mut config = Config::new(Network::Regtest);
     config.seed = seed;
+    node_with(config, params, best)
+}
+
+/// A node with `config` whose chain is genesis plus `best`, under `params`.
+#[allow(dead_code)]
+pub fn node_with(config: Config, params: Params, best: &[Header]) -> Node {
     let chain = if best.is_empty() {
         HeaderChain::new(params)
     } else {

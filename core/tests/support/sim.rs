@@ -44,6 +44,8 @@ pub enum End {
 pub struct RawPeer {
     pub decoder: FrameDecoder,
     pub received: Vec<NetworkMessage>,
+    /// Every byte the node sent it, for tests that speak v2 themselves.
+    pub bytes: Vec<u8>,
     pub link: Option<End>,
     pub closed: bool,
     /// If set, the peer answers every getheaders from this chain (genesis first), as Core
@@ -177,6 +179,7 @@ impl Sim {
         self.raws.push(RawPeer {
             decoder: FrameDecoder::new(magic),
             received: Vec::new(),
+            bytes: Vec::new(),
             link: None,
             closed: false,
             serves: None,
@@ -347,6 +350,7 @@ impl Sim {
                 bytes,
             } => {
                 let raw = &mut self.raws[r];
+                raw.bytes.extend_from_slice(&bytes);
                 raw.decoder.extend(&bytes);
                 let mut answers = Vec::new();
                 while let Ok(Some(m)) = raw.decoder.next_message() {

@@ -4,10 +4,8 @@
 //! A v1 peer that connects to us must open with a `version` frame, so its first 16 bytes are
 //! our network magic followed by the command `version` and five zero bytes. A BIP324 (v2) peer
 //! opens with a 64-byte ElligatorSwift public key instead, which matches that prefix only by
-//! chance (2^-128). Core v27+ opens manual and NODE_P2P_V2 connections with v2 and retries with
-//! v1 when the first attempt fails, so the polite answer to a v2 opening we cannot speak yet is
-//! to close without penalty: the peer then comes back with v1. The v2 transport itself is a
-//! later step (DESIGN.md, `transport/`).
+//! chance (2^-128). With v2 off (`--v2transport=false`) the answer to a v2 opening is to close
+//! without penalty: Core then comes back with v1.
 
 use bitcoin::p2p::Magic;
 

@@ -1,0 +1,125 @@
+//! Which transport each connection opens with, and the v1 fallback, as Bitcoin Core decides
+//! them:
+//!
+//! - outbound, v2 when it is on and the address advertised NODE_P2P_V2 (in the book, from
+//!   gossip or its last version message) or was asked for by the user (`--connect`,
+//!   `--addnode`, `--seednode`, `addnode onetry`); otherwise v1 (Core's `use_v2transport` in
+//!   `CConnman::ThreadOpenConnections`, `OpenNetworkConnection` and `AddNode`);
+//! - inbound, v1 or v2 as the peer's first 16 bytes say ([`crate::transport::probe`]);
+//! - a v2 dial that the peer closes before sending a byte, once we sent a v1 header's worth,
+//!   is a v1-only peer: it is dialled again at once with v1 (Core's `ShouldReconnectV1` and
+//!   `PerformReconnections`), and the address is remembered so that it is never tried with v2
+//!   again while we run (Core turns v2 off for the added node).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use bitcoin::p2p::ServiceFlags;
+use tracing::info;
+
+use super::connection::Peer;
+use super::discovery::OutboundKind;
+use super::Node;
+use crate::output::Output;
+use crate::peer::{Direction, PeerId};
+use crate::transport::{Transport, V2Secrets};
+
+/// Most v1-only addresses remembered; the oldest is forgotten first (then costs one more v2
+/// attempt). Ours: Core keeps the flag only on its added nodes.
+pub const V1_ONLY_LIMIT: usize = 4096;
+
+/// The addresses known to speak only v1.
+#[derive(Debug, Clone, Default)]
+pub(super) struct V1Only {
+    addrs: BTreeMap<SocketAddr, ()>,
+    order: VecDeque<SocketAddr>,
+}
+
+impl V1Only {
+    fn insert(&mut self, addr: SocketAddr) {
+        if self.addrs.insert(addr, ()).is_some() {
+            return;
+        }
+        self.order.push_back(addr);
+        while self.order.len() > V1_ONLY_LIMIT {
+            if let Some(old) = self.order.pop_front() {
+                self.addrs.remove(&old);
+            }
+        }
+    }
+
+    pub(super) fn contains(&self, addr: &SocketAddr) -> bool {
+        self.addrs.contains_key(addr)
+    }
+}
+
+impl Node {
+    /// The services our version message announces: the configured ones, and NODE_P2P_V2
+    /// while v2 is on (Core adds it with `-v2transport`).
+    pub(super) fn local_services(&self) -> ServiceFlags {
+        if self.config.v2_transport {
+            self.config.services | ServiceFlags::P2P_V2
+        } else {
+            self.config.services
+        }
+    }
+
+    /// The transport a new connection starts with.
+    pub(super) fn new_transport(&mut self, addr: SocketAddr, direction: Direction) -> Transport {
+        let magic = self.params.magic;
+        if !self.config.v2_transport {
+            return match direction {
+                Direction::Inbound => Transport::inbound(magic, None),
+                Direction::Outbound => Transport::v1(magic),
+            };
+        }
+        match direction {
+            Direction::Inbound => Transport::inbound(magic, Some(V2Secrets::draw(&mut self.secrets))),
+            Direction::Outbound if self.dial_v2(addr) => {
+                Transport::v2_initiator(magic, V2Secrets::draw(&mut self.secrets))
+            }
+            Direction::Outbound => Transport::v1(magic),
+        }
+    }
+
+    fn dial_v2(&self, addr: SocketAddr) -> bool {
+        if self.v1_only.contains(&addr) {
+            return false;
+        }
+        match self.discovery.dialing.get(&addr) {
+            // The book's entry carries what the peer (or gossip about it) advertised.
+            Some(OutboundKind::Automatic | OutboundKind::Feeler) => {
+                let (a, port) = crate::addrbook::netgroup::from_socket(addr);
+                self.discovery
+                    .book
+                    .get(&a, port)
+                    .is_some_and(|e| e.services.has(ServiceFlags::P2P_V2))
+            }
+            // Asked for by the user (manual, onetry, seed node): v2 first, as Core.
+            Some(OutboundKind::Manual | OutboundKind::AddrFetch) | None => true,
+        }
+    }
+
+    /// After a dialled peer closed: if it was a v2 attempt that a v1-only peer refused,
+    /// remembers the address and dials it again with v1 at once, as the same kind of
+    /// connection. Returns whether it did.
+    pub(super) fn retry_with_v1(&mut self, id: PeerId, peer: &Peer) -> bool {
+        if peer.direction != Direction::Outbound
+            || self.shutting_down
+            || !peer.transport.should_reconnect_v1()
+        {
+            return false;
+        }
+        let addr = peer.addr;
+        self.v1_only.insert(addr);
+        info!(peer = %id, %addr, "peer closed our v2 handshake; retrying with v1");
+        match peer.outbound_kind {
+            Some(OutboundKind::Manual) | None => self.persistent.redialing(addr),
+            Some(kind) => {
+                self.discovery.dialing.insert(addr, kind);
+            }
+        }
+        self.outputs.push_back(Output::Connect { addr });
+        true
+    }
+}
