@@ -250,7 +250,10 @@ fn with_v2_off_inbound_v2_openings_are_closed_without_penalty_and_may_retry_with
     let mut config = Config::new(Network::Regtest);
     config.seed = 1;
     config.v2_transport = false;
-    let a = sim.add_node(Node::new(config, HeaderChain::new(Network::Regtest.params())));
+    let a = sim.add_node(Node::new(
+        config,
+        HeaderChain::new(Network::Regtest.params()),
+    ));
     for (i, opening) in openings.into_iter().enumerate() {
         let addr = format!("10.7.7.{}:5000", i + 1).parse().unwrap();
         let r = sim.raw_inbound_from(a, addr);

@@ -89,7 +89,8 @@ fn a_v1_only_listener_gets_one_v1_retry_and_the_address_is_remembered() {
     let dials = |sim: &Sim| sim.nodes[a].dialled.len();
     assert_eq!(dials(&sim), 2, "the v2 attempt and the v1 retry");
     assert!(
-        !sim.events(a).any(|e| matches!(e, Event::ConnectFailed { .. })),
+        !sim.events(a)
+            .any(|e| matches!(e, Event::ConnectFailed { .. })),
         "the refusal is not a failed dial"
     );
     // The connection drops; the redial goes straight to v1.
@@ -114,7 +115,10 @@ fn a_v1_only_listener_gets_one_v1_retry_and_the_address_is_remembered() {
 
 #[test]
 fn node_p2p_v2_is_announced_only_with_v2_on() {
-    for (v2, config) in [(true, Config::new(Network::Regtest)), (false, v1_only_config(1))] {
+    for (v2, config) in [
+        (true, Config::new(Network::Regtest)),
+        (false, v1_only_config(1)),
+    ] {
         let mut sim = Sim::new();
         let a = sim.add_node(node_with(config, Network::Regtest.params(), &[]));
         let r = sim.raw_negotiated(a, 77);
@@ -134,7 +138,9 @@ fn node_p2p_v2_is_announced_only_with_v2_on() {
 /// A raw peer that speaks v2 with our own session: returns (raw index, its session).
 fn raw_v2(sim: &mut Sim, node: usize, seed: u8) -> (usize, V2Session) {
     let magic = Network::Regtest.params().magic.to_bytes();
-    let secrets = V2Secrets::draw(&mut SecretRng::from_seed(&SecretSeed::from_bytes([seed; 32])));
+    let secrets = V2Secrets::draw(&mut SecretRng::from_seed(&SecretSeed::from_bytes(
+        [seed; 32],
+    )));
     let mut session = V2Session::initiator(magic, secrets);
     let r = sim.raw_inbound(node);
     sim.raw_send_bytes(r, session.take_outgoing());

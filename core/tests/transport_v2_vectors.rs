@@ -81,20 +81,21 @@ fn ellswift(hex: &str) -> ElligatorSwift {
 #[test]
 fn every_vector_gives_the_bips_session_id() {
     for (idx, secret, ours, theirs, initiating, session_id) in VECTORS {
-        let secret = SecretKey::from_slice(&Vec::<u8>::from_hex(secret).expect("hex"))
-            .expect("vector key");
+        let secret =
+            SecretKey::from_slice(&Vec::<u8>::from_hex(secret).expect("hex")).expect("vector key");
         let (a, b, party) = if initiating {
             (ellswift(ours), ellswift(theirs), ElligatorSwiftParty::A)
         } else {
             (ellswift(theirs), ellswift(ours), ElligatorSwiftParty::B)
         };
-        let keys = SessionKeyMaterial::from_ecdh(a, b, secret, party, MAINNET_MAGIC)
-            .expect("derivation");
+        let keys =
+            SessionKeyMaterial::from_ecdh(a, b, secret, party, MAINNET_MAGIC).expect("derivation");
         let want = Vec::<u8>::from_hex(session_id).expect("hex");
         assert_eq!(keys.session_id.to_vec(), want, "vector {idx}");
         // The magic salts the derivation: the same keys on another network give another id.
-        let elsewhere = SessionKeyMaterial::from_ecdh(a, b, secret, party, [0xfa, 0xbf, 0xb5, 0xda])
-            .expect("derivation");
+        let elsewhere =
+            SessionKeyMaterial::from_ecdh(a, b, secret, party, [0xfa, 0xbf, 0xb5, 0xda])
+                .expect("derivation");
         assert_ne!(elsewhere.session_id.to_vec(), want, "vector {idx}");
     }
 }

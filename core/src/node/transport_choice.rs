@@ -74,7 +74,9 @@ impl Node {
             };
         }
         match direction {
-            Direction::Inbound => Transport::inbound(magic, Some(V2Secrets::draw(&mut self.secrets))),
+            Direction::Inbound => {
+                Transport::inbound(magic, Some(V2Secrets::draw(&mut self.secrets)))
+            }
             Direction::Outbound if self.dial_v2(addr) => {
                 Transport::v2_initiator(magic, V2Secrets::draw(&mut self.secrets))
             }

@@ -132,7 +132,14 @@ mod tests {
         assert_eq!(short_id("ping"), Some(18));
         assert_eq!(short_id("pong"), Some(19));
         assert_eq!(short_id("addrv2"), Some(28));
-        for long in ["version", "verack", "sendheaders", "sendaddrv2", "getaddr", "wtxidrelay"] {
+        for long in [
+            "version",
+            "verack",
+            "sendheaders",
+            "sendaddrv2",
+            "getaddr",
+            "wtxidrelay",
+        ] {
             assert_eq!(short_id(long), None, "{long}");
         }
         assert_eq!(short_id(""), None);
@@ -160,8 +167,14 @@ mod tests {
         let version = NetworkMessage::Version(VersionMessage::new(
             bitcoin::p2p::ServiceFlags::NONE,
             0,
-            bitcoin::p2p::Address::new(&"127.0.0.1:1".parse().unwrap(), bitcoin::p2p::ServiceFlags::NONE),
-            bitcoin::p2p::Address::new(&"127.0.0.1:2".parse().unwrap(), bitcoin::p2p::ServiceFlags::NONE),
+            bitcoin::p2p::Address::new(
+                &"127.0.0.1:1".parse().unwrap(),
+                bitcoin::p2p::ServiceFlags::NONE,
+            ),
+            bitcoin::p2p::Address::new(
+                &"127.0.0.1:2".parse().unwrap(),
+                bitcoin::p2p::ServiceFlags::NONE,
+            ),
             9,
             "/t/".into(),
             5,

@@ -29,8 +29,8 @@
 use std::fmt;
 
 use bip324::{
-    CipherSession, GarbageResult, Handshake, Initialized, PacketType, ReceivedGarbage,
-    ReceivedKey, Role, SentVersion, VersionResult,
+    CipherSession, GarbageResult, Handshake, Initialized, PacketType, ReceivedGarbage, ReceivedKey,
+    Role, SentVersion, VersionResult,
 };
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::secp256k1::{Secp256k1, SecretKey};

@@ -2,8 +2,8 @@
 //! byte and in one piece, and every hostile case of the module's table.
 
 use bip324::{
-    CipherSession, GarbageResult, Handshake, Initialized, OutboundCipher, PacketType,
-    ReceivedKey, Role, VersionResult,
+    CipherSession, GarbageResult, Handshake, Initialized, OutboundCipher, PacketType, ReceivedKey,
+    Role, VersionResult,
 };
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::secp256k1::Secp256k1;
@@ -15,7 +15,9 @@ use crate::wire::Rejected;
 const MAGIC: [u8; 4] = [0xfa, 0xbf, 0xb5, 0xda];
 
 fn secrets(seed: u8) -> V2Secrets {
-    V2Secrets::draw(&mut SecretRng::from_seed(&SecretSeed::from_bytes([seed; 32])))
+    V2Secrets::draw(&mut SecretRng::from_seed(&SecretSeed::from_bytes(
+        [seed; 32],
+    )))
 }
 
 /// Moves bytes both ways, `chunk` at a time, until neither side has anything to send.
@@ -108,8 +110,12 @@ fn the_ciphers_rekey_across_thousands_of_packets() {
         b.send(&NetworkMessage::Pong(i));
     }
     pump(&mut a, &mut b, 4096);
-    let pings: Vec<Frame> = (0..1000).map(|i| Frame::Message(NetworkMessage::Ping(i))).collect();
-    let pongs: Vec<Frame> = (0..1000).map(|i| Frame::Message(NetworkMessage::Pong(i))).collect();
+    let pings: Vec<Frame> = (0..1000)
+        .map(|i| Frame::Message(NetworkMessage::Ping(i)))
+        .collect();
+    let pongs: Vec<Frame> = (0..1000)
+        .map(|i| Frame::Message(NetworkMessage::Pong(i)))
+        .collect();
     assert_eq!(drain(&mut b), pings);
     assert_eq!(drain(&mut a), pongs);
 }
@@ -160,8 +166,9 @@ impl CratePeer {
             .decrypt_packet_len(rest[..3].try_into().expect("3 bytes"))
             .expect("length");
         let mut packet = rest[3..3 + len].to_vec();
-        let VersionResult::Complete { cipher } =
-            handshake.receive_version(&mut packet).expect("our version packet")
+        let VersionResult::Complete { cipher } = handshake
+            .receive_version(&mut packet)
+            .expect("our version packet")
         else {
             panic!("we sent no decoys");
         };
@@ -292,7 +299,11 @@ fn hostile_packets_end_in_typed_errors() {
     packet[5] ^= 0x80;
     ours.receive(&packet);
     assert_eq!(ours.next_frame(), Err(V2Error::Authentication));
-    assert_eq!(ours.next_frame(), Err(V2Error::Authentication), "it stays dead");
+    assert_eq!(
+        ours.next_frame(),
+        Err(V2Error::Authentication),
+        "it stays dead"
+    );
 
     // A length over the limit is refused before its bytes arrive.
     let mut ours = V2Session::initiator(MAGIC, secrets(21));
@@ -311,7 +322,10 @@ fn hostile_packets_end_in_typed_errors() {
     let largest = vec![0u8; MAX_CONTENTS_LEN];
     ours.receive(&peer.packet(&largest, PacketType::Decoy));
     ours.receive(&peer.packet(&[19, 2, 0, 0, 0, 0, 0, 0, 0], PacketType::Genuine));
-    assert_eq!(drain(&mut ours), vec![Frame::Message(NetworkMessage::Pong(2))]);
+    assert_eq!(
+        drain(&mut ours),
+        vec![Frame::Message(NetworkMessage::Pong(2))]
+    );
 }
 
 #[test]
@@ -322,7 +336,10 @@ fn a_silent_refusal_is_a_v1_peer_and_an_answer_is_not() {
     assert!(opening.len() >= KEY_LEN);
     assert!(a.should_reconnect_v1(), "sent a key, heard nothing");
     a.receive(&[1]);
-    assert!(!a.should_reconnect_v1(), "it answered: a v2 peer that failed");
+    assert!(
+        !a.should_reconnect_v1(),
+        "it answered: a v2 peer that failed"
+    );
     let mut b = V2Session::responder(MAGIC, secrets(31), &opening);
     b.take_outgoing();
     assert!(!b.should_reconnect_v1(), "only the dialling side retries");
