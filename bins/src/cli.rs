@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// ping_timeout_secs, handshake_timeout_secs, seed, minimum_chain_work, dns_seed,
     /// dns_seeds, fixed_seeds, seednode, addnode, max_outbound, max_connections, rpc,
     /// rpc_bind, rpc_port, rpc_user, rpc_password, rpc_auth, rpc_threads, rpc_work_queue,
-    /// rpc_timeout_secs, rest, proxy).
+    /// rpc_timeout_secs, rest, proxy, v2transport).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Network: mainnet, testnet3, testnet4, signet, regtest or simnet [default: mainnet; the
@@ -101,6 +101,18 @@ pub struct RunArgs {
     /// seeds are not asked (either would be a lookup outside the proxy).
     #[arg(long, value_name = "ADDR")]
     pub proxy: Option<String>,
+    /// Speak the BIP324 v2 encrypted transport, as Core's -v2transport: announce NODE_P2P_V2,
+    /// answer v2 peers, and open v2 to peers that advertise it and to the ones given by
+    /// --connect, --addnode and --seednode, falling back to v1 once for a peer that refuses.
+    /// `--v2transport=false`: v1 only [default: true].
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub v2transport: Option<bool>,
     /// The JSON-RPC and REST server.
     #[command(flatten)]
     pub rpc: RpcArgs,
@@ -236,5 +248,20 @@ mod tests {
     fn bad_numbers_are_refused() {
         assert!(Cli::try_parse_from(["headway-mio", "--seed", "x"]).is_err());
         assert!(Cli::try_parse_from(["headway-mio", "export", "--from", "-1"]).is_err());
+    }
+
+    #[test]
+    fn v2transport_takes_core_style_booleans() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("headway-mio").chain(args.iter().copied()))
+                .map(|c| c.run.v2transport)
+        };
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&["--v2transport"]).unwrap(), Some(true));
+        assert_eq!(parse(&["--v2transport=false"]).unwrap(), Some(false));
+        assert_eq!(parse(&["--v2transport=true"]).unwrap(), Some(true));
+        assert!(parse(&["--v2transport=maybe"]).is_err());
+        // `--v2transport false` would read `false` as a stray argument: only `=` binds.
+        assert!(parse(&["--v2transport", "false"]).is_err());
     }
 }

@@ -87,6 +87,8 @@ pub struct FileConfig {
     pub rest: Option<bool>,
     /// A SOCKS5 proxy for every outbound connection (Core's `-proxy`).
     pub proxy: Option<String>,
+    /// `false`: speak v1 only (Core's `-v2transport=0`).
+    pub v2transport: Option<bool>,
 }
 
 impl FileConfig {
@@ -166,6 +168,8 @@ pub struct Settings {
     pub rpc: RpcSettings,
     /// Every outbound connection goes through this SOCKS5 proxy.
     pub proxy: Option<SocketAddr>,
+    /// Speak BIP324 v2 (on unless `--v2transport=false` or `v2transport = false`).
+    pub v2_transport: bool,
 }
 
 impl Settings {
@@ -235,6 +239,7 @@ impl Settings {
             discovery,
             rpc,
             proxy,
+            v2_transport: cli.v2transport.or(file.v2transport).unwrap_or(true),
         })
     }
 
@@ -576,5 +581,20 @@ max_connections = 40
         );
         assert!(resolve_addr("", 8333).is_err());
         assert!(resolve_addr("1.2.3.4:notaport", 8333).is_err());
+    }
+
+    #[test]
+    fn v2transport_is_on_unless_the_flag_or_the_key_says_false() {
+        let on =
+            |cli: RunArgs, file: FileConfig| Settings::resolve(&cli, &file).unwrap().v2_transport;
+        assert!(on(args(), FileConfig::default()));
+        let file_off = FileConfig::parse("v2transport = false").unwrap();
+        assert!(!on(args(), file_off.clone()));
+        let cli_on = RunArgs {
+            v2transport: Some(true),
+            ..args()
+        };
+        assert!(on(cli_on, file_off), "the command line wins");
+        assert!(FileConfig::parse("v2transport = \"no\"").is_err());
     }
 }

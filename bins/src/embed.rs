@@ -152,6 +152,7 @@ impl RunningNode {
             );
         }
         let user_agent = config.user_agent.clone();
+        let local_services = config.local_services();
         let stored_book = store
             .load_addr_book()
             .context("cannot load the address book")?;
@@ -211,7 +212,7 @@ impl RunningNode {
             supervisor,
         };
         if settings.rpc.enabled {
-            match running.start_api(settings, params, user_agent) {
+            match running.start_api(settings, params, user_agent, local_services) {
                 Ok(api) => running.api = Some(api),
                 Err(e) => {
                     // The node is up: bring it down cleanly before reporting.
@@ -237,6 +238,7 @@ impl RunningNode {
         settings: &Settings,
         params: headway_core::Params,
         user_agent: String,
+        local_services: headway_core::bitcoin::p2p::ServiceFlags,
     ) -> anyhow::Result<ApiServer> {
         let rpc = &settings.rpc;
         if rpc.exposed() {
@@ -262,6 +264,8 @@ impl RunningNode {
             node: self.state.clone(),
             params,
             user_agent,
+            local_services,
+            proxy: settings.proxy,
         };
         Ok(ApiServer::start(config, context)?)
     }

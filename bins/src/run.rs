@@ -133,6 +133,7 @@ pub fn core_config(settings: &Settings, seed: u64, secret_seed: SecretSeed) -> C
     if let Some(d) = settings.handshake_timeout {
         config.handshake_timeout = d;
     }
+    config.v2_transport = settings.v2_transport;
     config
 }
 
@@ -206,6 +207,11 @@ pub(crate) fn log_discovery(settings: &Settings, book_empty: bool, listening: Op
     let d = &settings.discovery;
     for what in &d.ignored {
         warn!("{what} is ignored: --connect (or the key `connect`) turns peer discovery off");
+    }
+    if settings.v2_transport {
+        info!("BIP324 v2 transport on: NODE_P2P_V2 announced, v1 peers still welcome");
+    } else {
+        info!("BIP324 v2 transport off (--v2transport=false): v1 only");
     }
     if let Some(proxy) = settings.proxy {
         info!(

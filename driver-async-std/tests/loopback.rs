@@ -133,7 +133,7 @@ fn one_byte_reads_and_a_zero_send_cap_still_negotiate() {
 }
 
 #[test]
-fn garbage_opening_is_refused_as_a_v2_handshake_and_the_socket_closed() {
+fn garbage_opening_ends_in_a_v2_error_and_the_socket_closed() {
     let driver = start(5, true);
     let Some(target) = driver.local_addr() else {
         panic!("no listen address")
@@ -142,8 +142,9 @@ fn garbage_opening_is_refused_as_a_v2_handshake_and_the_socket_closed() {
         Ok(raw) => raw,
         Err(e) => panic!("cannot reach the driver: {e}"),
     };
-    // 24 bytes that cannot start a regtest `version` frame: taken for a v2 opening, as Core.
-    let garbage = [0xde_u8; 24];
+    // Bytes that cannot start a regtest `version` frame: taken for a v2 opening, as Core
+    // does: a 64-byte key, then 4095 bytes of garbage and 16 more without a terminator.
+    let garbage = [0xde_u8; 64 + 4095 + 16];
     if let Err(e) = raw.write_all(&garbage) {
         panic!("cannot write garbage: {e}");
     }
@@ -152,7 +153,8 @@ fn garbage_opening_is_refused_as_a_v2_handshake_and_the_socket_closed() {
         _ => None,
     });
     assert!(
-        matches!(reason, DisconnectReason::V2Handshake),
+        reason
+            == DisconnectReason::V2Transport(headway_core::transport::V2Error::NoGarbageTerminator),
         "reason was {reason:?}"
     );
     // The driver really closed the socket: the raw peer reads the end of the stream (or a reset).

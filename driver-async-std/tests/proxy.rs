@@ -326,7 +326,19 @@ fn the_peers_bytes_sent_with_the_proxys_reply_reach_the_core() {
         let mut buf = [0u8; 4096];
         while let Ok(1..) = conn.read(&mut buf) {}
     });
-    let dialler = start_behind(8, proxy, HANDSHAKE_TIMEOUT);
+    // The fake target speaks v1 and first (as bcoin does): a v2 dialler would take it for a
+    // v1 peer and come back with v1 through a proxy that serves once. v1 from the start.
+    let mut config = Config::new(Network::Regtest);
+    config.seed = 8;
+    config.v2_transport = false;
+    let dialler = start(
+        Node::new(config, empty_chain()),
+        DriverConfig {
+            proxy: Some(proxy),
+            proxy_handshake_timeout: HANDSHAKE_TIMEOUT,
+            ..DriverConfig::default()
+        },
+    );
     let target = SocketAddr::from(([127, 0, 0, 1], 18444));
     dialler.handle().request(Request::AddPeer(target));
     let (addr, user_agent) = wait_for(&dialler, "PeerNegotiated at the dialler", |e| match e {

@@ -131,7 +131,8 @@ fn a_peer_speaking_another_network_is_disconnected_without_penalty() {
     let mut peer = StdStream::connect(driver.local_addr().unwrap()).unwrap();
     peer.set_read_timeout(Some(PATIENCE)).unwrap();
     // A frame header with mainnet's magic; the node runs regtest. Its first 16 bytes are not
-    // a regtest `version` opening, so it is refused as Core refuses it: as a v2 attempt.
+    // a regtest `version` opening, but bytes 4 to 16 are a `version` command: a v1 peer of
+    // another network, refused as Core's `V2Transport::ProcessReceivedKeyBytes` refuses it.
     let mut frame = vec![0xf9, 0xbe, 0xb4, 0xd9];
     frame.extend_from_slice(b"version\0\0\0\0\0");
     frame.extend_from_slice(&[0; 8]);
@@ -142,7 +143,10 @@ fn a_peer_speaking_another_network_is_disconnected_without_penalty() {
         _ => None,
     });
     assert!(
-        matches!(reason, DisconnectReason::V2Handshake),
+        reason
+            == DisconnectReason::V2Transport(headway_core::transport::V2Error::WrongNetworkV1([
+                0xf9, 0xbe, 0xb4, 0xd9
+            ])),
         "{reason:?}"
     );
 

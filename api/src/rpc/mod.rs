@@ -35,6 +35,11 @@ pub struct RpcContext {
     pub params: Params,
     /// Our user agent, as sent in version messages.
     pub user_agent: String,
+    /// The services our version messages announce (`getnetworkinfo`'s `localservices`).
+    pub local_services: headway_core::bitcoin::p2p::ServiceFlags,
+    /// The SOCKS5 proxy outbound connections go through, if any (`getnetworkinfo`'s
+    /// per-network `proxy`).
+    pub proxy: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for RpcContext {

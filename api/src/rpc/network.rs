@@ -165,12 +165,13 @@ pub fn getnetworkinfo(ctx: &RpcContext, _: &Args) -> Result<Value, RpcError> {
         .iter()
         .filter(|p| p.direction == Direction::Inbound)
         .count();
+    let proxy = ctx.proxy.map_or_else(String::new, |p| p.to_string());
     let network = |name: &str, reachable: bool| {
         json!({
             "name": name,
             "limited": !reachable,
             "reachable": reachable,
-            "proxy": "",
+            "proxy": if reachable { proxy.as_str() } else { "" },
             "proxy_randomize_credentials": false,
         })
     };
@@ -178,8 +179,8 @@ pub fn getnetworkinfo(ctx: &RpcContext, _: &Args) -> Result<Value, RpcError> {
         "version": CORE_INTERFACE_VERSION,
         "subversion": ctx.user_agent,
         "protocolversion": PROTOCOL_VERSION,
-        "localservices": format!("{:016x}", 0),
-        "localservicesnames": [],
+        "localservices": format!("{:016x}", ctx.local_services.to_u64()),
+        "localservicesnames": service_names(ctx.local_services),
         "localrelay": false,
         "timeoffset": 0,
         "networkactive": !ctx.node.is_stopping(),

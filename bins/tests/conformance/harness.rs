@@ -2,10 +2,12 @@
 //! keeps every notification it gave, in order, so that a scenario can both wait for events and
 //! hand the whole transcript over for comparison.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
+use headway_core::transport::TransportProtocol;
 use headway_core::{Config, Event, HeaderChain, Network, Node, Notification, Request};
 
 use super::transcript::summary;
@@ -76,12 +78,40 @@ pub fn loopback_any() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// A regtest configuration with `seed`, and every timer at [`FAR`]; scenarios shorten the one
-/// they exercise. The same role gets the same seed under every driver, so that the nonces it
-/// draws (and sends) are the same too.
+thread_local! {
+    /// Whether the nodes of the scenario running on this thread speak BIP324 v2.
+    static V2: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a scenario) with every node it starts speaking v2 (`true`) or v1 only.
+pub fn with_transport<T>(v2: bool, f: impl FnOnce() -> T) -> T {
+    let before = V2.with(|c| c.replace(v2));
+    let out = f();
+    V2.with(|c| c.set(before));
+    out
+}
+
+/// Whether the running scenario's nodes speak v2.
+pub fn v2_on() -> bool {
+    V2.with(Cell::get)
+}
+
+/// The transport two nodes of the running scenario negotiate.
+pub fn expected_transport() -> TransportProtocol {
+    if v2_on() {
+        TransportProtocol::V2
+    } else {
+        TransportProtocol::V1
+    }
+}
+
+/// A regtest configuration with `seed`, every timer at [`FAR`] (scenarios shorten the one
+/// they exercise), and the transport of [`with_transport`]. The same role gets the same seed
+/// under every driver, so that the nonces it draws (and sends) are the same too.
 pub fn config(seed: u64) -> Config {
     let mut config = Config::new(Network::Regtest);
     config.seed = seed;
+    config.v2_transport = v2_on();
     config.handshake_timeout = FAR;
     config.ping_interval = FAR;
     config.ping_timeout = FAR;
@@ -291,6 +321,14 @@ pub fn negotiated(
             user_agent,
             ..
         } => Some((*peer, *addr, *direction, user_agent.clone())),
+        _ => None,
+    }
+}
+
+/// The transport of an `Event::PeerNegotiated`.
+pub fn negotiated_transport(e: &Event) -> Option<TransportProtocol> {
+    match e {
+        Event::PeerNegotiated { transport, .. } => Some(*transport),
         _ => None,
     }
 }

@@ -12,8 +12,8 @@ use headway_core::Notification;
 use headway_core::{Direction, DisconnectReason, Event, HeaderChain, Network, Request};
 
 use super::harness::{
-    config, disconnected, disconnects, genesis_chain, is_ping_measured, is_synced, negotiated,
-    Running, TestDriver,
+    config, disconnected, disconnects, expected_transport, genesis_chain, is_ping_measured,
+    is_synced, negotiated, negotiated_transport, v2_on, Running, TestDriver,
 };
 use super::script::{served_chain, CHAIN_LEN};
 use super::transcript::Record;
@@ -73,6 +73,11 @@ pub fn handshake<L: TestDriver, D: TestDriver>() -> Record {
 
     let (_, addr, direction, agent) = dialler.next_event("PeerNegotiated", negotiated);
     let who = dialler.who();
+    assert_eq!(
+        dialler.events().find_map(negotiated_transport),
+        Some(expected_transport()),
+        "{who}"
+    );
     assert_eq!(direction, Direction::Outbound, "{who}");
     assert_eq!(
         addr, target,
@@ -263,6 +268,23 @@ pub fn inbound_limit<L: TestDriver, D: TestDriver>() -> Record {
         "{}",
         listener.who()
     );
+    if v2_on() {
+        // Closed before a byte came back, the v2 attempt looks like a v1-only listener to the
+        // dialler, which retries once with v1, as Core does (`ShouldReconnectV1`), and is
+        // refused again.
+        let retry = listener.next_event("the v1 retry's PeerConnected", |e| match e {
+            Event::PeerConnected { peer, .. } => Some(*peer),
+            _ => None,
+        });
+        let (gone, reason) = listener.next_event("the second refusal", disconnected);
+        assert_eq!(
+            (gone, reason),
+            (retry, DisconnectReason::TooManyInbound(1)),
+            "{}",
+            listener.who()
+        );
+        peer_leaves(&mut second);
+    }
     peer_leaves(&mut second);
     // It would redial 5 s later (`outbound::RETRY_STEP`): it shuts down at once, long before.
     let second = second.finish();

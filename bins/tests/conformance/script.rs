@@ -243,6 +243,25 @@ impl ScriptedPeer {
         });
     }
 
+    /// Reads until the node closes the connection, after its BIP324 answer: at least its
+    /// 64-byte key, and what it sends after our key (terminator, version packet), nothing
+    /// more than its most garbage allows. Returns how many bytes came.
+    pub fn assert_closed_after_v2_answer(&mut self) -> usize {
+        let mut rest = Vec::new();
+        match self.stream.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("{}: the node did not close the socket: {e}", self.who),
+        }
+        assert!(
+            (64..=64 + 4095 + 16 + 20).contains(&rest.len()),
+            "{}: {} bytes before the close",
+            self.who,
+            rest.len()
+        );
+        rest.len()
+    }
+
     /// Reads until the node closes the connection, which must come without another byte.
     pub fn assert_closed(&mut self) {
         let mut rest = Vec::new();

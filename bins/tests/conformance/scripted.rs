@@ -14,9 +14,11 @@ use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::ServiceFlags;
 use headway_core::{Direction, DisconnectReason, Event, Notification, Request};
 
+use headway_core::transport::V2Error;
+
 use super::harness::{
     config, disconnected, disconnects, genesis_chain, is_ping_measured, loopback_any, negotiated,
-    Running, TestDriver,
+    v2_on, Running, TestDriver,
 };
 use super::script::{
     answer, fork_branch, served_chain, version, ScriptedPeer, CHAIN_LEN, FORK_HEIGHT, FORK_LEN,
@@ -35,16 +37,28 @@ pub const CLOCK_SLACK: Duration = Duration::from_millis(5);
 // --- garbage -----------------------------------------------------------------------------------
 
 /// A raw socket opens with bytes that cannot start a regtest `version` frame: the node takes it
-/// for a BIP324 v2 opening, as Core does, drops it without penalty, and the driver really
-/// closes the socket.
+/// for a BIP324 v2 opening, as Core does. With v1 only it drops it at once without penalty;
+/// with v2 on it answers, reads the 64 bytes as a key and the rest as garbage, and drops it
+/// once 4095 bytes of garbage came without a terminator. Either way the driver really closes
+/// the socket.
 pub fn garbage_is_refused<D: TestDriver>() -> Record {
     let mut node: Running<D> =
         Running::start("node", config(NODE_SEED), genesis_chain(), true, None);
     let mut raw = ScriptedPeer::connect(node.listen_addr(), format!("{} garbage peer", D::NAME));
-    raw.send_bytes(&[0xde_u8; 24]);
+    let expected = if v2_on() {
+        raw.send_bytes(&[0xde_u8; 64 + 4095 + 16]);
+        DisconnectReason::V2Transport(V2Error::NoGarbageTerminator)
+    } else {
+        raw.send_bytes(&[0xde_u8; 24]);
+        DisconnectReason::V2Handshake
+    };
     let (_, reason) = node.next_event("PeerDisconnected", disconnected);
-    assert_eq!(reason, DisconnectReason::V2Handshake, "{}", node.who());
-    raw.assert_closed();
+    assert_eq!(reason, expected, "{}", node.who());
+    if v2_on() {
+        raw.assert_closed_after_v2_answer();
+    } else {
+        raw.assert_closed();
+    }
     let node = node.finish();
 
     let mut record = Record::default();

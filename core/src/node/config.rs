@@ -62,6 +62,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The services our version message announces: [`Self::services`], and NODE_P2P_V2
+    /// while v2 is on (Core adds it with `-v2transport`).
+    pub fn local_services(&self) -> ServiceFlags {
+        if self.v2_transport {
+            self.services | ServiceFlags::P2P_V2
+        } else {
+            self.services
+        }
+    }
+
     /// The defaults for `network`.
     pub fn new(network: Network) -> Config {
         Config {

@@ -54,14 +54,9 @@ impl V1Only {
 }
 
 impl Node {
-    /// The services our version message announces: the configured ones, and NODE_P2P_V2
-    /// while v2 is on (Core adds it with `-v2transport`).
+    /// The services our version message announces ([`super::Config::local_services`]).
     pub(super) fn local_services(&self) -> ServiceFlags {
-        if self.config.v2_transport {
-            self.config.services | ServiceFlags::P2P_V2
-        } else {
-            self.config.services
-        }
+        self.config.local_services()
     }
 
     /// The transport a new connection starts with.
@@ -114,7 +109,7 @@ impl Node {
         }
         let addr = peer.addr;
         self.v1_only.insert(addr);
-        info!(peer = %id, %addr, "peer closed our v2 handshake; retrying with v1");
+        info!(peer = %id, %addr, "peer refused the v2 transport; retrying with v1");
         match peer.outbound_kind {
             Some(OutboundKind::Manual) | None => self.persistent.redialing(addr),
             Some(kind) => {

@@ -460,12 +460,15 @@ impl V2Session {
 
     /// Whether a dialled peer closing now means it speaks only v1: it has sent nothing, and
     /// we have sent at least a v1 header's worth, so a v1 peer had reason to give up (Core's
-    /// `V2Transport::ShouldReconnectV1`).
+    /// `V2Transport::ShouldReconnectV1`); or it opened with our network's magic, as a v1 peer
+    /// that speaks first does (bcoin sends its version at once; Core would read it as a key
+    /// and never retry).
     pub fn should_reconnect_v1(&self) -> bool {
-        self.role == Role::Initiator
-            && matches!(self.stage, Stage::AwaitKey)
+        let silent = matches!(self.stage, Stage::AwaitKey)
             && self.received == 0
-            && self.sent >= FRAME_HEADER_LEN
+            && self.sent >= FRAME_HEADER_LEN;
+        let answered_v1 = matches!(self.stage, Stage::Failed(V2Error::V1Reply));
+        self.role == Role::Initiator && (silent || answered_v1)
     }
 
     /// Bytes held and not yet decoded.

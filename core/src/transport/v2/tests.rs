@@ -288,6 +288,10 @@ fn hostile_handshakes_end_in_typed_errors() {
     v1.extend_from_slice(&[0; 48]);
     a.receive(&v1);
     assert_eq!(a.next_frame(), Err(V2Error::V1Reply));
+    assert!(
+        a.should_reconnect_v1(),
+        "a v1 peer that speaks first gets the v1 retry"
+    );
 }
 
 #[test]
