@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of headway for a while and fails on any crash.
 #
-#   .ci/fuzz.sh                 # each target 60 s
+#   .ci/fuzz.sh                 # each target 45 s
 #   FUZZ_SECONDS=600 .ci/fuzz.sh wire chain   # chosen targets, 10 min each
 #
 # Uses the stable toolchain with --sanitizer none (the address sanitizer needs nightly or
@@ -13,11 +13,11 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-seconds="${FUZZ_SECONDS:-60}"
+seconds="${FUZZ_SECONDS:-45}"
 work="${FUZZ_WORK_DIR:-target/fuzz-corpus}"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(wire chain node rpc)
+    targets=(wire v2 chain node rpc)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

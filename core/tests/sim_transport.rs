@@ -242,3 +242,40 @@ fn hostile_v2_input_ends_in_typed_disconnects_without_penalty() {
         .events(a)
         .any(|e| matches!(e, Event::PeerMisbehaved { .. })));
 }
+
+#[test]
+fn a_guessed_v2_dial_sends_under_ten_v1_headers_worth() {
+    // A manual peer is not known to speak v2: our opening must stay under 240 bytes so that
+    // a v1 peer that scores every unreadable 24-byte header (bcoin bans at ten) lets the v1
+    // retry in. Many draws, so that the garbage length's whole range is seen.
+    use headway_core::node::transport_choice::SPECULATIVE_GARBAGE_LEN;
+    use headway_core::{Direction, Input, Output, PeerId, Time};
+    let addr: std::net::SocketAddr = "10.9.9.9:18444".parse().unwrap();
+    let mut longest = 0;
+    for seed in 0..200u8 {
+        let mut config = Config::new(Network::Regtest);
+        config.secret_seed = SecretSeed::from_bytes([seed; 32]);
+        let mut node = node_with(config, Network::Regtest.params(), &[]);
+        let now = Time::from_secs(1_700_000_000);
+        node.handle(now, Input::Request(Request::AddPeer(addr)));
+        node.handle(
+            now,
+            Input::Connected {
+                peer: PeerId(1),
+                addr,
+                local_addr: None,
+                direction: Direction::Outbound,
+            },
+        );
+        let first = std::iter::from_fn(|| node.poll())
+            .find_map(|o| match o {
+                Output::Send { bytes, .. } => Some(bytes),
+                _ => None,
+            })
+            .expect("the opening is sent at once");
+        assert!(first.len() >= 64 && first.len() <= 64 + SPECULATIVE_GARBAGE_LEN);
+        longest = longest.max(first.len());
+    }
+    assert!(longest > 64 + SPECULATIVE_GARBAGE_LEN / 2, "{longest}");
+    assert!(64 + SPECULATIVE_GARBAGE_LEN < 240);
+}

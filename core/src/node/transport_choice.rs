@@ -9,7 +9,14 @@
 //! - a v2 dial that the peer closes before sending a byte, once we sent a v1 header's worth,
 //!   is a v1-only peer: it is dialled again at once with v1 (Core's `ShouldReconnectV1` and
 //!   `PerformReconnections`), and the address is remembered so that it is never tried with v2
-//!   again while we run (Core turns v2 off for the added node).
+//!   again while we run (Core turns v2 off for the added node). So is one that answers our
+//!   key in v1 (bcoin sends its version at once).
+//!
+//! A v2 dial to an address not known to speak v2 (one the user named) is a guess, and its
+//! garbage is kept under [`SPECULATIVE_GARBAGE_LEN`]: a v1 peer reads our opening as 24-byte
+//! headers with a wrong magic, and bcoin scores each one (+10, `Peer` `parser.on('error')`)
+//! and bans the address at 100, which would leave no v1 retry. Core sends up to 4095 bytes to
+//! every v2 dial and is banned by bcoin for it; a known v2 peer still gets the full range.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -23,6 +30,11 @@ use super::Node;
 use crate::output::Output;
 use crate::peer::{Direction, PeerId};
 use crate::transport::{Transport, V2Secrets};
+
+/// Most garbage after our key on a v2 dial to an address not known to speak v2: with the
+/// 64-byte key, under 240 bytes, ten 24-byte headers, the ones a v1 peer that bans at ten
+/// unreadable headers (bcoin) would read.
+pub const SPECULATIVE_GARBAGE_LEN: usize = 240 - 64 - 1;
 
 /// Most v1-only addresses remembered; the oldest is forgotten first (then costs one more v2
 /// attempt). Ours: Core keeps the flag only on its added nodes.
@@ -72,28 +84,35 @@ impl Node {
             Direction::Inbound => {
                 Transport::inbound(magic, Some(V2Secrets::draw(&mut self.secrets)))
             }
-            Direction::Outbound if self.dial_v2(addr) => {
-                Transport::v2_initiator(magic, V2Secrets::draw(&mut self.secrets))
-            }
-            Direction::Outbound => Transport::v1(magic),
+            Direction::Outbound => match self.dial_v2(addr) {
+                Some(garbage) => Transport::v2_initiator(
+                    magic,
+                    V2Secrets::draw_with_garbage(&mut self.secrets, garbage),
+                ),
+                None => Transport::v1(magic),
+            },
         }
     }
 
-    fn dial_v2(&self, addr: SocketAddr) -> bool {
+    /// Whether to dial `addr` with v2, and if so the most garbage to send.
+    fn dial_v2(&self, addr: SocketAddr) -> Option<usize> {
         if self.v1_only.contains(&addr) {
-            return false;
+            return None;
         }
+        // The book's entry carries what the peer (or gossip about it) advertised.
+        let (a, port) = crate::addrbook::netgroup::from_socket(addr);
+        let advertised = self
+            .discovery
+            .book
+            .get(&a, port)
+            .is_some_and(|e| e.services.has(ServiceFlags::P2P_V2));
         match self.discovery.dialing.get(&addr) {
-            // The book's entry carries what the peer (or gossip about it) advertised.
-            Some(OutboundKind::Automatic | OutboundKind::Feeler) => {
-                let (a, port) = crate::addrbook::netgroup::from_socket(addr);
-                self.discovery
-                    .book
-                    .get(&a, port)
-                    .is_some_and(|e| e.services.has(ServiceFlags::P2P_V2))
-            }
+            _ if advertised => Some(crate::transport::v2::MAX_GARBAGE_LEN),
+            Some(OutboundKind::Automatic | OutboundKind::Feeler) => None,
             // Asked for by the user (manual, onetry, seed node): v2 first, as Core.
-            Some(OutboundKind::Manual | OutboundKind::AddrFetch) | None => true,
+            Some(OutboundKind::Manual | OutboundKind::AddrFetch) | None => {
+                Some(SPECULATIVE_GARBAGE_LEN)
+            }
         }
     }
 

@@ -121,6 +121,11 @@ impl V2Secrets {
     /// A valid secret key and 0 to 4095 bytes of garbage, uniformly, as Core's
     /// `GenerateRandomGarbage`.
     pub fn draw(rng: &mut SecretRng) -> V2Secrets {
+        V2Secrets::draw_with_garbage(rng, MAX_GARBAGE_LEN)
+    }
+
+    /// A valid secret key and 0 to `max_garbage` (at most 4095) bytes of garbage, uniformly.
+    pub fn draw_with_garbage(rng: &mut SecretRng, max_garbage: usize) -> V2Secrets {
         let key = loop {
             let mut key = [0u8; 32];
             rng.fill(&mut key);
@@ -130,7 +135,7 @@ impl V2Secrets {
                 break key;
             }
         };
-        let mut garbage = vec![0u8; rng.below(MAX_GARBAGE_LEN + 1)];
+        let mut garbage = vec![0u8; rng.below(max_garbage.min(MAX_GARBAGE_LEN) + 1)];
         rng.fill(&mut garbage);
         V2Secrets { key, garbage }
     }
