@@ -27,7 +27,7 @@ pub struct RunArgs {
     /// ping_timeout_secs, handshake_timeout_secs, seed, minimum_chain_work, dns_seed,
     /// dns_seeds, fixed_seeds, seednode, addnode, max_outbound, max_connections, rpc,
     /// rpc_bind, rpc_port, rpc_user, rpc_password, rpc_auth, rpc_threads, rpc_work_queue,
-    /// rpc_timeout_secs, rest, proxy, v2transport).
+    /// rpc_timeout_secs, rest, proxy, onlynet, v2transport).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Network: mainnet, testnet3, testnet4, signet, regtest or simnet [default: mainnet; the
@@ -97,10 +97,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "HEX")]
     pub minimum_chain_work: Option<String>,
     /// Dial every outbound peer through this SOCKS5 proxy (HOST[:PORT], port 9050 if none;
-    /// Tor's SocksPort), as Core's -proxy. Peers must then be given as IP addresses, and DNS
-    /// seeds are not asked (either would be a lookup outside the proxy).
+    /// Tor's SocksPort), as Core's -proxy. DNS seeds are then connected to by name through
+    /// the proxy, onion services from the address book are dialled, and peers must be given
+    /// as IP addresses (a name would be looked up outside the proxy).
     #[arg(long, value_name = "ADDR")]
     pub proxy: Option<String>,
+    /// Make automatic outbound connections only to this network (repeatable): ipv4, ipv6 or
+    /// onion (needs --proxy), as Core's -onlynet. Peers you name are not limited [default:
+    /// ipv4 and ipv6, and onion with --proxy].
+    #[arg(long, value_name = "NET")]
+    pub onlynet: Vec<String>,
     /// Speak the BIP324 v2 encrypted transport, as Core's -v2transport: announce NODE_P2P_V2,
     /// answer v2 peers, and open v2 to peers that advertise it and to the ones given by
     /// --connect, --addnode and --seednode, falling back to v1 once for a peer that refuses.

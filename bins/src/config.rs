@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use bitcoin::Work;
-use headway_core::Network;
+use headway_core::{Network, Reachable};
 use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::discovery_settings::DiscoverySettings;
-use crate::proxy_settings::{refuse_names_behind_proxy, resolve_proxy};
+use crate::proxy_settings::{refuse_names_behind_proxy, resolve_proxy, resolve_reachable};
 use crate::rpc_settings::RpcSettings;
 
 /// Where data lives when neither the command line nor the file says: `./headway-data`.
@@ -89,6 +89,8 @@ pub struct FileConfig {
     pub proxy: Option<String>,
     /// `false`: speak v1 only (Core's `-v2transport=0`).
     pub v2transport: Option<bool>,
+    /// The networks automatic connections may go to (Core's `-onlynet`).
+    pub onlynet: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -170,6 +172,8 @@ pub struct Settings {
     pub proxy: Option<SocketAddr>,
     /// Speak BIP324 v2 (on unless `--v2transport=false` or `v2transport = false`).
     pub v2_transport: bool,
+    /// The networks automatic connections may go to.
+    pub reachable: Reachable,
 }
 
 impl Settings {
@@ -218,11 +222,8 @@ impl Settings {
             (None, Some(hex)) => Some(parse_chain_work(hex).context("key `minimum_chain_work`")?),
             (None, None) => None,
         };
-        let mut discovery = DiscoverySettings::resolve(cli, file, network, !connect.is_empty())?;
-        if proxy.is_some() {
-            // The local resolver would ask outside the proxy.
-            discovery.dns_seeds.clear();
-        }
+        let discovery = DiscoverySettings::resolve(cli, file, network, !connect.is_empty())?;
+        let reachable = resolve_reachable(cli, file, proxy)?;
         let rpc = RpcSettings::resolve(&cli.rpc, file, network)?;
         let secs = |cli: Option<u64>, file: Option<u64>| cli.or(file).map(Duration::from_secs);
         Ok(Settings {
@@ -240,6 +241,7 @@ impl Settings {
             rpc,
             proxy,
             v2_transport: cli.v2transport.or(file.v2transport).unwrap_or(true),
+            reachable,
         })
     }
 

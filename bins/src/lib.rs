@@ -4,7 +4,7 @@
 //! logging ([`logging`]), the node run in-process ([`embed`]) and by the binaries ([`run`]),
 //! the store thread ([`store_thread`], merging address book changes with [`book_merge`]) and
 //! the read-only inspection commands ([`inspect`], [`peers`], addresses written by
-//! [`addr_names`]). Each binary is one call to [`main`] with its driver.
+//! `headway_core::addrbook::names`). Each binary is one call to [`main`] with its driver.
 //!
 //! # Embedding a node
 //!
@@ -38,7 +38,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod addr_names;
 pub mod book_merge;
 pub mod cli;
 pub mod config;

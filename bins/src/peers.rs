@@ -13,8 +13,8 @@ use headway_core::addrbook::{address_key, Entry, StoredAddrBook};
 use headway_store_lmdb::HeaderStore;
 use serde_json::json;
 
-use crate::addr_names;
 use crate::inspect::utc_time;
+use headway_core::addrbook::names as addr_names;
 
 /// Service bits and the names Core's `getpeerinfo` gives them (`servicesnames`).
 const SERVICE_NAMES: [(ServiceFlags, &str); 7] = [

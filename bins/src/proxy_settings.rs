@@ -1,12 +1,15 @@
 //! The proxy part of the settings: `--proxy` (or the file's `proxy`) sends every outbound
-//! connection through a SOCKS5 proxy, as Bitcoin Core's `-proxy`, and what that rules out
-//! until the proxy can resolve names for us: peers given by name (they would be looked up by
-//! the local resolver, outside the proxy) and DNS seeding (the same leak; Core asks the seeds
-//! by name through the proxy instead, which needs name targets in the core's dial requests).
+//! connection through a SOCKS5 proxy, as Bitcoin Core's `-proxy`; with it, DNS seeds are
+//! connected to by name through the proxy instead of resolved, and onion services become
+//! reachable. Peers given by name on the command line are refused behind a proxy (the
+//! settings resolve them at start, which would be a lookup outside the proxy). `--onlynet`
+//! limits the networks automatic connections go to, as Core's `-onlynet`.
 
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context};
+
+use headway_core::Reachable;
 
 use crate::cli::RunArgs;
 use crate::config::{resolve_addr, FileConfig};
@@ -26,6 +29,46 @@ pub fn resolve_proxy(cli: &RunArgs, file: &FileConfig) -> anyhow::Result<Option<
         )),
         (None, None) => Ok(None),
     }
+}
+
+/// The networks automatic connections may use: `--onlynet` (or the file's `onlynet`) if
+/// given, else IPv4 and IPv6, and onion services when there is a proxy (Core makes onion
+/// reachable with `-proxy`). `onion` without a proxy is an error, as in Core ("Outbound
+/// connections restricted to Tor (-onlynet=onion) but the proxy for reaching the Tor network
+/// is not provided").
+pub fn resolve_reachable(
+    cli: &RunArgs,
+    file: &FileConfig,
+    proxy: Option<SocketAddr>,
+) -> anyhow::Result<Reachable> {
+    let (source, names): (&str, &[String]) = if !cli.onlynet.is_empty() {
+        ("--onlynet", &cli.onlynet)
+    } else if let Some(names) = &file.onlynet {
+        ("key `onlynet`", names)
+    } else {
+        return Ok(Reachable {
+            onion: proxy.is_some(),
+            ..Reachable::default()
+        });
+    };
+    let mut reachable = Reachable {
+        ipv4: false,
+        ipv6: false,
+        onion: false,
+    };
+    for name in names {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "ipv4" => reachable.ipv4 = true,
+            "ipv6" => reachable.ipv6 = true,
+            "onion" if proxy.is_none() => {
+                bail!("{source}: onion needs --proxy (a Tor SOCKS5 proxy such as 127.0.0.1:9050)")
+            }
+            "onion" => reachable.onion = true,
+            "i2p" | "cjdns" => bail!("{source}: {name} is not supported (ipv4, ipv6, onion)"),
+            other => bail!("{source}: unknown network {other:?} (ipv4, ipv6, onion)"),
+        }
+    }
+    Ok(reachable)
 }
 
 /// Whether `text` is an IP address, with or without a port: something that needs no lookup.

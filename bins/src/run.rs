@@ -134,6 +134,9 @@ pub fn core_config(settings: &Settings, seed: u64, secret_seed: SecretSeed) -> C
         config.handshake_timeout = d;
     }
     config.v2_transport = settings.v2_transport;
+    config.reachable = settings.reachable;
+    // Behind a proxy the local resolver would ask outside it: seeds are connected to by name.
+    config.seeds_by_name = settings.proxy.is_some();
     config
 }
 
@@ -216,8 +219,8 @@ pub(crate) fn log_discovery(settings: &Settings, book_empty: bool, listening: Op
     if let Some(proxy) = settings.proxy {
         info!(
             %proxy,
-            "dialling every outbound peer through the SOCKS5 proxy; DNS seeds are not asked \
-             behind it (the lookup would go around the proxy)"
+            "dialling every outbound peer through the SOCKS5 proxy; DNS seeds are connected \
+             to by name through it, never resolved here"
         );
     }
     if d.enabled {

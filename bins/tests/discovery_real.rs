@@ -35,13 +35,17 @@ const EXIT_WAIT: Duration = Duration::from_secs(30);
 /// What the scripted seed saw.
 #[derive(Debug, Default)]
 struct SeedReport {
+    /// headway opened with BIP324 v2 first, which this v1-only seed closed, as a v1 Core
+    /// does on a wrong magic; headway then came back with v1.
+    refused_v2: bool,
     got_version: bool,
     got_getaddr: bool,
     closed_by_headway: bool,
 }
 
-/// A seed peer on `listener`: handshakes with the first connection, answers its getaddr with
-/// `addrs` in one addrv2 message, and waits for headway to close the connection.
+/// A v1-only seed peer on `listener`: closes a connection that does not open with a v1
+/// frame (a v2 attempt) and takes the next; handshakes, answers the getaddr with `addrs` in
+/// one addrv2 message, and waits for headway to close the connection.
 fn seed_peer(listener: TcpListener, addrs: Vec<SocketAddr>) -> thread::JoinHandle<SeedReport> {
     thread::spawn(move || {
         let mut report = SeedReport::default();
@@ -49,72 +53,91 @@ fn seed_peer(listener: TcpListener, addrs: Vec<SocketAddr>) -> thread::JoinHandl
             .set_nonblocking(true)
             .expect("nonblocking listener");
         let deadline = Instant::now() + SEED_WAIT;
-        let mut stream = loop {
-            match listener.accept() {
-                Ok((stream, _)) => break stream,
-                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("the seed peer was never dialled: {e}"),
-            }
-        };
-        stream.set_nonblocking(false).expect("blocking stream");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("read timeout");
         let magic = Network::Regtest.params().magic;
         let send = |stream: &mut TcpStream, msg| {
             stream
                 .write_all(&encode(magic, msg))
                 .expect("seed peer write");
         };
-        let mut decoder = FrameDecoder::new(magic);
-        let mut buf = [0u8; 4096];
-        while Instant::now() < deadline {
-            match stream.read(&mut buf) {
-                Ok(0) => {
-                    report.closed_by_headway = true;
-                    break;
+        'connections: for _ in 0..2 {
+            let mut stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => panic!("the seed peer was never dialled: {e}"),
                 }
-                Ok(n) => decoder.extend(&buf[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => {
-                    report.closed_by_headway = true;
-                    break;
+            };
+            stream.set_nonblocking(false).expect("blocking stream");
+            stream
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("read timeout");
+            let mut decoder = FrameDecoder::new(magic);
+            let mut buf = [0u8; 4096];
+            while Instant::now() < deadline {
+                match stream.read(&mut buf) {
+                    Ok(0) => {
+                        report.closed_by_headway = true;
+                        break 'connections;
+                    }
+                    Ok(n) => decoder.extend(&buf[..n]),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(_) => {
+                        report.closed_by_headway = true;
+                        break 'connections;
+                    }
+                }
+                loop {
+                    let msg = match decoder.next_message() {
+                        Ok(Some(msg)) => msg,
+                        Ok(None) => break,
+                        Err(_) => {
+                            // Not a v1 opening: close, as a v1 node does, and wait for the retry.
+                            report.refused_v2 = true;
+                            drop(stream);
+                            continue 'connections;
+                        }
+                    };
+                    match msg {
+                        NetworkMessage::Version(_) => {
+                            report.got_version = true;
+                            let us = stream.local_addr().expect("local addr");
+                            let v = version_message(
+                                us,
+                                ServiceFlags::NETWORK,
+                                now(),
+                                99,
+                                "/seed:1/",
+                                0,
+                            );
+                            send(&mut stream, NetworkMessage::Version(v));
+                            send(&mut stream, NetworkMessage::SendAddrV2);
+                            send(&mut stream, NetworkMessage::Verack);
+                        }
+                        NetworkMessage::GetAddr => {
+                            report.got_getaddr = true;
+                            let time = now().as_secs() as u32;
+                            let list = addrs
+                                .iter()
+                                .map(|sa| AddrV2Message {
+                                    time,
+                                    services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
+                                    addr: match sa.ip() {
+                                        IpAddr::V4(ip) => AddrV2::Ipv4(ip),
+                                        IpAddr::V6(ip) => AddrV2::Ipv6(ip),
+                                    },
+                                    port: sa.port(),
+                                })
+                                .collect();
+                            send(&mut stream, NetworkMessage::AddrV2(list));
+                        }
+                        NetworkMessage::Ping(n) => send(&mut stream, NetworkMessage::Pong(n)),
+                        _ => {}
+                    }
                 }
             }
-            while let Ok(Some(msg)) = decoder.next_message() {
-                match msg {
-                    NetworkMessage::Version(_) => {
-                        report.got_version = true;
-                        let us = stream.local_addr().expect("local addr");
-                        let v =
-                            version_message(us, ServiceFlags::NETWORK, now(), 99, "/seed:1/", 0);
-                        send(&mut stream, NetworkMessage::Version(v));
-                        send(&mut stream, NetworkMessage::SendAddrV2);
-                        send(&mut stream, NetworkMessage::Verack);
-                    }
-                    NetworkMessage::GetAddr => {
-                        report.got_getaddr = true;
-                        let time = now().as_secs() as u32;
-                        let list = addrs
-                            .iter()
-                            .map(|sa| AddrV2Message {
-                                time,
-                                services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
-                                addr: match sa.ip() {
-                                    IpAddr::V4(ip) => AddrV2::Ipv4(ip),
-                                    IpAddr::V6(ip) => AddrV2::Ipv6(ip),
-                                },
-                                port: sa.port(),
-                            })
-                            .collect();
-                        send(&mut stream, NetworkMessage::AddrV2(list));
-                    }
-                    NetworkMessage::Ping(n) => send(&mut stream, NetworkMessage::Pong(n)),
-                    _ => {}
-                }
-            }
+            break;
         }
         report
     })
@@ -199,6 +222,10 @@ fn a_seed_node_leads_to_every_bcoin_and_a_restart_reconnects_from_the_book() {
     );
     let report = seed_thread.join().expect("seed peer thread");
     assert!(report.got_version && report.got_getaddr, "{report:?}");
+    assert!(
+        report.refused_v2,
+        "headway tried v2 first and fell back to v1: {report:?}"
+    );
     assert!(
         report.closed_by_headway,
         "headway leaves a seed node once it answered"

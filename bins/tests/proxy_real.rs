@@ -7,7 +7,13 @@
 //!   one-line error before anything runs, and a mainnet node (which has DNS seeds) asks none
 //!   and says so;
 //! - a proxy that refuses (nothing listens on its port) is a failed dial that names the proxy,
-//!   retried as any failed dial.
+//!   retried as any failed dial;
+//! - behind microsocks a DNS seed (`localhost`) is not resolved by the node but connected to by
+//!   name through the proxy, which resolves it: the seed (a scripted v1 testnet4 node on
+//!   127.0.0.1:48333, testnet4's port) sees the connection come from the proxy's outgoing
+//!   address, after one v2 attempt that it closes, and answers the getaddr with an onion
+//!   service and an IPv4 address; the node then dials the onion service by its `.onion` name
+//!   through the proxy (microsocks cannot reach Tor, so that dial fails naming the proxy).
 
 mod support;
 
@@ -115,8 +121,9 @@ fn behind_a_proxy_no_name_is_looked_up() {
     );
     assert_one_line_error(&out, &["--connect", "peer.invalid:18444", "IP addresses"]);
 
-    // Mainnet has DNS seeds; behind a proxy none is asked. The proxy's port is closed, so
-    // every dial fails there, naming the proxy.
+    // Mainnet has DNS seeds; behind a proxy none is resolved here (they are connected to by
+    // name through the proxy). The proxy's port is closed, so every dial fails there, naming
+    // the proxy.
     let dead_proxy = format!("127.0.0.1:{}", free_port());
     let mut node = HeadwayProcess::start(
         HEADWAY_MIO,
@@ -145,10 +152,200 @@ fn behind_a_proxy_no_name_is_looked_up() {
         || node.log(),
     );
     let log = node.log();
-    assert!(log.contains("DNS seeds are not asked"), "{log}");
+    assert!(
+        log.contains("DNS seeds are connected to by name through it"),
+        "{log}"
+    );
     assert!(
         !log.contains("DNS seed answered") && !log.contains("resolving"),
         "a DNS seed was asked behind the proxy:\n{log}"
+    );
+    assert!(node.terminate(EXIT_WAIT).success(), "{}", node.log());
+}
+
+/// testnet4's port: a seed is asked at the network's port.
+const TESTNET4_PORT: u16 = 48333;
+
+/// What the scripted seed saw.
+#[derive(Debug, Default)]
+struct SeedSaw {
+    peers: Vec<std::net::SocketAddr>,
+    refused_v2: bool,
+    got_getaddr: bool,
+}
+
+/// A v1-only testnet4 seed on 127.0.0.1:48333 (and [::1] if it can), for two connections:
+/// it closes one that does not open with a v1 frame, handshakes with the next, and answers
+/// getaddr with `addrs`.
+fn scripted_seed(
+    addrs: Vec<headway_core::bitcoin::p2p::address::AddrV2Message>,
+) -> std::thread::JoinHandle<SeedSaw> {
+    use headway_core::bitcoin::p2p::message::NetworkMessage;
+    use headway_core::bitcoin::p2p::ServiceFlags;
+    use headway_core::node::handshake::version_message;
+    use headway_core::wire::{encode, FrameDecoder};
+    use headway_core::{Network, Time};
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::TcpListener;
+    let listeners: Vec<TcpListener> = ["127.0.0.1", "[::1]"]
+        .iter()
+        .filter_map(|host| TcpListener::bind(format!("{host}:{TESTNET4_PORT}")).ok())
+        .collect();
+    assert!(
+        !listeners.is_empty(),
+        "the scripted seed needs 127.0.0.1:{TESTNET4_PORT} free"
+    );
+    std::thread::spawn(move || {
+        let mut saw = SeedSaw::default();
+        let magic = Network::Testnet4.params().magic;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        for l in &listeners {
+            l.set_nonblocking(true).expect("nonblocking");
+        }
+        'connections: for _ in 0..2 {
+            let (mut stream, from) = loop {
+                if let Some(conn) = listeners.iter().find_map(|l| l.accept().ok()) {
+                    break conn;
+                }
+                if std::time::Instant::now() > deadline {
+                    return saw;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            saw.peers.push(from);
+            stream.set_nonblocking(false).expect("blocking");
+            stream
+                .set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("timeout");
+            let mut decoder = FrameDecoder::new(magic);
+            let mut buf = [0u8; 4096];
+            while std::time::Instant::now() < deadline {
+                match stream.read(&mut buf) {
+                    Ok(0) => break 'connections,
+                    Ok(n) => decoder.extend(&buf[..n]),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                    Err(_) => break 'connections,
+                }
+                loop {
+                    let msg = match decoder.next_message() {
+                        Ok(Some(msg)) => msg,
+                        Ok(None) => break,
+                        Err(_) => {
+                            saw.refused_v2 = true;
+                            continue 'connections;
+                        }
+                    };
+                    let mut send = |m| {
+                        let _ = stream.write_all(&encode(magic, m));
+                    };
+                    match msg {
+                        NetworkMessage::Version(_) => {
+                            let now = Time::from_secs(
+                                std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0, |d| d.as_secs()),
+                            );
+                            let us = "127.0.0.1:48333".parse().expect("addr");
+                            send(NetworkMessage::Version(version_message(
+                                us,
+                                ServiceFlags::NETWORK,
+                                now,
+                                77,
+                                "/scripted-seed:1/",
+                                0,
+                            )));
+                            send(NetworkMessage::SendAddrV2);
+                            send(NetworkMessage::Verack);
+                        }
+                        NetworkMessage::GetAddr => {
+                            saw.got_getaddr = true;
+                            send(NetworkMessage::AddrV2(addrs.clone()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            break;
+        }
+        saw
+    })
+}
+
+#[test]
+fn behind_a_proxy_a_seed_is_asked_by_name_and_its_onion_services_dialled_by_name() {
+    use headway_core::addrbook::names::onion_name;
+    use headway_core::bitcoin::p2p::address::{AddrV2, AddrV2Message};
+    use headway_core::bitcoin::p2p::ServiceFlags;
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as u32
+        - 600;
+    let onion_key = [0x5c; 32];
+    let addrs = vec![
+        AddrV2Message {
+            time,
+            services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
+            addr: AddrV2::TorV3(onion_key),
+            port: TESTNET4_PORT,
+        },
+        AddrV2Message {
+            time,
+            services: ServiceFlags::NETWORK | ServiceFlags::WITNESS,
+            addr: AddrV2::Ipv4([203, 0, 113, 9].into()),
+            port: TESTNET4_PORT,
+        },
+    ];
+    let seed = scripted_seed(addrs);
+    let proxy = Microsocks::start(&["-b", &PROXY_OUTGOING.to_string()]);
+    let data = tempfile::tempdir().expect("temp dir");
+    let datadir = data.path().join("data");
+    let proxy_addr = proxy.addr.to_string();
+    let mut node = HeadwayProcess::start(
+        HEADWAY_MIO,
+        &[
+            "--network",
+            "testnet4",
+            "--proxy",
+            &proxy_addr,
+            "--dns-seed",
+            "localhost",
+            "--no-fixed-seeds",
+            "--datadir",
+            datadir.to_str().expect("utf-8 path"),
+        ],
+        data.path(),
+        "headway",
+    );
+    let onion = onion_name(&onion_key);
+    wait_for(
+        SYNC_WAIT,
+        "the node to dial the seed's onion service by name through the proxy",
+        || {
+            node.log()
+                .lines()
+                .any(|l| l.contains("dialling through SOCKS5 proxy") && l.contains(&onion))
+                .then_some(())
+        },
+        || node.log(),
+    );
+    let saw = seed.join().expect("seed thread");
+    assert!(saw.got_getaddr, "{saw:?}");
+    assert!(saw.refused_v2, "a v2 attempt first, then v1: {saw:?}");
+    assert!(
+        saw.peers
+            .iter()
+            .all(|p| p.ip() == std::net::IpAddr::V4(PROXY_OUTGOING)),
+        "the seed was reached through the proxy, by name: {saw:?}"
+    );
+    let log = node.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("dialling through SOCKS5 proxy") && l.contains("\"localhost\"")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("DNS seed answered") && !log.contains("resolving"),
+        "a seed was resolved here:\n{log}"
     );
     assert!(node.terminate(EXIT_WAIT).success(), "{}", node.log());
 }

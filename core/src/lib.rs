@@ -28,7 +28,7 @@ pub mod wire;
 pub use chain::{HeaderChain, HeaderError};
 pub use input::{Input, Request};
 pub use node::report::{ConnectionKind, PeerSummary, Traffic};
-pub use node::{Config, Node};
+pub use node::{Config, Node, Reachable};
 pub use output::{
     DisconnectReason, Event, Notification, Output, PeerReport, PersistChain, TipChange,
 };

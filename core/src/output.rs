@@ -19,10 +19,16 @@ use crate::wire::WireError;
 /// A command for the driver or a notice for the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Dial `addr`; answer with [`crate::Input::Connected`] or [`crate::Input::ConnectFailed`].
+    /// Dial `addr`; answer with [`crate::Input::Connected`] or [`crate::Input::ConnectFailed`]
+    /// naming `addr`.
     Connect {
-        /// Where to dial.
+        /// Where to dial, and the connection's address from then on.
         addr: SocketAddr,
+        /// A name to dial instead, through the proxy (an `.onion` service, or a DNS seed
+        /// behind a proxy): `addr` is then a stand-in that only names the connection
+        /// ([`crate::node::named_peers`]), and `addr`'s port is the one to ask for. Without a
+        /// proxy the driver fails the dial.
+        host: Option<String>,
     },
     /// Write these bytes to the peer, after everything sent to it before.
     Send {

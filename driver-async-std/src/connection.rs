@@ -244,8 +244,13 @@ impl DialPlan {
 
 /// Dials `addr` as `plan` says and hands the stream (with any bytes the proxy handshake read
 /// past its reply), or the failure, to the core loop.
-pub(crate) async fn dial(addr: SocketAddr, plan: DialPlan, core: Sender<CoreMsg>) {
-    let msg = match open(addr, plan).await {
+pub(crate) async fn dial(
+    addr: SocketAddr,
+    host: Option<String>,
+    plan: DialPlan,
+    core: Sender<CoreMsg>,
+) {
+    let msg = match open(addr, host.as_deref(), plan).await {
         Ok((stream, leftover)) => CoreMsg::Stream {
             stream,
             addr,
@@ -266,9 +271,18 @@ pub(crate) async fn dial(addr: SocketAddr, plan: DialPlan, core: Sender<CoreMsg>
 
 /// Opens the connection to `addr`: a TCP connection to the peer, or to the proxy followed by
 /// the SOCKS5 handshake. Returns the stream and the peer's bytes read with the proxy's reply.
-async fn open(addr: SocketAddr, plan: DialPlan) -> Result<(TcpStream, Vec<u8>), String> {
+async fn open(
+    addr: SocketAddr,
+    host: Option<&str>,
+    plan: DialPlan,
+) -> Result<(TcpStream, Vec<u8>), String> {
     let limit = plan.connect_timeout;
     let Some((proxy, handshake_limit)) = plan.proxy else {
+        if let Some(host) = host {
+            return Err(format!(
+                "{host} can only be reached through a proxy (--proxy)"
+            ));
+        }
         return match timeout(limit, TcpStream::connect(addr)).await {
             Some(Ok(stream)) => Ok((stream, Vec::new())),
             Some(Err(e)) => Err(e.to_string()),
@@ -290,7 +304,9 @@ async fn open(addr: SocketAddr, plan: DialPlan) -> Result<(TcpStream, Vec<u8>), 
             ))
         }
     };
-    match proxy::socks5_connect(&stream, proxy, addr, handshake_limit).await {
+    let target = headway_socks5::Target::for_peer(addr, host)
+        .map_err(|e| proxy::failure(proxy, &e.to_string()))?;
+    match proxy::socks5_connect(&stream, proxy, target, handshake_limit).await {
         Ok(leftover) => {
             debug!(%addr, %proxy, leftover = leftover.len(), "tunnel open");
             Ok((stream, leftover))
@@ -426,7 +442,7 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let (core, inputs) = bounded(1);
-            dial(addr, DialPlan::direct(Duration::MAX), core).await;
+            dial(addr, None, DialPlan::direct(Duration::MAX), core).await;
             match inputs.recv().await {
                 Ok(CoreMsg::Stream {
                     addr: got,

@@ -195,8 +195,8 @@ impl CoreLoop {
         while let Some(output) = self.node.poll() {
             match output {
                 Output::Send { peer, bytes } => self.send(peer, bytes),
-                Output::Connect { addr } => {
-                    debug!(%addr, "dialling");
+                Output::Connect { addr, host } => {
+                    debug!(%addr, ?host, "dialling");
                     let plan = DialPlan {
                         connect_timeout: self.config.connect_timeout,
                         proxy: self
@@ -204,7 +204,7 @@ impl CoreLoop {
                             .proxy
                             .map(|proxy| (proxy, self.config.proxy_handshake_timeout)),
                     };
-                    let _ = spawn(dial(addr, plan, self.inputs_tx.clone()));
+                    let _ = spawn(dial(addr, host, plan, self.inputs_tx.clone()));
                 }
                 Output::Disconnect { peer, reason } => match self.peers.get_mut(&peer) {
                     Some(link) => {

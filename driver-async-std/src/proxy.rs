@@ -30,7 +30,7 @@ const HANDSHAKE_READ: usize = 512;
 pub(crate) async fn socks5_connect(
     stream: &TcpStream,
     proxy: SocketAddr,
-    target: SocketAddr,
+    target: Target,
     limit: Duration,
 ) -> Result<Vec<u8>, String> {
     match timeout(limit, handshake(stream, target)).await {
@@ -54,8 +54,8 @@ fn io_failure(what: &str, error: &std::io::Error) -> String {
 }
 
 /// The handshake itself, unbounded in time (the caller bounds it).
-async fn handshake(stream: &TcpStream, target: SocketAddr) -> Result<Vec<u8>, String> {
-    let mut hs = Socks5Connect::new(Target::Addr(target));
+async fn handshake(stream: &TcpStream, target: Target) -> Result<Vec<u8>, String> {
+    let mut hs = Socks5Connect::new(target);
     let mut buf = [0u8; HANDSHAKE_READ];
     loop {
         while let Some(bytes) = hs.poll_transmit() {
@@ -131,7 +131,13 @@ mod tests {
                 std::thread::sleep(Duration::from_secs(1));
             })
             .await;
-            let got = socks5_connect(&stream, proxy, TARGET, Duration::from_secs(20)).await;
+            let got = socks5_connect(
+                &stream,
+                proxy,
+                Target::Addr(TARGET),
+                Duration::from_secs(20),
+            )
+            .await;
             // The two bytes may arrive in the reply's read or later; either way, nothing after
             // the reply is lost or taken for the reply.
             let leftover = got.unwrap();
@@ -148,9 +154,14 @@ mod tests {
                 conn.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
             })
             .await;
-            let err = socks5_connect(&stream, proxy, TARGET, Duration::from_secs(20))
-                .await
-                .unwrap_err();
+            let err = socks5_connect(
+                &stream,
+                proxy,
+                Target::Addr(TARGET),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_err();
             assert!(
                 err.starts_with(&format!("through SOCKS5 proxy {proxy}: ")),
                 "{err}"
@@ -170,9 +181,14 @@ mod tests {
                 let _ = conn.read_exact(&mut greeting);
             })
             .await;
-            let err = socks5_connect(&stream, proxy, TARGET, Duration::from_secs(20))
-                .await
-                .unwrap_err();
+            let err = socks5_connect(
+                &stream,
+                proxy,
+                Target::Addr(TARGET),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_err();
             assert!(err.contains("closed"), "{err}");
         });
     }
@@ -185,9 +201,14 @@ mod tests {
                 drop(conn);
             })
             .await;
-            let err = socks5_connect(&stream, proxy, TARGET, Duration::from_millis(200))
-                .await
-                .unwrap_err();
+            let err = socks5_connect(
+                &stream,
+                proxy,
+                Target::Addr(TARGET),
+                Duration::from_millis(200),
+            )
+            .await
+            .unwrap_err();
             assert!(err.contains("within 200ms"), "{err}");
         });
     }
@@ -208,9 +229,14 @@ mod tests {
                 crate::runtime::sleep(Duration::from_secs(1)).await;
             });
             let stream = TcpStream::connect(proxy).await.unwrap();
-            let err = socks5_connect(&stream, proxy, TARGET, Duration::from_secs(20))
-                .await
-                .unwrap_err();
+            let err = socks5_connect(
+                &stream,
+                proxy,
+                Target::Addr(TARGET),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_err();
             assert!(err.contains("version byte 0x48"), "{err}");
             serve.cancel().await;
         });

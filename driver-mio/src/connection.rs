@@ -23,7 +23,11 @@ use crate::proxy::ProxyHandshake;
 pub(crate) enum ConnectionState {
     /// Our dial is in progress (to the proxy, if there is one); it fails if not complete by
     /// `deadline`.
-    Dialling { deadline: Instant },
+    Dialling {
+        deadline: Instant,
+        /// The name the proxy is to connect to, if the core gave one.
+        host: Option<String>,
+    },
     /// The TCP connection to the proxy is up and the SOCKS5 handshake for `addr` is under way;
     /// the core does not know this connection yet.
     Handshaking(Box<ProxyHandshake>),

@@ -103,8 +103,8 @@ fn drain(
     let mut shutdown = false;
     while let Some(output) = node.poll() {
         let notification = match output {
-            Output::Connect { addr } => {
-                answered.extend(sockets.queue(SocketCommand::Connect { addr }));
+            Output::Connect { addr, host } => {
+                answered.extend(sockets.queue(SocketCommand::Connect { addr, host }));
                 continue;
             }
             Output::Send { peer, bytes } => {

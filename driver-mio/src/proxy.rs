@@ -45,10 +45,10 @@ pub(crate) enum Step {
 
 impl ProxyHandshake {
     /// A handshake through `proxy` that asks it to connect to `target`, failing at `deadline`.
-    pub(crate) fn new(proxy: SocketAddr, target: SocketAddr, deadline: Instant) -> Self {
+    pub(crate) fn new(proxy: SocketAddr, target: Target, deadline: Instant) -> Self {
         ProxyHandshake {
             proxy,
-            socks: Socks5Connect::new(Target::Addr(target)),
+            socks: Socks5Connect::new(target),
             deadline,
         }
     }

@@ -55,7 +55,11 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Debug)]
 pub(crate) enum SocketCommand {
     /// Dial `addr` (answered with `Input::Connected` or `Input::ConnectFailed`).
-    Connect { addr: SocketAddr },
+    Connect {
+        addr: SocketAddr,
+        /// The name to ask the proxy for instead (see `Output::Connect`).
+        host: Option<String>,
+    },
     /// Queue `bytes` for `peer`, behind everything queued before.
     Send { peer: PeerId, bytes: Vec<u8> },
     /// Close `peer` (answered with `Input::Disconnected`).
@@ -133,7 +137,7 @@ impl SocketLink {
         debug!("socket thread gone; command answered without it");
         let error = "socket thread stopped".to_string();
         match command {
-            SocketCommand::Connect { addr } => Some(Input::ConnectFailed { addr, error }),
+            SocketCommand::Connect { addr, .. } => Some(Input::ConnectFailed { addr, error }),
             SocketCommand::Disconnect { peer, .. } => Some(Input::Disconnected {
                 peer,
                 error: Some(error),
@@ -263,7 +267,7 @@ impl SocketLoop {
     fn run_commands(&mut self) -> bool {
         loop {
             match self.commands.try_recv() {
-                Ok(SocketCommand::Connect { addr }) => self.dial(addr),
+                Ok(SocketCommand::Connect { addr, host }) => self.dial(addr, host),
                 Ok(SocketCommand::Send { peer, bytes }) => self.queue_send(peer, bytes),
                 Ok(SocketCommand::Disconnect { peer, reason }) => self.disconnect(peer, &reason),
                 Ok(SocketCommand::Stop) | Err(TryRecvError::Disconnected) => return false,

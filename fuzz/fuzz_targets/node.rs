@@ -432,7 +432,7 @@ fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, store: &mut ModelS
                 assert_eq!(decoder.buffered(), 0, "node sent a partial frame");
             }
             Output::Disconnect { peer, .. } => observed.closing.push(peer),
-            Output::Connect { addr } => observed.dials.push(addr),
+            Output::Connect { addr, .. } => observed.dials.push(addr),
             Output::Persist(change) => {
                 if let Err(why) = store.apply(&change) {
                     panic!("the node's persist does not replay: {why}: {change}");

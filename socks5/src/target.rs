@@ -66,6 +66,15 @@ impl Target {
         }
     }
 
+    /// The target for a peer the core asked to dial: `host`, if it named one (an onion
+    /// service, a seed behind the proxy), at `addr`'s port; else `addr` itself.
+    pub fn for_peer(addr: SocketAddr, host: Option<&str>) -> Result<Self, Socks5Error> {
+        match host {
+            Some(host) => Self::domain(host, addr.port()),
+            None => Ok(Self::Addr(addr)),
+        }
+    }
+
     /// The destination port.
     pub fn port(&self) -> u16 {
         match self {

@@ -13,6 +13,7 @@
 mod book;
 mod buckets;
 mod entry;
+pub mod names;
 pub mod netgroup;
 pub mod record;
 mod table;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bitcoin::p2p::address::AddrV2;
 use bitcoin::p2p::ServiceFlags;
 use bitcoin::Work;
 
@@ -59,6 +60,47 @@ pub struct Config {
     /// the user names, falling back to v1 once per address. Off: v1 only, and an inbound v2
     /// opening is closed without penalty (Core then retries with v1).
     pub v2_transport: bool,
+    /// The networks automatic connections may go to (Core's `-onlynet` and `IsReachable`):
+    /// IPv4 and IPv6 by default; onion services only through a proxy.
+    pub reachable: Reachable,
+    /// Connect to DNS seeds by name through the proxy and ask them for addresses, instead of
+    /// resolving them (Core with a name proxy). The binaries set it with `--proxy`.
+    pub seeds_by_name: bool,
+}
+
+/// The networks the node may dial by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reachable {
+    /// IPv4 addresses.
+    pub ipv4: bool,
+    /// IPv6 addresses.
+    pub ipv6: bool,
+    /// Tor v3 onion services (dialled by name; needs a proxy).
+    pub onion: bool,
+}
+
+impl Default for Reachable {
+    /// IPv4 and IPv6, as Core without a proxy or `-onlynet`.
+    fn default() -> Reachable {
+        Reachable {
+            ipv4: true,
+            ipv6: true,
+            onion: false,
+        }
+    }
+}
+
+impl Reachable {
+    /// Whether an address (in canonical form) is on a reachable network. I2P and CJDNS never
+    /// are: dialling them needs a SAM session or a CJDNS tunnel, which we do not have.
+    pub fn allows(&self, addr: &AddrV2) -> bool {
+        match addr {
+            AddrV2::Ipv4(_) => self.ipv4,
+            AddrV2::Ipv6(_) => self.ipv6,
+            AddrV2::TorV3(_) => self.onion,
+            AddrV2::TorV2(_) | AddrV2::I2p(_) | AddrV2::Cjdns(_) | AddrV2::Unknown(..) => false,
+        }
+    }
 }
 
 impl Config {
@@ -95,6 +137,8 @@ impl Config {
             fixed_seeds: true,
             seed_nodes: Vec::new(),
             v2_transport: true,
+            reachable: Reachable::default(),
+            seeds_by_name: false,
         }
     }
 }

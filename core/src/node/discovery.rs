@@ -238,6 +238,9 @@ impl Node {
             .poll(now, self.discovery.book.len(), self.outbound_up());
         for step in steps {
             match step {
+                SeedStep::Resolve(host) if self.config.seeds_by_name => {
+                    self.fetch_from_seed_by_name(&host)
+                }
                 SeedStep::Resolve(host) => self.outputs.push_back(Output::Resolve { host }),
                 SeedStep::Finished { skipped } => self.emit(Event::SeedingFinished {
                     skipped,
@@ -250,6 +253,21 @@ impl Node {
             self.fill_outbound(now);
         }
         self.maybe_feeler(now);
+    }
+
+    /// Behind a proxy a seed is not resolved: it is connected to by name, through the proxy,
+    /// and asked for addresses (an addr-fetch), as Core's `ThreadDNSAddressSeed` does with a
+    /// name proxy. The seed's own name, not the `x9.` one: what answers there is the seed's
+    /// own node, if any, not its DNS server.
+    fn fetch_from_seed_by_name(&mut self, query: &str) {
+        let seed = query.strip_prefix("x9.").unwrap_or(query).to_string();
+        // Counted as answered, so that the bare name is not asked for again.
+        let _ = self.discovery.seeding.resolved(query, 1);
+        let addr = self
+            .named
+            .insert(seed.clone(), self.params.default_port, None);
+        debug!(%seed, stand_in = %addr, "asking a seed by name through the proxy");
+        self.dial(addr, OutboundKind::AddrFetch);
     }
 
     /// An answer of the driver's resolver.
@@ -373,16 +391,16 @@ impl Node {
         for p in self.peers.values() {
             taken.insert(p.addr);
             if p.direction == Direction::Outbound && p.outbound_kind != Some(OutboundKind::Feeler) {
-                groups.insert(self.discovery.book.group(&netgroup::from_socket(p.addr).0));
+                groups.insert(self.discovery.book.group(&self.book_key(p.addr).0));
             }
         }
         for addr in self.discovery.dialing.keys() {
             taken.insert(*addr);
-            groups.insert(self.discovery.book.group(&netgroup::from_socket(*addr).0));
+            groups.insert(self.discovery.book.group(&self.book_key(*addr).0));
         }
         for tries in 0..MAX_SELECT_TRIES {
             let known = self.discovery.book.select(feeler, now, &mut self.secrets)?;
-            let Some(sa) = netgroup::to_socket(&known.addr, known.port) else {
+            let Some(sa) = self.dial_address(&known.addr, known.port) else {
                 continue;
             };
             if taken.contains(&sa)
@@ -409,19 +427,46 @@ impl Node {
         None
     }
 
+    /// The address book's key for a connection's address: the onion service behind a
+    /// stand-in, else the address itself.
+    pub(super) fn book_key(&self, addr: SocketAddr) -> (AddrV2, u16) {
+        self.named
+            .get(&addr)
+            .and_then(|n| n.book.clone())
+            .unwrap_or_else(|| netgroup::from_socket(addr))
+    }
+
+    /// The address to dial for a book entry, if its network is reachable: the socket address
+    /// of an IPv4 or IPv6 entry, a stand-in for an onion service (dialled by name through the
+    /// proxy); `None` for networks we cannot reach (I2P and CJDNS always, onion without a
+    /// proxy, and what `--onlynet` leaves out), as Core's `ThreadOpenConnections` skips
+    /// `!g_reachable_nets.Contains(addr)`.
+    fn dial_address(&mut self, addr: &AddrV2, port: u16) -> Option<SocketAddr> {
+        if !self.config.reachable.allows(addr) {
+            return None;
+        }
+        match addr {
+            AddrV2::TorV3(key) => {
+                let host = crate::addrbook::names::onion_name(key);
+                Some(self.named.insert(host, port, Some((addr.clone(), port))))
+            }
+            _ => netgroup::to_socket(addr, port),
+        }
+    }
+
     /// Asks the driver to dial `addr` for `kind`, and counts the attempt in the book.
     fn dial(&mut self, addr: SocketAddr, kind: OutboundKind) {
         if self.discovery.dialing.contains_key(&addr) {
             return;
         }
-        let (a, port) = netgroup::from_socket(addr);
+        let (a, port) = self.book_key(addr);
         // Core counts a failure for every attempt but feelers' (`fCountFailure`).
         self.discovery
             .book
             .attempt(&a, port, kind != OutboundKind::Feeler, self.now);
         self.discovery.dialing.insert(addr, kind);
         debug!(%addr, ?kind, "dialling");
-        self.outputs.push_back(Output::Connect { addr });
+        self.connect(addr);
     }
 
     /// Writes the book's changes to the store, after expiring what has gone stale.
@@ -449,14 +494,14 @@ impl Node {
 
     /// An outbound handshake completed: the book learns the address works.
     pub(super) fn outbound_negotiated(&mut self, addr: SocketAddr, services: ServiceFlags) {
-        let (a, port) = netgroup::from_socket(addr);
+        let (a, port) = self.book_key(addr);
         self.discovery.book.good(&a, port, self.now);
         self.discovery.book.set_services(&a, port, services);
     }
 
     /// An outbound peer went away after being connected: its time in the book is refreshed.
     pub(super) fn outbound_ended(&mut self, addr: SocketAddr, now: Time) {
-        let (a, port): (AddrV2, u16) = netgroup::from_socket(addr);
+        let (a, port): (AddrV2, u16) = self.book_key(addr);
         self.discovery.book.connected(&a, port, now);
     }
 }

@@ -136,11 +136,13 @@ impl Node {
             self.disconnect(id, DisconnectReason::TooManyAddresses(count));
             return;
         }
+        let Some(addr) = self.peers.get(&id).map(|p| p.addr) else {
+            return;
+        };
+        let source = self.book_key(addr).0;
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        let source = netgroup::from_socket(peer.addr).0;
-        let addr = peer.addr;
         peer.addr_relay.refill(now);
         // Core shuffles first, so that a rate-limited message keeps a random part of itself.
         for i in (1..list.len()).rev() {

@@ -17,6 +17,7 @@ pub mod discovery;
 mod eviction;
 mod gossip;
 pub mod handshake;
+pub mod named_peers;
 mod negotiation;
 pub mod outbound;
 pub mod ping;
@@ -43,7 +44,7 @@ use crate::time::Time;
 use crate::transport::TransportError;
 use crate::wire::Frame;
 
-pub use self::config::Config;
+pub use self::config::{Config, Reachable};
 use self::connection::Peer;
 use self::discourage::Discouraged;
 use self::discovery::{Discovery, OutboundKind};
@@ -93,6 +94,8 @@ pub struct Node {
     shutdown_reported: bool,
     /// Addresses that refused a v2 handshake: dialled with v1 from then on.
     v1_only: transport_choice::V1Only,
+    /// The names behind stand-in addresses (peers dialled by name through the proxy).
+    named: named_peers::NamedPeers,
 }
 
 impl Node {
@@ -134,6 +137,7 @@ impl Node {
             shutting_down: false,
             shutdown_reported: false,
             v1_only: transport_choice::V1Only::default(),
+            named: named_peers::NamedPeers::default(),
         }
     }
 
@@ -241,6 +245,12 @@ impl Node {
         self.outputs.push_back(Output::Send { peer, bytes });
     }
 
+    /// Asks the driver to dial `addr` (by the name behind it, if it is a stand-in).
+    fn connect(&mut self, addr: SocketAddr) {
+        let host = self.named.get(&addr).map(|n| n.host.clone());
+        self.outputs.push_back(Output::Connect { addr, host });
+    }
+
     /// Asks the driver to close `peer`, once; a misbehaving peer is reported as such.
     fn disconnect(&mut self, id: PeerId, reason: DisconnectReason) {
         let Some(peer) = self.peers.get_mut(&id) else {
@@ -271,7 +281,7 @@ impl Node {
         match request {
             Request::AddPeer(addr) => {
                 if !self.shutting_down && self.persistent.add(addr) {
-                    self.outputs.push_back(Output::Connect { addr });
+                    self.connect(addr);
                 }
             }
             Request::RemovePeer(addr) => self.persistent.remove(&addr),
@@ -282,7 +292,7 @@ impl Node {
                     .values()
                     .any(|p| p.addr == addr && p.closing.is_none());
                 if !self.shutting_down && !connected {
-                    self.outputs.push_back(Output::Connect { addr });
+                    self.connect(addr);
                 }
             }
             Request::Disconnect(peer) => self.disconnect(peer, DisconnectReason::Requested),
@@ -513,7 +523,7 @@ impl Node {
 
     fn run_timers(&mut self, now: Time) {
         for addr in self.persistent.due(now) {
-            self.outputs.push_back(Output::Connect { addr });
+            self.connect(addr);
         }
         self.run_discovery(now);
         self.check_chain_sync(now);

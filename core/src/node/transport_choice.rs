@@ -27,7 +27,6 @@ use tracing::info;
 use super::connection::Peer;
 use super::discovery::OutboundKind;
 use super::Node;
-use crate::output::Output;
 use crate::peer::{Direction, PeerId};
 use crate::transport::{Transport, V2Secrets};
 
@@ -100,7 +99,7 @@ impl Node {
             return None;
         }
         // The book's entry carries what the peer (or gossip about it) advertised.
-        let (a, port) = crate::addrbook::netgroup::from_socket(addr);
+        let (a, port) = self.book_key(addr);
         let advertised = self
             .discovery
             .book
@@ -135,7 +134,7 @@ impl Node {
                 self.discovery.dialing.insert(addr, kind);
             }
         }
-        self.outputs.push_back(Output::Connect { addr });
+        self.connect(addr);
         true
     }
 }

@@ -77,6 +77,8 @@ pub struct SimNode {
     pub resolved: Vec<String>,
     /// Every address the node asked to dial, in order.
     pub dialled: Vec<SocketAddr>,
+    /// Every name the node asked to dial through its proxy, in order.
+    pub dialled_names: Vec<String>,
 }
 
 enum Delivery {
@@ -96,6 +98,8 @@ pub struct Sim {
     pub dead_addrs: Vec<SocketAddr>,
     /// What names resolve to; a name not here resolves to nothing.
     pub dns: BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Nodes reachable by name, as a proxy would reach them (`Output::Connect`'s `host`).
+    pub named: BTreeMap<String, usize>,
 }
 
 impl Sim {
@@ -110,6 +114,7 @@ impl Sim {
             queue: VecDeque::new(),
             dead_addrs: Vec::new(),
             dns: BTreeMap::new(),
+            named: BTreeMap::new(),
         }
     }
 
@@ -124,6 +129,7 @@ impl Sim {
             addr_changes: Vec::new(),
             resolved: Vec::new(),
             dialled: Vec::new(),
+            dialled_names: Vec::new(),
         });
         i
     }
@@ -259,12 +265,19 @@ impl Sim {
                         self.enqueue(at, Delivery::Bytes { to, bytes });
                     }
                 }
-                Output::Connect { addr } => {
+                Output::Connect { addr, host } => {
                     self.nodes[i].dialled.push(addr);
+                    if let Some(host) = &host {
+                        self.nodes[i].dialled_names.push(host.clone());
+                    }
                     if self.dead_addrs.contains(&addr) {
                         continue;
                     }
-                    match self.nodes.iter().position(|n| n.addr == addr) {
+                    let target = match &host {
+                        Some(host) => self.named.get(host).copied(),
+                        None => self.nodes.iter().position(|n| n.addr == addr),
+                    };
+                    match target {
                         Some(j) => {
                             let (a, b) = (self.peer_id(), self.peer_id());
                             self.links.insert(End::Node(i, a), End::Node(j, b));

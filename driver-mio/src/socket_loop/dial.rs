@@ -11,10 +11,19 @@
 
 use super::*;
 use crate::proxy::{self, ProxyHandshake, Step};
+use headway_socks5::Target;
 
 impl SocketLoop {
-    /// Opens a non-blocking TCP connection to `addr`, or to the proxy if there is one.
-    pub(super) fn dial(&mut self, addr: SocketAddr) {
+    /// Opens a non-blocking TCP connection to `addr`, or to the proxy if there is one. A
+    /// `host` (a peer by name) can only be reached through the proxy.
+    pub(super) fn dial(&mut self, addr: SocketAddr, host: Option<String>) {
+        if let (Some(host), None) = (&host, self.proxy) {
+            self.report(Input::ConnectFailed {
+                addr,
+                error: format!("{host} can only be reached through a proxy (--proxy)"),
+            });
+            return;
+        }
         let Some((peer, token)) = self.allocate_peer() else {
             self.report(Input::ConnectFailed {
                 addr,
@@ -35,7 +44,7 @@ impl SocketLoop {
             Ok(stream) => {
                 match self.proxy {
                     Some(proxy) => {
-                        debug!(peer = %peer, %addr, %proxy, "dialling through SOCKS5 proxy")
+                        debug!(peer = %peer, %addr, ?host, %proxy, "dialling through SOCKS5 proxy")
                     }
                     None => debug!(peer = %peer, %addr, "dialling"),
                 }
@@ -47,7 +56,7 @@ impl SocketLoop {
                         addr,
                         direction: Direction::Outbound,
                         stream,
-                        state: ConnectionState::Dialling { deadline },
+                        state: ConnectionState::Dialling { deadline, host },
                         outbox: Outbox::default(),
                         reading_paused: false,
                     },
@@ -86,6 +95,10 @@ impl SocketLoop {
             },
         };
         let (peer, addr) = (connection.peer, connection.addr);
+        let host = match &connection.state {
+            ConnectionState::Dialling { host, .. } => host.clone(),
+            _ => None,
+        };
         match (outcome, self.proxy) {
             (Ok(()), None) => {
                 set_nodelay(&connection.stream, peer, addr);
@@ -95,8 +108,17 @@ impl SocketLoop {
                 set_nodelay(&connection.stream, peer, addr);
                 debug!(peer = %peer, %addr, %proxy, "connected to the proxy; SOCKS5 handshake");
                 let deadline = Instant::now() + self.proxy_handshake_timeout;
+                let target = match Target::for_peer(addr, host.as_deref()) {
+                    Ok(target) => target,
+                    Err(error) => {
+                        self.drop_connection(token);
+                        let error = proxy::failure(proxy, format_args!("{error}"));
+                        self.report(Input::ConnectFailed { addr, error });
+                        return;
+                    }
+                };
                 connection.state = ConnectionState::Handshaking(Box::new(ProxyHandshake::new(
-                    proxy, addr, deadline,
+                    proxy, target, deadline,
                 )));
                 self.advance_handshake(token);
             }
@@ -210,7 +232,7 @@ impl SocketLoop {
 /// When a connection still dialling or handshaking fails; `None` once it is open.
 fn dial_deadline(state: &ConnectionState) -> Option<Instant> {
     match state {
-        ConnectionState::Dialling { deadline } => Some(*deadline),
+        ConnectionState::Dialling { deadline, .. } => Some(*deadline),
         ConnectionState::Handshaking(handshake) => Some(handshake.deadline()),
         ConnectionState::Open => None,
     }

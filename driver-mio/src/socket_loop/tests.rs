@@ -168,7 +168,7 @@ fn outbound_dial_connects_and_core_disconnect_closes_the_socket() {
     let remote = StdListener::bind("127.0.0.1:0").unwrap();
     let addr = remote.local_addr().unwrap();
     let mut harness = Harness::start(DriverConfig::default());
-    harness.command(SocketCommand::Connect { addr });
+    harness.command(SocketCommand::Connect { addr, host: None });
     let (mut server_side, _) = remote.accept().unwrap();
     let peer = match harness.next_input() {
         Input::Connected {
@@ -207,7 +207,7 @@ fn outbound_dial_connects_and_core_disconnect_closes_the_socket() {
         peer,
         reason: DisconnectReason::Requested,
     });
-    harness.command(SocketCommand::Connect { addr });
+    harness.command(SocketCommand::Connect { addr, host: None });
     let (_again, _) = remote.accept().unwrap();
     match harness.next_input() {
         Input::Connected { peer: second, .. } => assert_ne!(second, peer, "ids are never reused"),
@@ -223,7 +223,7 @@ fn dial_to_a_closed_port_fails() {
         let probe = StdListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap()
     }; // closed again: nothing listens there now
-    harness.command(SocketCommand::Connect { addr });
+    harness.command(SocketCommand::Connect { addr, host: None });
     match harness.next_input() {
         Input::ConnectFailed { addr: got, error } => {
             assert_eq!(got, addr);
@@ -245,7 +245,7 @@ fn an_endless_connect_timeout_is_not_an_overflow() {
     });
     let target = StdListener::bind("127.0.0.1:0").unwrap();
     let addr = target.local_addr().unwrap();
-    harness.command(SocketCommand::Connect { addr });
+    harness.command(SocketCommand::Connect { addr, host: None });
     match harness.next_input() {
         Input::Connected {
             addr: got,
@@ -360,7 +360,10 @@ fn through_a_proxy_the_core_hears_of_the_peer_only_once_the_tunnel_is_open() {
         proxy: Some(proxy.local_addr().unwrap()),
         ..DriverConfig::default()
     });
-    harness.command(SocketCommand::Connect { addr: target });
+    harness.command(SocketCommand::Connect {
+        addr: target,
+        host: None,
+    });
     let (mut proxy_side, _) = proxy.accept().unwrap();
     proxy_side.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut greeting = [0u8; 3];

@@ -1,8 +1,9 @@
-//! Addresses as people write them, for the `peers` report: `ip:port`, `[ipv6]:port`, Tor v3
-//! `.onion` names (BIP155; the checksum is SHA3-256, from the `sha3` crate), I2P `.b32.i2p`
+//! Addresses as people write them, for the `peers` report and for the names a proxy is asked
+//! to connect to: `ip:port`, `[ipv6]:port`, Tor v3 `.onion` names (BIP155; the checksum is SHA3-256, from the `sha3` crate), I2P `.b32.i2p`
 //! names, and for anything else the BIP155 network id and the address bytes in hex.
 
 use bitcoin::p2p::address::AddrV2;
+use sha3::{Digest, Sha3_256};
 
 /// `addr` with `port`, as Core's `CService::ToStringAddrPort` writes it.
 pub fn describe(addr: &AddrV2, port: u16) -> String {
@@ -59,7 +60,6 @@ fn hex(bytes: &[u8]) -> String {
 
 /// SHA3-256 (FIPS 202), from RustCrypto's `sha3`.
 fn sha3_256(message: &[u8]) -> [u8; 32] {
-    use sha3::{Digest, Sha3_256};
     Sha3_256::digest(message).into()
 }
 
