@@ -302,7 +302,13 @@ fn bytes_after_the_proxys_reply_reach_the_core_as_the_peers_first() {
         let _ = conn.read_to_end(&mut rest);
         request
     });
-    let driver = Driver::start(empty_node(8), through(proxy)).unwrap();
+    // A v1 dialler: the mainnet header is then refused at once as the wrong magic (a v2 one
+    // would wait for a 64-byte key).
+    let mut config = Config::new(Network::Regtest);
+    config.seed = 8;
+    config.v2_transport = false;
+    let node = Node::new(config, HeaderChain::new(Network::Regtest.params()));
+    let driver = Driver::start(node, through(proxy)).unwrap();
     let target: SocketAddr = "127.0.0.1:18444".parse().unwrap();
     let started = Instant::now();
     driver.handle().request(Request::AddPeer(target));

@@ -243,10 +243,11 @@ impl ScriptedPeer {
         });
     }
 
-    /// Reads until the node closes the connection, after its BIP324 answer: at least its
-    /// 64-byte key, and what it sends after our key (terminator, version packet), nothing
-    /// more than its most garbage allows. Returns how many bytes came.
-    pub fn assert_closed_after_v2_answer(&mut self) -> usize {
+    /// Reads until the node closes the connection, with at most its BIP324 answer before it
+    /// (its key, garbage, terminator and version packet): a node that closes a hostile peer
+    /// may or may not have flushed that answer first, by the driver's timing. Returns how
+    /// many bytes came.
+    pub fn assert_closed_within_a_v2_answer(&mut self) -> usize {
         let mut rest = Vec::new();
         match self.stream.read_to_end(&mut rest) {
             Ok(_) => {}
@@ -254,7 +255,7 @@ impl ScriptedPeer {
             Err(e) => panic!("{}: the node did not close the socket: {e}", self.who),
         }
         assert!(
-            (64..=64 + 4095 + 16 + 20).contains(&rest.len()),
+            rest.len() <= 64 + 4095 + 16 + 20,
             "{}: {} bytes before the close",
             self.who,
             rest.len()

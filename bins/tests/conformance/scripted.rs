@@ -55,7 +55,7 @@ pub fn garbage_is_refused<D: TestDriver>() -> Record {
     let (_, reason) = node.next_event("PeerDisconnected", disconnected);
     assert_eq!(reason, expected, "{}", node.who());
     if v2_on() {
-        raw.assert_closed_after_v2_answer();
+        raw.assert_closed_within_a_v2_answer();
     } else {
         raw.assert_closed();
     }

@@ -163,7 +163,8 @@ pub fn through_bitcoincore_rpc(pair: &mut Pair, tip_height: u64, old_tip: &str, 
         format!("/headway:{}/", env!("CARGO_PKG_VERSION"))
     );
     assert_eq!(network.protocol_version, 70016);
-    assert_eq!(network.local_services, "0000000000000000");
+    // NODE_P2P_V2: v2 is on by default.
+    assert_eq!(network.local_services, "0000000000000800");
     assert!(!network.local_relay);
     assert!(network.network_active);
     assert_eq!(network.connections, 1);

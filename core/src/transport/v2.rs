@@ -33,10 +33,11 @@ use bip324::{
     Role, SentVersion, VersionResult,
 };
 use bitcoin::p2p::message::NetworkMessage;
-use bitcoin::secp256k1::{Secp256k1, SecretKey};
+use bitcoin::secp256k1::Secp256k1;
 
+use self::secrets::FixedKey;
+pub use self::secrets::V2Secrets;
 use super::message_id;
-use crate::rng::SecretRng;
 use crate::wire::{Frame, ReceiveBuffer, COMMAND_LEN, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
 
 /// Most garbage a peer may send before its terminator (BIP324; Core's `MAX_GARBAGE_LEN`).
@@ -106,58 +107,6 @@ impl From<bip324::Error> for V2Error {
             bip324::Error::V1Protocol => V2Error::V1Reply,
             other => V2Error::Cipher(other.to_string()),
         }
-    }
-}
-
-/// Our secrets for one v2 handshake: the secret key and the garbage sent after the public
-/// key. Drawn from the core's [`SecretRng`]; `Debug` shows neither.
-#[derive(Clone)]
-pub struct V2Secrets {
-    key: [u8; 32],
-    garbage: Vec<u8>,
-}
-
-impl V2Secrets {
-    /// A valid secret key and 0 to 4095 bytes of garbage, uniformly, as Core's
-    /// `GenerateRandomGarbage`.
-    pub fn draw(rng: &mut SecretRng) -> V2Secrets {
-        V2Secrets::draw_with_garbage(rng, MAX_GARBAGE_LEN)
-    }
-
-    /// A valid secret key and 0 to `max_garbage` (at most 4095) bytes of garbage, uniformly.
-    pub fn draw_with_garbage(rng: &mut SecretRng, max_garbage: usize) -> V2Secrets {
-        let key = loop {
-            let mut key = [0u8; 32];
-            rng.fill(&mut key);
-            // A 256-bit value is a valid key unless it is zero or at least the group order
-            // (probability about 2^-128).
-            if SecretKey::from_slice(&key).is_ok() {
-                break key;
-            }
-        };
-        let mut garbage = vec![0u8; rng.below(max_garbage.min(MAX_GARBAGE_LEN) + 1)];
-        rng.fill(&mut garbage);
-        V2Secrets { key, garbage }
-    }
-
-    /// Secrets from fixed parts, for tests (`key` must be a valid secret key).
-    pub fn from_parts(key: [u8; 32], garbage: Vec<u8>) -> V2Secrets {
-        V2Secrets { key, garbage }
-    }
-}
-
-impl fmt::Debug for V2Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "V2Secrets(.., {} bytes of garbage)", self.garbage.len())
-    }
-}
-
-/// Hands the crate our fixed secret key instead of a generator.
-struct FixedKey([u8; 32]);
-
-impl bip324::FillBytes for FixedKey {
-    fn fill_bytes(&mut self, dest: &mut [u8; 32]) {
-        *dest = self.0;
     }
 }
 
@@ -613,5 +562,6 @@ fn encrypt_into(cipher: &mut CipherSession, contents: &[u8], output: &mut Vec<u8
     );
 }
 
+mod secrets;
 #[cfg(test)]
 mod tests;
