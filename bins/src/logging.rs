@@ -148,6 +148,12 @@ fn log_event(event: &Event) {
         } => {
             info!(outbound, inbound, book_new, book_tried, "peers changed");
         }
+        // An empty answer is common (the `x9.` name first, then the bare one) and the end of
+        // seeding says when none gave anything: debug, so that a start without DNS is not
+        // sixteen lines of nothing.
+        Event::SeedResolved { host, found, added } if *found == 0 => {
+            debug!(%host, found, added, "DNS seed answered");
+        }
         Event::SeedResolved { host, found, added } => {
             info!(%host, found, added, "DNS seed answered");
         }
