@@ -156,4 +156,40 @@ mod tests {
         let error = refuse_names_behind_proxy(&RunArgs::default(), &file).unwrap_err();
         assert!(error.to_string().starts_with("key `seednode`"), "{error}");
     }
+
+    #[test]
+    fn onlynet_limits_the_networks_and_onion_needs_a_proxy() {
+        let proxy = "127.0.0.1:9050".parse().ok();
+        let none = RunArgs::default();
+        let file = FileConfig::default();
+        let plain = resolve_reachable(&none, &file, None).unwrap();
+        assert!(plain.ipv4 && plain.ipv6 && !plain.onion);
+        assert!(resolve_reachable(&none, &file, proxy).unwrap().onion);
+        let only = |nets: &[&str], proxy| {
+            let cli = RunArgs {
+                onlynet: nets.iter().map(|n| n.to_string()).collect(),
+                ..RunArgs::default()
+            };
+            resolve_reachable(&cli, &FileConfig::default(), proxy)
+        };
+        let v6 = only(&["IPv6"], None).unwrap();
+        assert!(!v6.ipv4 && v6.ipv6 && !v6.onion);
+        let tor = only(&["onion"], proxy).unwrap();
+        assert!(!tor.ipv4 && !tor.ipv6 && tor.onion);
+        let error = only(&["onion"], None).unwrap_err().to_string();
+        assert!(
+            error.starts_with("--onlynet: onion needs --proxy"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+        assert!(only(&["i2p"], proxy).is_err());
+        let error = only(&["ipv5"], None).unwrap_err().to_string();
+        assert!(error.contains("unknown network \"ipv5\""), "{error}");
+        let file = FileConfig::parse("onlynet = [\"ipv4\"]\n").unwrap();
+        let v4 = resolve_reachable(&RunArgs::default(), &file, proxy).unwrap();
+        assert!(
+            v4.ipv4 && !v4.ipv6 && !v4.onion,
+            "the file's list, and no onion"
+        );
+    }
 }
