@@ -164,6 +164,29 @@ fn inbound_bytes_flow_both_ways_and_eof_is_a_clean_disconnect() {
 }
 
 #[test]
+fn a_peer_by_name_fails_at_once_without_a_proxy() {
+    // Only a proxy can resolve a name for us; dialling the stand-in address would reach
+    // nothing (or worse, something), and resolving here would leak the name.
+    let mut harness = Harness::start(DriverConfig::default());
+    let addr: SocketAddr = "[fd68:7761:6d65::1]:8333".parse().unwrap();
+    harness.command(SocketCommand::Connect {
+        addr,
+        host: Some("example.onion".into()),
+    });
+    match harness.next_input() {
+        Input::ConnectFailed { addr: got, error } => {
+            assert_eq!(got, addr);
+            assert!(
+                error.contains("example.onion can only be reached through a proxy"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a failed dial, got {other:?}"),
+    }
+    harness.stop();
+}
+
+#[test]
 fn outbound_dial_connects_and_core_disconnect_closes_the_socket() {
     let remote = StdListener::bind("127.0.0.1:0").unwrap();
     let addr = remote.local_addr().unwrap();
