@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of headway for a while and fails on any crash.
 #
-#   .ci/fuzz.sh                 # each target 30 s
+#   .ci/fuzz.sh                 # each target 20 s
 #   FUZZ_SECONDS=600 .ci/fuzz.sh wire chain   # chosen targets, 10 min each
 #
 # Uses the stable toolchain with --sanitizer none (the address sanitizer needs nightly or
@@ -13,7 +13,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-seconds="${FUZZ_SECONDS:-30}"
+seconds="${FUZZ_SECONDS:-20}"
 work="${FUZZ_WORK_DIR:-target/fuzz-corpus}"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
