@@ -25,12 +25,7 @@ fn negotiated(sim: &Sim, n: usize) -> usize {
 }
 
 fn disconnect_reasons(sim: &Sim, n: usize) -> Vec<DisconnectReason> {
-    sim.events(n)
-        .filter_map(|e| match e {
-            Event::PeerDisconnected { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
+    sim.disconnect_reasons(n)
 }
 
 #[test]

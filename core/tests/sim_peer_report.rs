@@ -6,20 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use headway_core::{ConnectionKind, Direction, Event, Network, PeerReport, PeerSummary, Request};
+use headway_core::{ConnectionKind, Direction, Network, PeerReport, PeerSummary, Request};
 use support::fixtures::node_on;
 use support::mine::mine;
 use support::sim::Sim;
 
 fn report(sim: &mut Sim, node: usize, token: u64) -> PeerReport {
-    sim.request(node, Request::ReportPeers(token));
-    sim.events(node)
-        .filter_map(|e| match e {
-            Event::PeerReport(r) if r.token == token => Some(r.clone()),
-            _ => None,
-        })
-        .last()
-        .expect("the node answers a report request at once")
+    sim.peer_report(node, token)
 }
 
 fn only(report: &PeerReport) -> &PeerSummary {

@@ -27,23 +27,11 @@ fn negotiated_transports(sim: &Sim, n: usize) -> Vec<TransportProtocol> {
 }
 
 fn disconnect_reasons(sim: &Sim, n: usize) -> Vec<DisconnectReason> {
-    sim.events(n)
-        .filter_map(|e| match e {
-            Event::PeerDisconnected { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
+    sim.disconnect_reasons(n)
 }
 
 fn report(sim: &mut Sim, node: usize, token: u64) -> PeerReport {
-    sim.request(node, Request::ReportPeers(token));
-    sim.events(node)
-        .filter_map(|e| match e {
-            Event::PeerReport(r) if r.token == token => Some(r.clone()),
-            _ => None,
-        })
-        .last()
-        .expect("answered at once")
+    sim.peer_report(node, token)
 }
 
 fn v1_only_config(seed: u64) -> Config {

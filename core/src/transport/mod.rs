@@ -180,6 +180,8 @@ impl Transport {
     /// and an undecided inbound transport keep it until they can).
     pub fn send(&mut self, msg: NetworkMessage) {
         match &mut self.state {
+            // A frame goes out as it was encoded: no copy unless bytes are already waiting.
+            State::V1(_) if self.output.is_empty() => self.output = wire::encode(self.magic, msg),
             State::V1(_) => self.output.extend(wire::encode(self.magic, msg)),
             State::V2(session) => session.send(&msg),
             State::Probing { .. } => self.queued.push(msg),

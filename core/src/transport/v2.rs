@@ -30,7 +30,7 @@ use std::fmt;
 
 use bip324::{
     CipherSession, GarbageResult, Handshake, Initialized, PacketType, ReceivedGarbage, ReceivedKey,
-    Role, SentVersion, VersionResult,
+    Role, SentKey, SentVersion, VersionResult,
 };
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::secp256k1::Secp256k1;
@@ -211,8 +211,9 @@ impl V2Session {
         session
     }
 
-    /// Our public key and garbage.
-    fn opening(&self) -> Result<Vec<u8>, V2Error> {
+    /// The handshake from our secret key up to our key and garbage, which it writes to a
+    /// new buffer. Deterministic: every call gives the same bytes and the same state.
+    fn key_sent(&self) -> Result<(Handshake<SentKey<'_>>, Vec<u8>), V2Error> {
         let curve = Secp256k1::signing_only();
         let handshake = Handshake::<Initialized>::new_with_rng(
             self.magic,
@@ -222,8 +223,13 @@ impl V2Session {
         )?;
         let garbage = Some(self.secrets.garbage.as_slice());
         let mut bytes = vec![0u8; Handshake::<Initialized>::send_key_len(garbage)];
-        handshake.send_key(garbage, &mut bytes)?;
-        Ok(bytes)
+        let handshake = handshake.send_key(garbage, &mut bytes)?;
+        Ok((handshake, bytes))
+    }
+
+    /// Our public key and garbage.
+    fn opening(&self) -> Result<Vec<u8>, V2Error> {
+        Ok(self.key_sent()?.1)
     }
 
     /// Runs the handshake from our secret to the point where the peer's garbage is looked
@@ -232,16 +238,7 @@ impl V2Session {
         &self,
         their_key: [u8; KEY_LEN],
     ) -> Result<(Handshake<SentVersion>, Vec<u8>), V2Error> {
-        let curve = Secp256k1::signing_only();
-        let handshake = Handshake::<Initialized>::new_with_rng(
-            self.magic,
-            self.role,
-            &mut FixedKey(self.secrets.key),
-            &curve,
-        )?;
-        let garbage = Some(self.secrets.garbage.as_slice());
-        let mut key = vec![0u8; Handshake::<Initialized>::send_key_len(garbage)];
-        let handshake = handshake.send_key(garbage, &mut key)?;
+        let (handshake, _) = self.key_sent()?;
         let handshake = handshake.receive_key(their_key)?;
         let mut version = vec![0u8; Handshake::<ReceivedKey>::send_version_len(None)];
         let handshake = handshake.send_version(&mut version, None)?;

@@ -488,6 +488,30 @@ impl Sim {
         self.nodes[node].events.iter().map(|(_, e)| e)
     }
 
+    /// Why each of the node's connections ended, in order.
+    #[allow(dead_code)]
+    pub fn disconnect_reasons(&self, node: usize) -> Vec<headway_core::DisconnectReason> {
+        self.events(node)
+            .filter_map(|e| match e {
+                Event::PeerDisconnected { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Asks the node for its peer report (`Request::ReportPeers(token)`), answered at once.
+    #[allow(dead_code)]
+    pub fn peer_report(&mut self, node: usize, token: u64) -> headway_core::PeerReport {
+        self.request(node, Request::ReportPeers(token));
+        self.events(node)
+            .filter_map(|e| match e {
+                Event::PeerReport(r) if r.token == token => Some(r.clone()),
+                _ => None,
+            })
+            .last()
+            .expect("the node answers a report request at once")
+    }
+
     pub fn tip(&self, node: usize) -> headway_core::bitcoin::BlockHash {
         self.nodes[node].node.chain().tip_hash()
     }
