@@ -327,18 +327,19 @@ struct Serving {
     rpc: Rpc,
 }
 
-fn start_serving(
-    served: &ServedStore,
-    dir: &Path,
-    transport: Transport,
-    copy: bool,
-) -> Result<Serving> {
+/// Copies the served store into `dir`'s A data directory. A opens its store read-write (the
+/// address book lives there too), so no A serves from what an earlier one left in the cache.
+fn copy_served(served: &ServedStore, dir: &Path) -> Result<()> {
     let net = dir.join("a-data").join(Network::Regtest.name());
     std::fs::create_dir_all(&net).with_context(|| format!("cannot create {}", net.display()))?;
-    if copy {
-        std::fs::copy(served.dir.join("data.mdb"), net.join("data.mdb"))
-            .context("cannot copy the serving store")?;
-    }
+    std::fs::copy(served.dir.join("data.mdb"), net.join("data.mdb"))
+        .context("cannot copy the serving store")?;
+    Ok(())
+}
+
+/// Launches A on the data directory in `dir` (a copied store, or none: then genesis only).
+fn start_serving(dir: &Path, transport: Transport) -> Result<Serving> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let p2p = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let rpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let args = serving_args(&dir.join("a-data"), rpc, p2p, transport);
@@ -367,10 +368,13 @@ fn startup_leg(config: &Config, served: &ServedStore, work: &Path) -> Result<Sta
             } else {
                 (&genesis_dir, 0)
             };
-            // The first launch on the full store copies it in; the first on the genesis one
-            // creates its store. Both are warm-ups, not counted.
+            // The first launch on the full store follows the copy of its store; the first on
+            // the genesis one creates its store. Both are warm-ups, not counted.
+            if full && launch == 0 {
+                copy_served(served, dir)?;
+            }
             let launched = Instant::now();
-            let mut a = start_serving(served, dir, config.transport, full && launch == 0)?;
+            let mut a = start_serving(dir, config.transport)?;
             let stream = connect_when_listening(a.p2p, &mut a.node, START_WAIT)?;
             let listening = launched.elapsed();
             let mut peer = Peer::handshake(stream).context("handshake with the new A")?;
@@ -430,7 +434,8 @@ fn run_round(config: &Config, served: &ServedStore, work: &Path, round: usize) -
         legs.reverse();
     }
     let dir = work.join(format!("round-{round}"));
-    let mut a = start_serving(served, &dir, config.transport, true)?;
+    copy_served(served, &dir)?;
+    let mut a = start_serving(&dir, config.transport)?;
     // A listens for peers before its RPC opens, so an answer means a dial will be taken.
     let a_height = wait_rpc(&mut a.node, &a.rpc, "getblockcount", json!([]))?;
     ensure!(
