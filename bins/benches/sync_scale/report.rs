@@ -189,6 +189,14 @@ pub(crate) fn summarise(config: &Config, startup: Option<&Startup>, rounds: &[Ro
                 median(&values)
             };
             let (r_mark, r_full) = (ratio(false), ratio(true));
+            // The core's `synced` line over the floor: the network and validation part,
+            // without the store's commits behind it (informative; the goal is on the store).
+            let r_core = median(
+                &plain
+                    .iter()
+                    .filter_map(|(r, s)| Some(secs(s.core_synced?) / secs(r.floor.as_ref()?.total)))
+                    .collect::<Vec<_>>(),
+            );
             let early = median(
                 &plain
                     .iter()
@@ -231,11 +239,13 @@ pub(crate) fn summarise(config: &Config, startup: Option<&Startup>, rounds: &[Ro
             );
             println!(
                 "    target 4, over the floor: {} at {mark} (goal <= {GOAL_RATIO_MARK}: {}), {} \
-                 at {height} (goal <= {GOAL_RATIO_FULL}: {})",
+                 at {height} (goal <= {GOAL_RATIO_FULL}: {}); the core's synced line at {} \
+                 times the floor's {height}",
                 opt(r_mark, 3),
                 judged(r_mark, GOAL_RATIO_MARK),
                 opt(r_full, 3),
                 judged(r_full, GOAL_RATIO_FULL),
+                opt(r_core, 3),
             );
             println!(
                 "    target 6, headers/s: {} over 0..{mark}, {} over {mark}..{height}, {} \
