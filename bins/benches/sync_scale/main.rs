@@ -49,8 +49,8 @@
 //!
 //! Run: `cargo bench -p headway --bench sync_scale` (release build). On 2 cores at the default
 //! million headers (measured at c2a0abc): about 4 s the first time to build the store, then
-//! about 1.5 minutes for one round of all legs (mostly the startup launches and the copies of
-//! the 263 MB store); `HEADWAY_BENCH_HEADERS=100000` takes about 20 s. `cargo test --benches`
+//! about 1.5 minutes for the startup leg and the two default rounds of the other legs;
+//! `HEADWAY_BENCH_HEADERS=100000` takes about 20 s. `cargo test --benches`
 //! runs nothing here.
 
 #[path = "../../tests/support/mod.rs"]
@@ -89,8 +89,9 @@ use store::*;
 const DEFAULT_HEADERS: u32 = 1_000_000;
 /// The early mark the times are also taken at (capped at the chain's length).
 const MARK_HEIGHT: u32 = 100_000;
-/// Rounds of the floor, sync and presync legs.
-const DEFAULT_ROUNDS: usize = 1;
+/// Rounds of the floor, sync and presync legs: two, so that the order of the legs is run both
+/// ways (single runs on the shared 2-core machine differ by 10 to 20% between drivers).
+const DEFAULT_ROUNDS: usize = 2;
 /// Counted launches of A on each store in the startup leg (one uncounted warm-up first).
 const STARTUP_LAUNCHES: usize = 5;
 
