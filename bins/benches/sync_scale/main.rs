@@ -49,8 +49,9 @@
 //!
 //! Run: `cargo bench -p headway --bench sync_scale` (release build). On 2 cores at the default
 //! million headers (measured at c2a0abc): about 4 s the first time to build the store, then
-//! about 1.5 minutes for the startup leg and the two default rounds of the other legs;
-//! `HEADWAY_BENCH_HEADERS=100000` takes about 20 s. `cargo test --benches`
+//! about 45 s for the startup leg and the two default rounds of the other legs;
+//! `HEADWAY_BENCH_HEADERS=100000` takes about 15 s. Single figures vary by 10 to 20% from run
+//! to run on the shared machine; `HEADWAY_BENCH_ROUNDS=5` for a verdict near a goal. `cargo test --benches`
 //! runs nothing here.
 
 #[path = "../../tests/support/mod.rs"]
