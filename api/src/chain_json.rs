@@ -233,6 +233,7 @@ mod tests {
             store
                 .apply(&[PersistChain {
                     fork_height: 0,
+                    rejoined: vec![],
                     connected: chain[1..].to_vec(),
                     side: vec![],
                     tip_work: work_of(chain),
@@ -334,6 +335,7 @@ mod tests {
         store
             .apply(&[PersistChain {
                 fork_height: 0,
+                rejoined: vec![],
                 connected: chain[1..].to_vec(),
                 side: vec![(1, side)],
                 tip_work: work_of(&chain),

@@ -50,6 +50,7 @@ fn fixture() -> Fixture {
             let end = (start + 2000).min(chain.len());
             PersistChain {
                 fork_height: (start - 1) as u32,
+                rejoined: vec![],
                 connected: chain[start..end].to_vec(),
                 side: vec![],
                 tip_work: work_of(&chain[..end]),
@@ -59,6 +60,7 @@ fn fixture() -> Fixture {
     store.apply(&changes).unwrap();
     changes = vec![PersistChain {
         fork_height: 2800,
+        rejoined: vec![],
         connected: branch.clone(),
         side: vec![],
         tip_work: work_of(&chain[..=2800]) + work_of(&branch),

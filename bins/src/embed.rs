@@ -354,6 +354,7 @@ fn supervise<D: NodeDriver>(
 ) -> anyhow::Result<NodeSummary> {
     let (persist_tx, persist_rx) = mpsc::channel::<StoreJob>();
     let store_handle = handle.clone();
+    let served_handle = handle.clone();
     let store_state = state.clone();
     let store_subscribers = subscribers.clone();
     let store_thread = thread::Builder::new().name("store".into()).spawn(move || {
@@ -362,6 +363,7 @@ fn supervise<D: NodeDriver>(
             &persist_rx,
             || D::request(&store_handle, Request::Shutdown),
             |changes: &[TipChange]| deliver_tips(&store_state, &store_subscribers, changes),
+            |answer: Request| D::request(&served_handle, answer),
         )
     });
     let store_thread = match store_thread {
@@ -379,6 +381,7 @@ fn supervise<D: NodeDriver>(
         let job = match notification {
             Notification::Persist(change) => StoreJob::Headers(change),
             Notification::PersistAddrs(change) => StoreJob::Book(change),
+            Notification::ServeHeaders(ask) => StoreJob::Serve(ask),
             Notification::Event(event) => {
                 event_log.record(&event);
                 state.on_event(&event);

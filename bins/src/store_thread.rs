@@ -12,7 +12,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use headway_core::addrbook::AddrBookChange;
-use headway_core::{PersistChain, TipChange};
+use headway_core::{PersistChain, Request, ServeHeaders, TipChange};
 use headway_store_lmdb::HeaderStore;
 use tracing::{debug, error};
 
@@ -28,6 +28,9 @@ pub enum StoreJob {
     /// The best chain changed: reported to the tip's watchers once everything before it is
     /// committed.
     Tip(TipChange),
+    /// A peer asked for headers: read once everything before is committed, and handed back to
+    /// the node.
+    Serve(ServeHeaders),
 }
 
 /// What the store thread wrote over its life, for the closing log line.
@@ -54,55 +57,125 @@ pub fn write_store(
     jobs: &Receiver<StoreJob>,
     mut on_error: impl FnMut(),
     mut on_committed: impl FnMut(&[TipChange]),
+    mut on_served: impl FnMut(Request),
 ) -> Result<Written, (anyhow::Error, Written)> {
     let mut written = Written::default();
     let mut book = PendingBook::new();
     while let Ok(first) = jobs.recv() {
-        let mut headers: Vec<PersistChain> = Vec::new();
-        let mut tips: Vec<TipChange> = Vec::new();
+        let mut batch = Batch::default();
         for job in std::iter::once(first).chain(jobs.try_iter()) {
             match job {
-                StoreJob::Headers(change) => headers.push(change),
+                StoreJob::Headers(change) => batch.headers.push(change),
                 StoreJob::Book(change) => book.push(change),
-                StoreJob::Tip(change) => tips.push(change),
+                StoreJob::Tip(change) => batch.tips.push(change),
+                StoreJob::Serve(ask) => {
+                    // The heights are the core's best chain once everything before is written.
+                    let step = commit(
+                        store,
+                        &mut batch,
+                        &mut book,
+                        &mut written,
+                        &mut on_committed,
+                    )
+                    .and_then(|()| serve(store, &ask));
+                    match step {
+                        Ok(request) => on_served(request),
+                        Err(e) => {
+                            on_error();
+                            return Err((e, written));
+                        }
+                    }
+                }
             }
         }
-        let header_count: usize = headers
-            .iter()
-            .map(|c| c.connected.len() + c.side.len())
-            .sum();
-        let (upserts, removals) = (book.upserts(), book.removals());
-        if headers.is_empty() && book.is_empty() {
-            // Tip changes whose headers an earlier batch committed.
-            on_committed(&tips);
-            continue;
-        }
-        let change = book.take();
-        let started = Instant::now();
-        if let Err(e) = store.apply_with_addr_book(&headers, &change) {
-            error!(error = %e, "store write failed; shutting down");
+        if let Err(e) = commit(
+            store,
+            &mut batch,
+            &mut book,
+            &mut written,
+            &mut on_committed,
+        ) {
             on_error();
-            return Err((
-                anyhow::Error::from(e).context("store write failed"),
-                written,
-            ));
+            return Err((e, written));
         }
-        written.headers += header_count as u64;
-        written.book_records += upserts as u64;
-        written.book_removed += removals as u64;
-        written.commits += 1;
-        on_committed(&tips);
-        debug!(
-            changes = headers.len(),
-            headers = header_count,
-            book_upserts = upserts,
-            book_removals = removals,
-            commit_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "stored"
-        );
     }
     Ok(written)
 }
+
+/// What the store thread has taken off the channel and not yet written.
+#[derive(Default)]
+struct Batch {
+    headers: Vec<PersistChain>,
+    tips: Vec<TipChange>,
+}
+
+/// Writes `batch` and the pending book changes in one transaction (nothing if both are empty)
+/// and hands the batch's tip changes to `on_committed`.
+fn commit(
+    store: &HeaderStore,
+    batch: &mut Batch,
+    book: &mut PendingBook,
+    written: &mut Written,
+    on_committed: &mut impl FnMut(&[TipChange]),
+) -> anyhow::Result<()> {
+    let headers = std::mem::take(&mut batch.headers);
+    let tips = std::mem::take(&mut batch.tips);
+    if headers.is_empty() && book.is_empty() {
+        // Tip changes whose headers an earlier batch committed.
+        on_committed(&tips);
+        return Ok(());
+    }
+    let header_count: usize = headers
+        .iter()
+        .map(|c| c.connected.len() + c.side.len())
+        .sum();
+    let (upserts, removals) = (book.upserts(), book.removals());
+    let change = book.take();
+    let started = Instant::now();
+    if let Err(e) = store.apply_with_addr_book(&headers, &change) {
+        error!(error = %e, "store write failed; shutting down");
+        return Err(anyhow::Error::from(e).context("store write failed"));
+    }
+    written.headers += header_count as u64;
+    written.book_records += upserts as u64;
+    written.book_removed += removals as u64;
+    written.commits += 1;
+    on_committed(&tips);
+    debug!(
+        changes = headers.len(),
+        headers = header_count,
+        book_upserts = upserts,
+        book_removals = removals,
+        commit_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "stored"
+    );
+    Ok(())
+}
+
+/// Reads the headers `ask` names, for the core to send.
+fn serve(store: &HeaderStore, ask: &ServeHeaders) -> anyhow::Result<Request> {
+    let count = ask.count.min(MAX_SERVED);
+    let last = ask.first.saturating_add(count.saturating_sub(1));
+    let mut headers = Vec::with_capacity(count as usize);
+    store
+        .for_each_best(ask.first, last, |_, header| {
+            headers.push(*header);
+            Ok(())
+        })
+        .map_err(|e| {
+            error!(error = %e, "store read for serving failed; shutting down");
+            anyhow::Error::from(e).context("store read failed")
+        })?;
+    debug!(peer = %ask.peer, first = ask.first, count = headers.len(), "headers read for a peer");
+    Ok(Request::SendHeaders {
+        peer: ask.peer,
+        headers,
+    })
+}
+
+/// The most headers one answer reads: a `headers` message's limit (Core's
+/// `MAX_HEADERS_RESULTS`), whatever an ask says.
+const MAX_SERVED: u32 = 2000;
 
 #[cfg(test)]
 mod tests {
@@ -139,7 +212,8 @@ mod tests {
         // As at shutdown: the last change is sent, then the channel closes before the thread
         // has read anything.
         drop(tx);
-        let written = write_store(&store, &rx, || panic!("no error expected"), |_| {}).unwrap();
+        let written =
+            write_store(&store, &rx, || panic!("no error expected"), |_| {}, |_| {}).unwrap();
         assert_eq!(written.commits, 1, "one pending batch is one transaction");
         assert_eq!((written.book_records, written.book_removed), (1, 1));
         let book = store.load_addr_book().unwrap();
@@ -164,7 +238,8 @@ mod tests {
         .unwrap();
         drop(tx);
         let mut asked = false;
-        let (error, written) = write_store(&store, &rx, || asked = true, |_| {}).unwrap_err();
+        let (error, written) =
+            write_store(&store, &rx, || asked = true, |_| {}, |_| {}).unwrap_err();
         assert!(asked, "the node is asked to shut down");
         assert_eq!(written, Written::default());
         assert!(error.to_string().contains("store write failed"), "{error}");

@@ -109,6 +109,7 @@ fn export_refuses_a_chain_that_reorganises_between_its_chunks() {
     store
         .apply(&[PersistChain {
             fork_height: 0,
+            rejoined: vec![],
             connected: old[1..].to_vec(),
             side: vec![],
             tip_work: work(&old),
@@ -155,6 +156,7 @@ fn export_refuses_a_chain_that_reorganises_between_its_chunks() {
     store
         .apply(&[PersistChain {
             fork_height: fork as u32,
+            rejoined: vec![],
             connected: branch.clone(),
             side: vec![],
             tip_work: work(&new),
@@ -228,6 +230,7 @@ fn export_during_map_growth_writes_a_prefix_of_the_chain() {
                 store
                     .apply(&[PersistChain {
                         fork_height: start as u32 - 1,
+                        rejoined: vec![],
                         connected: chain[start..end].to_vec(),
                         side: vec![],
                         tip_work: work(&chain[..end]),

@@ -52,6 +52,7 @@ fn fixture() -> Fixture {
     let side = mine(&best[9], 2);
     let change = PersistChain {
         fork_height: 0,
+        rejoined: vec![],
         connected: best[1..].to_vec(),
         side: vec![(10, side)],
         tip_work: work(&best),

@@ -73,6 +73,14 @@ pub enum Request {
     /// Report every open connection and the added peers in an [`crate::Event::PeerReport`]
     /// carrying this token, so the asker can tell its answer from others'.
     ReportPeers(u64),
+    /// The answer to an [`crate::Output::ServeHeaders`]: send these headers (read from the
+    /// store, at most 2000) to `peer` as one `headers` message, if it is still connected.
+    SendHeaders {
+        /// The peer that asked.
+        peer: PeerId,
+        /// The headers, in height order.
+        headers: Vec<bitcoin::block::Header>,
+    },
     /// Close every connection and stop dialling; the node emits
     /// [`crate::Event::ShutdownComplete`] once nothing is left.
     Shutdown,

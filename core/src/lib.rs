@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod addrbook;
+pub mod archive;
 pub mod chain;
 pub mod input;
 pub mod node;
@@ -25,12 +26,14 @@ pub mod time;
 pub mod transport;
 pub mod wire;
 
-pub use chain::{HeaderChain, HeaderError};
+pub use archive::HeaderArchive;
+pub use chain::{ChainEntry, ChainLoader, HeaderChain, HeaderError, HeaderRange};
 pub use input::{Input, Request};
 pub use node::report::{ConnectionKind, PeerSummary, Traffic};
 pub use node::{Config, Node, Reachable};
 pub use output::{
-    DisconnectReason, Event, Notification, Output, PeerReport, PersistChain, TipChange,
+    DisconnectReason, Event, Notification, Output, PeerReport, PersistChain, ServeHeaders,
+    TipChange,
 };
 pub use params::{Network, Params};
 pub use peer::{Direction, PeerId};

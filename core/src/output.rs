@@ -56,6 +56,11 @@ pub enum Output {
     /// Persist this change of the header tree. Carry these out in order: each one builds on
     /// the ones before.
     Persist(PersistChain),
+    /// A peer asked for headers (getheaders): read them from the store, after every
+    /// [`Output::Persist`] before this one, and hand them back with
+    /// [`crate::Request::SendHeaders`]. The core keeps no full headers; the heights are on its
+    /// best chain as of this output, which is the store's once those persists are written.
+    ServeHeaders(ServeHeaders),
     /// Something the application may want to know.
     Event(Event),
 }
@@ -63,19 +68,35 @@ pub enum Output {
 /// A change of the header tree for the store to write, as one transaction.
 ///
 /// The best chain up to and including `fork_height` is unchanged; above it the best chain is now
-/// exactly `connected` (heights `fork_height + 1 ..`). Former best-chain headers above
+/// exactly `rejoined` followed by `connected` (heights `fork_height + 1 ..`). Former best-chain headers above
 /// `fork_height` that `connected` does not replace stay known as side-chain headers. `side`
 /// holds newly accepted headers that are not on the best chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersistChain {
     /// The highest height at which the best chain did not change.
     pub fork_height: u32,
-    /// The new best chain above `fork_height`, in height order.
+    /// Headers the store already holds off the best chain (sent by earlier changes) that join
+    /// it right above `fork_height`, in height order: the core keeps no full headers, so a
+    /// reorganisation onto a known branch names them by hash.
+    pub rejoined: Vec<BlockHash>,
+    /// The new best chain above `fork_height` and `rejoined`, in height order: headers new to
+    /// the store.
     pub connected: Vec<Header>,
     /// Newly accepted headers off the best chain, each with its height, parents first.
     pub side: Vec<(u32, Header)>,
     /// The cumulative work of the best chain's tip after this change.
     pub tip_work: Work,
+}
+
+/// Best-chain headers a peer asked for, by height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeHeaders {
+    /// Who asked.
+    pub peer: PeerId,
+    /// The first height to send.
+    pub first: u32,
+    /// How many (at most 2000, Core's `MAX_HEADERS_RESULTS`; never 0).
+    pub count: u32,
 }
 
 /// The best chain changed: one notice per change, however deep the reorg.
@@ -385,7 +406,7 @@ impl fmt::Display for PersistChain {
             f,
             "persist fork at {} +{} best, +{} side",
             self.fork_height,
-            self.connected.len(),
+            self.rejoined.len() + self.connected.len(),
             self.side.len()
         )
     }
@@ -400,4 +421,7 @@ pub enum Notification {
     Persist(PersistChain),
     /// An [`Output::PersistAddrs`]; the application writes it to its store, in order.
     PersistAddrs(crate::addrbook::AddrBookChange),
+    /// An [`Output::ServeHeaders`]; the application reads the headers from its store, in order
+    /// with the persists, and answers with [`crate::Request::SendHeaders`].
+    ServeHeaders(ServeHeaders),
 }

@@ -279,7 +279,9 @@ fn simnet_reorg_across_a_retarget_holds_each_branch_to_its_own_retarget_bits() {
     assert!(chain.is_on_best_chain(&header_hash(&fast_tail[0])));
     assert!(!chain.is_on_best_chain(&header_hash(&slow_tail[0])));
     assert_eq!(
-        chain.header(&header_hash(&slow_tail[0])).map(|h| h.bits),
+        chain
+            .entry(&header_hash(&slow_tail[0]))
+            .map(|e| CompactTarget::from_consensus(e.bits)),
         Some(CompactTarget::from_consensus(slow_bits))
     );
 

@@ -150,6 +150,8 @@ impl Harness {
                 Output::Persist(p) => self.persisted.push(p),
                 Output::Event(e) => self.events.push(e),
                 Output::Connect { .. } | Output::Resolve { .. } | Output::PersistAddrs(_) => {}
+                // The scripted peers never ask it for headers.
+                Output::ServeHeaders(ask) => panic!("nobody asked for headers: {ask:?}"),
             }
         }
     }

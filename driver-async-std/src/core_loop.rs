@@ -227,6 +227,7 @@ impl CoreLoop {
                 }
                 Output::Persist(change) => self.notify(Notification::Persist(change)),
                 Output::PersistAddrs(change) => self.notify(Notification::PersistAddrs(change)),
+                Output::ServeHeaders(ask) => self.notify(Notification::ServeHeaders(ask)),
                 Output::Event(event) => {
                     finished |= matches!(event, Event::ShutdownComplete);
                     self.notify(Notification::Event(event));

@@ -50,7 +50,11 @@ fn wait_for<T>(driver: &Driver, what: &str, mut pick: impl FnMut(&Event) -> Opti
                     return found;
                 }
             }
-            Ok(Notification::Persist(_) | Notification::PersistAddrs(_)) => {}
+            Ok(
+                Notification::Persist(_)
+                | Notification::PersistAddrs(_)
+                | Notification::ServeHeaders(_),
+            ) => {}
             Err(RecvTimeoutError::Timeout) => panic!("no {what} before the hang guard"),
             Err(RecvTimeoutError::Disconnected) => panic!("driver ended before {what}"),
         }

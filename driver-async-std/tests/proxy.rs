@@ -11,18 +11,20 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::p2p::address::Address;
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::bitcoin::p2p::message_network::VersionMessage;
 use headway_core::bitcoin::p2p::{Magic, ServiceFlags};
 use headway_core::{
-    Config, Direction, Event, HeaderChain, Network, Node, Notification, Request, Time,
+    Config, Direction, Event, HeaderArchive, HeaderChain, Network, Node, Notification,
+    PersistChain, Request, Time,
 };
-use headway_driver_async_std::{Driver, DriverConfig};
+use headway_driver_async_std::{Driver, DriverConfig, DriverHandle};
 use headway_regtest::microsocks::Microsocks;
 use headway_socks5::HANDSHAKE_TIMEOUT;
 
@@ -99,7 +101,87 @@ fn wait_for<T>(driver: &Driver, what: &str, mut pick: impl FnMut(&Event) -> Opti
                     return found;
                 }
             }
-            Ok(Notification::Persist(_) | Notification::PersistAddrs(_)) => {}
+            Ok(
+                Notification::Persist(_)
+                | Notification::PersistAddrs(_)
+                | Notification::ServeHeaders(_),
+            ) => {}
+            Err(RecvTimeoutError::Timeout) => panic!("no {what} before the hang guard"),
+            Err(RecvTimeoutError::Disconnected) => panic!("driver ended before {what}"),
+        }
+    }
+}
+
+/// A serving driver with its store's part played by a thread: it answers the node's asks
+/// for headers from `archive` (kept up to date with its persists) and forwards every other
+/// notification to `notifications`. Joining gives back the node once the driver ends.
+struct Served {
+    handle: DriverHandle,
+    addr: Option<SocketAddr>,
+    notifications: Receiver<Notification>,
+    thread: thread::JoinHandle<Node>,
+}
+
+fn serve_from_archive(driver: Driver, best: &[Header]) -> Served {
+    let params = Network::Regtest.params();
+    let mut archive = HeaderArchive::new(&params);
+    archive
+        .apply(&PersistChain {
+            fork_height: 0,
+            rejoined: vec![],
+            connected: best.get(1..).unwrap_or(&[]).to_vec(),
+            side: vec![],
+            tip_work: params.genesis.work(),
+        })
+        .expect("the served chain fits the archive");
+    let handle = driver.handle();
+    let addr = driver.local_addr();
+    let (forward, notifications) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        while let Ok(notification) = driver.notifications().recv() {
+            match notification {
+                Notification::ServeHeaders(ask) => driver.handle().request(archive.serve(&ask)),
+                Notification::Persist(change) => {
+                    archive.apply(&change).expect("the node's persist fits");
+                }
+                other => {
+                    let _ = forward.send(other);
+                }
+            }
+        }
+        driver.join()
+    });
+    Served {
+        handle,
+        addr,
+        notifications,
+        thread,
+    }
+}
+
+impl Served {
+    fn shut_down(self) -> Node {
+        self.handle.request(Request::Shutdown);
+        self.thread.join().expect("the archive thread")
+    }
+}
+
+/// [`wait_for`] on a forwarded notification channel.
+fn wait_events<T>(
+    notifications: &Receiver<Notification>,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let give_up = Instant::now() + HANG_GUARD;
+    loop {
+        let left = give_up.saturating_duration_since(Instant::now());
+        match notifications.recv_timeout(left) {
+            Ok(Notification::Event(event)) => {
+                if let Some(found) = pick(&event) {
+                    return found;
+                }
+            }
+            Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => panic!("no {what} before the hang guard"),
             Err(RecvTimeoutError::Disconnected) => panic!("driver ended before {what}"),
         }
@@ -154,7 +236,10 @@ fn a_node_behind_microsocks_syncs_headers_from_another_node() {
             ..DriverConfig::default()
         },
     );
-    let Some(target) = server.local_addr() else {
+    let mut best = vec![headway_regtest::genesis()];
+    best.extend_from_slice(&headers);
+    let server = serve_from_archive(server, &best);
+    let Some(target) = server.addr else {
         panic!("the serving node has no address")
     };
     let dialler = start_behind(2, proxy.addr, HANDSHAKE_TIMEOUT);
@@ -175,14 +260,18 @@ fn a_node_behind_microsocks_syncs_headers_from_another_node() {
     assert_eq!(height as usize, HEIGHT);
     assert_eq!(synced_tip, tip);
 
-    let from = wait_for(&server, "PeerConnected at the server", |e| match e {
-        Event::PeerConnected {
-            addr,
-            direction: Direction::Inbound,
-            ..
-        } => Some(*addr),
-        _ => None,
-    });
+    let from = wait_events(
+        &server.notifications,
+        "PeerConnected at the server",
+        |e| match e {
+            Event::PeerConnected {
+                addr,
+                direction: Direction::Inbound,
+                ..
+            } => Some(*addr),
+            _ => None,
+        },
+    );
     assert_eq!(
         from.ip(),
         IpAddr::V4(PROXY_OUTGOING_IP),
@@ -191,7 +280,7 @@ fn a_node_behind_microsocks_syncs_headers_from_another_node() {
 
     let dialler_node = shut_down(dialler);
     assert_eq!(dialler_node.chain().tip_hash(), tip);
-    shut_down(server);
+    server.shut_down();
     drop(proxy);
 }
 

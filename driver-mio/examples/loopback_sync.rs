@@ -1,5 +1,7 @@
 //! Measures header sync between two mio drivers over 127.0.0.1: one serves a regtest chain of
-//! N headers (mined here, in memory), the other starts from genesis and syncs it.
+//! N headers (mined here, in memory), the other starts from genesis and syncs it. The server's
+//! full headers live in a [`HeaderArchive`] on a thread of their own, which answers its core's
+//! asks for headers as a store would.
 //!
 //! `cargo run --release -p headway-driver-mio --example loopback_sync -- [N]` (default 200000).
 //! Prints the headers per second from the dial request to the served tip.
@@ -7,7 +9,9 @@
 use std::time::{Duration, Instant};
 
 use headway_core::bitcoin::block::Header;
-use headway_core::{Config, Event, HeaderChain, Network, Node, Notification, Request};
+use headway_core::{
+    Config, Event, HeaderArchive, HeaderChain, Network, Node, Notification, PersistChain, Request,
+};
 use headway_driver_mio::{Driver, DriverConfig};
 
 fn mine(len: usize) -> Vec<Header> {
@@ -32,8 +36,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .last()
         .map(Header::block_hash)
         .ok_or("empty chain")?;
-    let served = HeaderChain::from_stored(Network::Regtest.params(), headers, vec![])
-        .map_err(|e| format!("{e:?}"))?;
+    let params = Network::Regtest.params();
+    let mut archive = HeaderArchive::new(&params);
+    archive
+        .apply(&PersistChain {
+            fork_height: 0,
+            rejoined: vec![],
+            connected: headers[1..].to_vec(),
+            side: vec![],
+            tip_work: params.genesis.work(),
+        })
+        .map_err(|e| e.to_string())?;
+    let served = HeaderChain::from_stored(params, headers, vec![]).map_err(|e| format!("{e:?}"))?;
     println!("mined and loaded {len} headers in {:?}", started.elapsed());
 
     let listen = DriverConfig {
@@ -46,6 +60,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         DriverConfig::default(),
     )?;
     let addr = server.local_addr().ok_or("no listen address")?;
+    let server_handle = server.handle();
+    let archive_thread = std::thread::spawn(move || {
+        let server = server;
+        while let Ok(notification) = server.notifications().recv() {
+            match notification {
+                Notification::ServeHeaders(ask) => server.handle().request(archive.serve(&ask)),
+                Notification::Persist(change) => {
+                    let _ = archive.apply(&change);
+                }
+                Notification::Event(Event::ShutdownComplete) => break,
+                _ => {}
+            }
+        }
+        server.join();
+    });
 
     let started = Instant::now();
     client.handle().request(Request::AddPeer(addr));
@@ -64,15 +93,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "synced {len} headers in {elapsed:?}: {:.0} headers/s",
         len as f64 / elapsed.as_secs_f64()
     );
-    for driver in [client, server] {
-        driver.handle().request(Request::Shutdown);
-        while !matches!(
-            driver
-                .notifications()
-                .recv_timeout(Duration::from_secs(30))?,
-            Notification::Event(Event::ShutdownComplete)
-        ) {}
-        driver.join();
-    }
+    client.handle().request(Request::Shutdown);
+    while !matches!(
+        client
+            .notifications()
+            .recv_timeout(Duration::from_secs(30))?,
+        Notification::Event(Event::ShutdownComplete)
+    ) {}
+    client.join();
+    server_handle.request(Request::Shutdown);
+    archive_thread
+        .join()
+        .map_err(|_| "the archive thread panicked")?;
     Ok(())
 }

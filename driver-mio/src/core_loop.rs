@@ -121,6 +121,7 @@ fn drain(
             }
             Output::Persist(persist) => Notification::Persist(persist),
             Output::PersistAddrs(change) => Notification::PersistAddrs(change),
+            Output::ServeHeaders(ask) => Notification::ServeHeaders(ask),
             Output::Event(event) => {
                 shutdown |= event == Event::ShutdownComplete;
                 Notification::Event(event)

@@ -47,6 +47,7 @@ fn wait_for<T>(
                 seen.push(format!("{event:?}"));
             }
             Ok(Notification::Persist(persist)) => seen.push(format!("persist {persist}")),
+            Ok(Notification::ServeHeaders(ask)) => seen.push(format!("serve {ask:?}")),
             Ok(Notification::PersistAddrs(change)) => {
                 seen.push(format!("persist {} addresses", change.upsert.len()))
             }

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use headway_core::bitcoin::block::Header;
 use headway_core::wire::WireError;
 use headway_core::{
-    Config, Direction, DisconnectReason, Event, HeaderChain, Network, Node, Notification, Request,
+    Config, Direction, DisconnectReason, Event, HeaderArchive, HeaderChain, Network, Node,
+    Notification, PersistChain, Request,
 };
-use headway_driver_mio::{Driver, DriverConfig};
+use headway_driver_mio::{Driver, DriverConfig, DriverHandle};
 use headway_regtest::microsocks::Microsocks;
 use headway_regtest::{genesis, mine};
 
@@ -96,6 +97,60 @@ fn shut_down(driver: Driver) -> Node {
     driver.join()
 }
 
+/// A serving driver with its store's part played by a thread: it answers the node's asks
+/// for headers from `archive` (kept up to date with its persists) and forwards every other
+/// notification to `notifications`. Joining gives back the node once the driver ends.
+struct Served {
+    handle: DriverHandle,
+    addr: Option<SocketAddr>,
+    notifications: Receiver<Notification>,
+    thread: thread::JoinHandle<Node>,
+}
+
+fn serve_from_archive(driver: Driver, best: &[Header]) -> Served {
+    let params = Network::Regtest.params();
+    let mut archive = HeaderArchive::new(&params);
+    archive
+        .apply(&PersistChain {
+            fork_height: 0,
+            rejoined: vec![],
+            connected: best.get(1..).unwrap_or(&[]).to_vec(),
+            side: vec![],
+            tip_work: params.genesis.work(),
+        })
+        .expect("the served chain fits the archive");
+    let handle = driver.handle();
+    let addr = driver.local_addr();
+    let (forward, notifications) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        while let Ok(notification) = driver.notifications().recv() {
+            match notification {
+                Notification::ServeHeaders(ask) => driver.handle().request(archive.serve(&ask)),
+                Notification::Persist(change) => {
+                    archive.apply(&change).expect("the node's persist fits");
+                }
+                other => {
+                    let _ = forward.send(other);
+                }
+            }
+        }
+        driver.join()
+    });
+    Served {
+        handle,
+        addr,
+        notifications,
+        thread,
+    }
+}
+
+impl Served {
+    fn shut_down(self) -> Node {
+        self.handle.request(Request::Shutdown);
+        self.thread.join().expect("the archive thread")
+    }
+}
+
 /// A free port on 127.0.0.1 with nothing listening on it.
 fn closed_port() -> SocketAddr {
     let probe = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
@@ -132,8 +187,8 @@ fn a_node_behind_the_proxy_syncs_headers_from_another_node() {
     let mut best = vec![genesis()];
     best.extend(mine(&genesis(), 300, 7));
     let tip = best.last().map(Header::block_hash).expect("a mined chain");
-    let served =
-        HeaderChain::from_stored(Network::Regtest.params(), best, vec![]).expect("a valid chain");
+    let served = HeaderChain::from_stored(Network::Regtest.params(), best.clone(), vec![])
+        .expect("a valid chain");
     let server = Driver::start(
         node(1, served),
         DriverConfig {
@@ -142,7 +197,8 @@ fn a_node_behind_the_proxy_syncs_headers_from_another_node() {
         },
     )
     .unwrap();
-    let server_addr = server.local_addr().expect("a listening driver");
+    let server = serve_from_archive(server, &best);
+    let server_addr = server.addr.expect("a listening driver");
     let client = Driver::start(empty_node(2), through(proxy.addr)).unwrap();
 
     client.handle().request(Request::AddPeer(server_addr));
@@ -161,7 +217,7 @@ fn a_node_behind_the_proxy_syncs_headers_from_another_node() {
     });
 
     // The serving node saw its peer come from the proxy's outgoing address.
-    let seen_from = wait_for(server.notifications(), "PeerConnected", |e| match e {
+    let seen_from = wait_for(&server.notifications, "PeerConnected", |e| match e {
         Event::PeerConnected {
             addr,
             direction: Direction::Inbound,
@@ -178,7 +234,7 @@ fn a_node_behind_the_proxy_syncs_headers_from_another_node() {
     let client_node = shut_down(client);
     assert_eq!(client_node.chain().tip_hash(), tip);
     assert_eq!(client_node.chain().tip_height(), 300);
-    shut_down(server);
+    server.shut_down();
 }
 
 #[test]

@@ -52,12 +52,13 @@ use headway_core::chain::HeaderChain;
 use headway_core::input::{Input, Request};
 use headway_core::node::presync::PresyncPhase;
 use headway_core::node::{Config, Node};
-use headway_core::output::Output;
+use headway_core::output::{Output, ServeHeaders};
 use headway_core::params::{Network, Params};
 use headway_core::peer::{Direction, PeerId};
 use headway_core::time::Time;
 use headway_core::transport::v1_prefix;
 use headway_core::wire::{encode, FrameDecoder, FRAME_HEADER_LEN, MAX_MESSAGE_LENGTH};
+use headway_core::HeaderArchive;
 use headway_fuzz::regtest::{mine, mine_chain};
 use headway_fuzz::{assert_best_chain_links, FuzzInput, ModelStore};
 use libfuzzer_sys::fuzz_target;
@@ -150,6 +151,8 @@ struct Observed {
     closing: Vec<PeerId>,
     /// The locator of the last `getheaders` the node sent to each peer.
     locators: BTreeMap<PeerId, Vec<BlockHash>>,
+    /// Asks for headers to serve; the "store" answers them on the next step.
+    asks: Vec<ServeHeaders>,
 }
 
 fn peer_addr(peer: u8) -> SocketAddr {
@@ -196,14 +199,14 @@ fn version(input: &mut FuzzInput, observed: &Observed) -> NetworkMessage {
 
 /// Headers on top of a header of the node's chain: valid by construction unless a fault is
 /// chosen, so that sync, reorgs and the misbehaviour paths are all reachable.
-fn headers(input: &mut FuzzInput, chain: &HeaderChain) -> NetworkMessage {
+fn headers(input: &mut FuzzInput, chain: &HeaderChain, archive: &HeaderArchive) -> NetworkMessage {
     let tip = chain.tip_height();
     let base_height = match input.u8() % 4 {
         0 => 0,
         1 => tip.saturating_sub(u32::from(input.u8() % 8)),
         _ => tip,
     };
-    let Some(mut parent) = chain.header_at(base_height) else {
+    let Some(mut parent) = archive.best().get(base_height as usize).copied() else {
         return NetworkMessage::Headers(Vec::new());
     };
     let count = match input.u8() % 16 {
@@ -278,6 +281,7 @@ fn message(
     peer: PeerId,
     node: &Node,
     observed: &Observed,
+    archive: &HeaderArchive,
 ) -> NetworkMessage {
     match input.u8() % 18 {
         0 | 1 => version(input, observed),
@@ -308,7 +312,7 @@ fn message(
                 stop_hash: stop,
             })
         }
-        7 | 8 => headers(input, node.chain()),
+        7 | 8 => headers(input, node.chain(), archive),
         9 => NetworkMessage::SendHeaders,
         10 => NetworkMessage::WtxidRelay,
         11 | 12 => premined_headers(input, peer, observed),
@@ -397,7 +401,14 @@ fn addrv2(input: &mut FuzzInput) -> NetworkMessage {
 
 /// Drains both nodes, compares them, checks every output, learns from the sends and carries
 /// out every persist on `store`.
-fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, store: &mut ModelStore, debug: bool) {
+fn drain(
+    a: &mut Node,
+    b: &mut Node,
+    observed: &mut Observed,
+    store: &mut ModelStore,
+    archive: &mut HeaderArchive,
+    debug: bool,
+) {
     for count in 0.. {
         assert!(count < MAX_OUTPUTS_PER_STEP, "poll never drains");
         let out = a.poll();
@@ -433,9 +444,20 @@ fn drain(a: &mut Node, b: &mut Node, observed: &mut Observed, store: &mut ModelS
             }
             Output::Disconnect { peer, .. } => observed.closing.push(peer),
             Output::Connect { addr, .. } => observed.dials.push(addr),
+            Output::ServeHeaders(ask) => {
+                let last = ask.first.saturating_add(ask.count.saturating_sub(1));
+                assert!(
+                    (1..=2000).contains(&ask.count) && last <= a.chain().tip_height(),
+                    "an ask beyond the best chain: {ask:?}"
+                );
+                observed.asks.push(ask);
+            }
             Output::Persist(change) => {
                 if let Err(why) = store.apply(&change) {
                     panic!("the node's persist does not replay: {why}: {change}");
+                }
+                if let Err(why) = archive.apply(&change) {
+                    panic!("the node's persist does not fit its headers: {why}: {change}");
                 }
             }
             Output::Resolve { host } => assert!(!host.is_empty(), "empty name to resolve"),
@@ -485,6 +507,7 @@ fuzz_target!(|data: &[u8]| {
     let mut b = Node::new(config, HeaderChain::new(params.clone()));
     let mut observed = Observed::default();
     let mut store = ModelStore::new(&params.genesis);
+    let mut archive = HeaderArchive::new(&params);
     // The genesis-only chain trivially links; re-walk only when the tip moves.
     let mut checked_tip = a.chain().tip_hash();
 
@@ -495,6 +518,9 @@ fuzz_target!(|data: &[u8]| {
         let mut inputs = Vec::new();
         for peer in observed.closing.drain(..) {
             inputs.push(Input::Disconnected { peer, error: None });
+        }
+        for ask in observed.asks.drain(..) {
+            inputs.push(Input::Request(archive.serve(&ask)));
         }
         let op = input.u8();
         let peer_n = input.u8() % PEERS;
@@ -524,7 +550,7 @@ fuzz_target!(|data: &[u8]| {
                 inputs.push(Input::Received { peer, bytes });
             }
             2..=5 => {
-                let msg = message(&mut input, peer, &a, &observed);
+                let msg = message(&mut input, peer, &a, &observed, &archive);
                 let mut frame = encode(a.chain().params().magic, msg);
                 if op & 0x40 != 0 {
                     // A corrupted checksum: Core drops such a frame and keeps the peer.
@@ -576,7 +602,14 @@ fuzz_target!(|data: &[u8]| {
             if debug {
                 eprintln!("-> {inp:?}");
             }
-            drain(&mut a, &mut b, &mut observed, &mut store, debug);
+            drain(
+                &mut a,
+                &mut b,
+                &mut observed,
+                &mut store,
+                &mut archive,
+                debug,
+            );
             // What the persists describe is the node's best chain, at every height.
             store.assert_matches(a.chain());
             let chunk = match &inp {

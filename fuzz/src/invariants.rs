@@ -15,9 +15,10 @@ pub fn assert_best_chain_links(chain: &HeaderChain, down_to: u32) {
             "best chain index disagrees at {height}"
         );
         let header = chain
-            .header(&hash)
+            .entry(&hash)
             .expect("best-chain header is in the tree");
-        assert_eq!(header.block_hash(), hash);
+        assert_eq!(header.hash, hash);
+        assert!(header.on_best && header.height == height);
         if height == 0 {
             assert_eq!(
                 hash,

@@ -59,6 +59,17 @@ impl ModelStore {
         }
         // The disconnected headers stay stored, as side headers.
         self.best.truncate(fork + 1);
+        for hash in &change.rejoined {
+            let height = self.best.len() as u32;
+            match self.known.get(hash) {
+                Some(h) if *h == height => self.best.push(*hash),
+                other => {
+                    return Err(format!(
+                        "{hash} rejoins at height {height}, stored at {other:?}"
+                    ))
+                }
+            }
+        }
         for header in &change.connected {
             let height = self.best.len() as u32;
             let below = *self.best.last().expect("genesis stays");
@@ -69,12 +80,10 @@ impl ModelStore {
             }
             let hash = header.block_hash();
             if let Some(old) = self.known.insert(hash, height) {
-                // Only a side header can come back, and at the height it had.
-                if old != height {
-                    return Err(format!(
-                        "{hash} connected at height {height}, stored before at {old}"
-                    ));
-                }
+                // A stored header comes back by hash (`rejoined`), never in full.
+                return Err(format!(
+                    "{hash} connected in full at height {height}, stored before at {old}"
+                ));
             }
             self.best.push(hash);
         }
@@ -163,6 +172,7 @@ mod tests {
         stray.merkle_root = TxMerkleNode::from_byte_array([3; 32]);
         let bad = PersistChain {
             fork_height: 0,
+            rejoined: vec![],
             connected: vec![stray],
             side: Vec::new(),
             tip_work: chain.tip_work(),

@@ -55,6 +55,7 @@ fn changes(chain: &[Header]) -> Vec<PersistChain> {
         }
         out.push(PersistChain {
             fork_height: (start - 1) as u32,
+            rejoined: vec![],
             connected: chain[start..end].to_vec(),
             side: Vec::new(),
             tip_work: work,

@@ -111,11 +111,21 @@ impl HeaderStore {
         if fork < tip.height {
             self.disconnect_above(txn, fork, tip.height)?;
         }
-        let new_height = u32::try_from(change.connected.len())
+        let above = change.rejoined.len() + change.connected.len();
+        let new_height = u32::try_from(above)
             .ok()
             .and_then(|len| fork.checked_add(len))
             .ok_or_else(|| StoreError::Mismatch("heights overflow u32".into()))?;
-        for (height, header) in (fork..new_height).map(|h| h + 1).zip(&change.connected) {
+        let mut height = fork;
+        for hash in &change.rejoined {
+            height += 1;
+            prev_hash = self.rejoin(txn, height, hash, &prev_hash)?;
+        }
+        let first_new = height;
+        for (height, header) in (first_new..new_height)
+            .map(|h| h + 1)
+            .zip(&change.connected)
+        {
             if header.prev_blockhash != prev_hash {
                 return Err(StoreError::Mismatch(format!(
                     "connected header at height {height} does not link to the header below it"
@@ -153,6 +163,30 @@ impl HeaderStore {
         );
         self.best.delete_range(txn, &bounds)?;
         Ok(())
+    }
+
+    /// A header stored off the best chain joins it at `height`, above `below` (the hash of the
+    /// best header under it); returns its hash. It must be stored as a side header at that
+    /// height and link to `below`.
+    fn rejoin(
+        &self,
+        txn: &mut RwTxn,
+        height: u32,
+        hash: &BlockHash,
+        below: &BlockHash,
+    ) -> Result<BlockHash, StoreError> {
+        let (stored_height, header) = self.side_header(txn, hash)?.ok_or_else(|| {
+            StoreError::Mismatch(format!(
+                "header {hash} rejoins the best chain at height {height} but is not stored off it"
+            ))
+        })?;
+        if stored_height != height || header.prev_blockhash != *below {
+            return Err(StoreError::Mismatch(format!(
+                "header {hash} rejoins the best chain at height {height} but is stored at height \
+                 {stored_height} or does not link to the header below"
+            )));
+        }
+        self.connect(txn, height, &header)
     }
 
     /// Appends `header` to the best chain at `height` (the new right edge) and indexes it;

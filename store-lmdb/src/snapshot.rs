@@ -180,6 +180,7 @@ mod tests {
         store
             .apply(&[PersistChain {
                 fork_height: 0,
+                rejoined: vec![],
                 connected: chain[1..].to_vec(),
                 side: vec![],
                 tip_work: work_of(chain),
@@ -191,6 +192,7 @@ mod tests {
     fn reorg(best: &[Header], fork: usize, branch: &[Header]) -> PersistChain {
         PersistChain {
             fork_height: fork as u32,
+            rejoined: vec![],
             connected: branch.to_vec(),
             side: vec![],
             tip_work: work_of(&best[..=fork]) + work_of(branch),
@@ -338,6 +340,7 @@ mod tests {
         store
             .apply(&[PersistChain {
                 fork_height: 20,
+                rejoined: vec![],
                 connected: vec![],
                 side: vec![(11, side)],
                 tip_work: work_of(&chain),

@@ -231,6 +231,7 @@ mod tests {
         store
             .apply(&[PersistChain {
                 fork_height: 0,
+                rejoined: vec![],
                 connected: headers[1..].to_vec(),
                 side: vec![],
                 tip_work: work,

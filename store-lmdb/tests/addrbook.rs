@@ -241,6 +241,7 @@ fn headers_and_book_commit_together() {
     // A header batch that does not fit: the book change in the same call is not written either.
     let misfit = vec![PersistChain {
         fork_height: 25,
+        rejoined: vec![],
         connected: chain[26..].to_vec(),
         side: vec![],
         tip_work: support::work_of(&chain),

@@ -23,6 +23,7 @@ fn good_store(dir: &Path) -> Vec<headway_core::bitcoin::block::Header> {
     store
         .apply(&[PersistChain {
             fork_height: 10,
+            rejoined: vec![],
             connected: vec![],
             side: vec![(6, side[0])],
             tip_work: work_of(&chain),
@@ -105,6 +106,7 @@ fn short_values_are_errors_on_every_read_path() {
     let err = store
         .apply(&[PersistChain {
             fork_height: 2,
+            rejoined: vec![],
             connected: branch,
             side: vec![],
             tip_work: work_of(&chain),

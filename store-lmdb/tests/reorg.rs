@@ -11,6 +11,7 @@ use support::{appends, assert_consistent, mine, open_fast, regtest_chain, work_o
 fn reorg(best_to_fork: &[Header], branch: &[Header]) -> PersistChain {
     PersistChain {
         fork_height: (best_to_fork.len() - 1) as u32,
+        rejoined: vec![],
         connected: branch.to_vec(),
         side: vec![],
         tip_work: work_of(best_to_fork) + work_of(branch),
@@ -115,6 +116,7 @@ fn side_headers_are_stored_without_moving_the_tip() {
     store
         .apply(&[PersistChain {
             fork_height: 10,
+            rejoined: vec![],
             connected: vec![],
             side: side.clone(),
             tip_work: work_of(&a),
@@ -126,6 +128,7 @@ fn side_headers_are_stored_without_moving_the_tip() {
     store
         .apply(&[PersistChain {
             fork_height: 10,
+            rejoined: vec![],
             connected: vec![],
             side: side.clone(),
             tip_work: work_of(&a),
@@ -152,18 +155,21 @@ fn a_change_that_does_not_fit_writes_nothing() {
     // Above the tip even after the good change (tip 7) that precedes it.
     let above_tip = PersistChain {
         fork_height: 9,
+        rejoined: vec![],
         connected: vec![a[10]],
         side: vec![],
         tip_work: work_of(&a[..11]),
     };
     let unlinked = PersistChain {
         fork_height: 5,
+        rejoined: vec![],
         connected: vec![a[7]],
         side: vec![],
         tip_work: work_of(&a[..8]),
     };
     let orphan_side = PersistChain {
         fork_height: 5,
+        rejoined: vec![],
         connected: vec![],
         side: vec![(2, stranger[2])],
         tip_work: work_of(&a[..6]),

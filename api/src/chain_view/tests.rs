@@ -36,6 +36,7 @@ fn store_with(dir: &std::path::Path, chain: &[Header]) -> Arc<HeaderStore> {
             let end = (start + 2000).min(chain.len());
             PersistChain {
                 fork_height: (start - 1) as u32,
+                rejoined: vec![],
                 connected: chain[start..end].to_vec(),
                 side: vec![],
                 tip_work: work_of(&chain[..end]),
@@ -51,6 +52,7 @@ fn add_side(store: &HeaderStore, best: &[Header], fork: u32, branch: &[Header]) 
     store
         .apply(&[PersistChain {
             fork_height: (best.len() - 1) as u32,
+            rejoined: vec![],
             connected: vec![],
             side: (fork + 1..).zip(branch.iter().copied()).collect(),
             tip_work: work_of(best),
@@ -199,6 +201,7 @@ fn checkpoints_are_dropped_when_a_reorg_lands_below_them() {
     store
         .apply(&[PersistChain {
             fork_height: 1500,
+            rejoined: vec![],
             connected: branch.clone(),
             side: vec![],
             tip_work: work_of(&chain[..=1500]) + work_of(&branch),
@@ -363,6 +366,7 @@ fn a_tip_work_below_its_headers_is_corrupt_not_a_panic() {
     store
         .apply(&[PersistChain {
             fork_height: 0,
+            rejoined: vec![],
             connected: chain[1..].to_vec(),
             side: vec![],
             tip_work: Work::from_be_bytes([0; 32]),

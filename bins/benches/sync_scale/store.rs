@@ -125,6 +125,7 @@ pub(super) fn write_store(dir: &Path, chain: &[Header]) -> Result<BlockHash> {
         }
         changes.push(PersistChain {
             fork_height: u32::try_from(start - 1).context("height beyond u32")?,
+            rejoined: vec![],
             connected: chain[start..end].to_vec(),
             side: Vec::new(),
             tip_work: work,

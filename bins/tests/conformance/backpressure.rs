@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::wire;
-use headway_core::{HeaderChain, Network};
 
 use super::harness::{config, disconnects, Running, TestDriver};
 use super::script::{getheaders_from_genesis, served_chain, ScriptedPeer, CHAIN_LEN, MAGIC};
@@ -50,14 +49,10 @@ const LAST_PING: u64 = 0x1a57_0000_0000_0001;
 
 pub fn slow_reader<D: TestDriver>() -> Record {
     let chain = served_chain();
-    let stored = match HeaderChain::from_stored(Network::Regtest.params(), chain.to_vec(), vec![]) {
-        Ok(stored) => stored,
-        Err(e) => panic!("served chain does not load: {e}"),
-    };
     let mut node: Running<D> = Running::start(
         "server",
         config(SERVER_SEED),
-        stored,
+        chain,
         true,
         Some(SEND_BUFFER_CAP),
     );

@@ -4,11 +4,14 @@
 
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
+use headway_core::bitcoin::block::Header;
 use headway_core::transport::TransportProtocol;
-use headway_core::{Config, Event, HeaderChain, Network, Node, Notification, Request};
+use headway_core::{
+    Config, Event, HeaderArchive, HeaderChain, Network, Node, Notification, PersistChain, Request,
+};
 
 use super::transcript::summary;
 
@@ -25,8 +28,11 @@ pub trait TestDriver: Sized {
     /// For failure messages.
     const NAME: &'static str;
     /// Starts the driver over `node`; `send_buffer_cap` replaces the driver's default.
+    /// `archive` holds the node's full headers and plays its store: a relay thread answers
+    /// every `ServeHeaders` from it (fed by the node's persists) and passes everything else on.
     fn start(
         node: Node,
+        archive: HeaderArchive,
         listen: Option<SocketAddr>,
         send_buffer_cap: Option<usize>,
     ) -> std::io::Result<Self>;
@@ -36,14 +42,46 @@ pub trait TestDriver: Sized {
     fn join(self) -> Node;
 }
 
+/// The store's part for a node under test: answers its asks for headers from `archive`,
+/// keeps `archive` up to date with its persists, and forwards every notification but the asks
+/// (which the transcripts leave out: when they come depends on the peer). Ends when the
+/// driver's channel does.
+fn relay(
+    notifications: &Receiver<Notification>,
+    forward: &Sender<Notification>,
+    mut archive: HeaderArchive,
+    answer: impl Fn(Request),
+) {
+    while let Ok(notification) = notifications.recv() {
+        match notification {
+            Notification::ServeHeaders(ask) => answer(archive.serve(&ask)),
+            Notification::Persist(change) => {
+                if let Err(e) = archive.apply(&change) {
+                    panic!("a persist does not fit the node's headers: {e}");
+                }
+                let _ = forward.send(Notification::Persist(change));
+            }
+            other => {
+                let _ = forward.send(other);
+            }
+        }
+    }
+}
+
 macro_rules! test_driver {
     ($wrapper:ident, $krate:ident, $name:literal) => {
-        pub struct $wrapper($krate::Driver);
+        pub struct $wrapper {
+            local_addr: Option<SocketAddr>,
+            handle: $krate::DriverHandle,
+            notifications: Receiver<Notification>,
+            relay: std::thread::JoinHandle<Node>,
+        }
 
         impl TestDriver for $wrapper {
             const NAME: &'static str = $name;
             fn start(
                 node: Node,
+                archive: HeaderArchive,
                 listen: Option<SocketAddr>,
                 send_buffer_cap: Option<usize>,
             ) -> std::io::Result<Self> {
@@ -53,19 +91,41 @@ macro_rules! test_driver {
                     send_buffer_cap: send_buffer_cap.unwrap_or(defaults.send_buffer_cap),
                     ..defaults
                 };
-                $krate::Driver::start(node, config).map($wrapper)
+                let driver = $krate::Driver::start(node, config)?;
+                let local_addr = driver.local_addr();
+                let handle = driver.handle();
+                let answers = driver.handle();
+                let (forward, notifications) = std::sync::mpsc::channel();
+                let relay =
+                    std::thread::Builder::new()
+                        .name("archive".into())
+                        .spawn(move || {
+                            relay(driver.notifications(), &forward, archive, |r| {
+                                answers.request(r)
+                            });
+                            driver.join()
+                        })?;
+                Ok($wrapper {
+                    local_addr,
+                    handle,
+                    notifications,
+                    relay,
+                })
             }
             fn local_addr(&self) -> Option<SocketAddr> {
-                self.0.local_addr()
+                self.local_addr
             }
             fn request(&self, request: Request) {
-                self.0.handle().request(request)
+                self.handle.request(request)
             }
             fn notifications(&self) -> &Receiver<Notification> {
-                self.0.notifications()
+                &self.notifications
             }
             fn join(self) -> Node {
-                self.0.join()
+                match self.relay.join() {
+                    Ok(node) => node,
+                    Err(_) => panic!("{}: the archive relay panicked", $name),
+                }
             }
         }
     };
@@ -119,9 +179,8 @@ pub fn config(seed: u64) -> Config {
     config
 }
 
-pub fn genesis_chain() -> HeaderChain {
-    HeaderChain::new(Network::Regtest.params())
-}
+/// A node's stored headers: genesis only.
+pub const GENESIS_ONLY: &[Header] = &[];
 
 /// A running driver and everything it has notified so far.
 pub struct Running<D: TestDriver> {
@@ -140,17 +199,39 @@ pub struct Finished {
 }
 
 impl<D: TestDriver> Running<D> {
-    /// Starts `D` over a node with `config` and `chain`, listening on a free loopback port if
-    /// `listen`.
+    /// Starts `D` over a node with `config` whose store holds `stored` (the best chain from
+    /// genesis; empty for genesis only), listening on a free loopback port if `listen`.
     pub fn start(
         role: &'static str,
         config: Config,
-        chain: HeaderChain,
+        stored: &[Header],
         listen: bool,
         send_buffer_cap: Option<usize>,
     ) -> Running<D> {
+        let params = Network::Regtest.params();
+        let mut archive = HeaderArchive::new(&params);
+        let chain = if stored.is_empty() {
+            HeaderChain::new(params)
+        } else {
+            match HeaderChain::from_stored(params, stored.to_vec(), vec![]) {
+                Ok(chain) => chain,
+                Err(e) => panic!("{role}: the stored chain does not load: {e}"),
+            }
+        };
+        if let Some(above) = stored.get(1..) {
+            let filled = archive.apply(&PersistChain {
+                fork_height: 0,
+                rejoined: vec![],
+                connected: above.to_vec(),
+                side: vec![],
+                tip_work: chain.tip_work(),
+            });
+            if let Err(e) = filled {
+                panic!("{role}: the stored chain does not fit the archive: {e}");
+            }
+        }
         let node = Node::new(config, chain);
-        match D::start(node, listen.then(loopback_any), send_buffer_cap) {
+        match D::start(node, archive, listen.then(loopback_any), send_buffer_cap) {
             Ok(driver) => Running {
                 role,
                 driver,
@@ -186,7 +267,9 @@ impl<D: TestDriver> Running<D> {
     pub fn events(&self) -> impl Iterator<Item = &Event> + '_ {
         self.log.iter().filter_map(|n| match n {
             Notification::Event(event) => Some(event),
-            Notification::Persist(_) | Notification::PersistAddrs(_) => None,
+            Notification::Persist(_)
+            | Notification::PersistAddrs(_)
+            | Notification::ServeHeaders(_) => None,
         })
     }
 
@@ -346,7 +429,9 @@ pub fn disconnects(log: &[Notification]) -> Vec<headway_core::DisconnectReason> 
     log.iter()
         .filter_map(|n| match n {
             Notification::Event(e) => disconnected(e).map(|(_, reason)| reason),
-            Notification::Persist(_) | Notification::PersistAddrs(_) => None,
+            Notification::Persist(_)
+            | Notification::PersistAddrs(_)
+            | Notification::ServeHeaders(_) => None,
         })
         .collect()
 }

@@ -8,12 +8,13 @@
 //! transcripts are the same too, as long as the test acts (a request, a new connection) only
 //! at points where each node has nothing left to hear: [`settle`] waits for those.
 
+use headway_core::bitcoin::block::Header;
 use headway_core::Notification;
-use headway_core::{Direction, DisconnectReason, Event, HeaderChain, Network, Request};
+use headway_core::{Direction, DisconnectReason, Event, Request};
 
 use super::harness::{
-    config, disconnected, disconnects, expected_transport, genesis_chain, is_ping_measured,
-    is_synced, negotiated, negotiated_transport, v2_on, Running, TestDriver,
+    config, disconnected, disconnects, expected_transport, is_ping_measured, is_synced, negotiated,
+    negotiated_transport, v2_on, Running, TestDriver, GENESIS_ONLY,
 };
 use super::script::{served_chain, CHAIN_LEN};
 use super::transcript::Record;
@@ -37,9 +38,9 @@ fn settle<D: TestDriver>(node: &mut Running<D>) {
 fn listener<D: TestDriver>(
     role: &'static str,
     config: headway_core::Config,
-    chain: HeaderChain,
+    stored: &[Header],
 ) -> Running<D> {
-    Running::start(role, config, chain, true, None)
+    Running::start(role, config, stored, true, None)
 }
 
 fn dialler<D: TestDriver>(
@@ -47,7 +48,7 @@ fn dialler<D: TestDriver>(
     seed: u64,
     target: &Running<impl TestDriver>,
 ) -> Running<D> {
-    let node: Running<D> = Running::start(role, config(seed), genesis_chain(), false, None);
+    let node: Running<D> = Running::start(role, config(seed), GENESIS_ONLY, false, None);
     node.request(Request::AddPeer(target.listen_addr()));
     node
 }
@@ -67,7 +68,7 @@ fn peer_leaves<D: TestDriver>(node: &mut Running<D>) {
 /// `L` listens, `D` dials it: both complete the handshake (each seeing the right direction and
 /// the other's user agent), and shutdowns end both.
 pub fn handshake<L: TestDriver, D: TestDriver>() -> Record {
-    let mut listener: Running<L> = listener("listener", config(LISTENER_SEED), genesis_chain());
+    let mut listener: Running<L> = listener("listener", config(LISTENER_SEED), GENESIS_ONLY);
     let mut dialler: Running<D> = dialler("dialler", DIALLER_SEED, &listener);
     let target = listener.listen_addr();
 
@@ -116,18 +117,8 @@ pub fn header_sync<S: TestDriver, C: TestDriver>() -> Record {
     let Some(tip) = headers.last().map(|h| h.block_hash()) else {
         panic!("empty served chain")
     };
-    let stored = match HeaderChain::from_stored(Network::Regtest.params(), headers.to_vec(), vec![])
-    {
-        Ok(chain) => chain,
-        Err(e) => panic!("served chain does not load: {e}"),
-    };
-    assert_eq!(
-        stored.tip_hash(),
-        tip,
-        "the server starts at the served tip"
-    );
 
-    let mut server: Running<S> = listener("server", config(LISTENER_SEED), stored);
+    let mut server: Running<S> = listener("server", config(LISTENER_SEED), headers);
     let mut client: Running<C> = dialler("client", DIALLER_SEED, &server);
     client.next_event("the served tip", |e| match e {
         Event::Synced { tip: synced, .. } if *synced == tip => Some(()),
@@ -155,7 +146,9 @@ pub fn header_sync<S: TestDriver, C: TestDriver>() -> Record {
         .iter()
         .map(|n| match n {
             Notification::Persist(p) => p.connected.len(),
-            Notification::Event(_) | Notification::PersistAddrs(_) => 0,
+            Notification::Event(_)
+            | Notification::PersistAddrs(_)
+            | Notification::ServeHeaders(_) => 0,
         })
         .sum();
     assert_eq!(persisted, CHAIN_LEN, "{names}: every header persisted once");
@@ -176,7 +169,7 @@ pub fn header_sync<S: TestDriver, C: TestDriver>() -> Record {
 /// After the handshake the listener's user asks to drop the peer: the listener reports it as
 /// requested, and the dialler sees the connection end.
 pub fn requested_disconnect<L: TestDriver, D: TestDriver>() -> Record {
-    let mut listener: Running<L> = listener("listener", config(LISTENER_SEED), genesis_chain());
+    let mut listener: Running<L> = listener("listener", config(LISTENER_SEED), GENESIS_ONLY);
     let mut dialler: Running<D> = dialler("dialler", DIALLER_SEED, &listener);
     let (peer, ..) = listener.next_event("PeerNegotiated", negotiated);
     settle(&mut dialler);
@@ -209,10 +202,10 @@ pub fn requested_disconnect<L: TestDriver, D: TestDriver>() -> Record {
 pub fn ping<L: TestDriver, D: TestDriver>() -> Record {
     let mut fast = config(LISTENER_SEED);
     fast.ping_interval = PAIR_PING_INTERVAL;
-    let mut listener: Running<L> = listener("listener", fast, genesis_chain());
+    let mut listener: Running<L> = listener("listener", fast, GENESIS_ONLY);
     let mut fast = config(DIALLER_SEED);
     fast.ping_interval = PAIR_PING_INTERVAL;
-    let mut dialler: Running<D> = Running::start("dialler", fast, genesis_chain(), false, None);
+    let mut dialler: Running<D> = Running::start("dialler", fast, GENESIS_ONLY, false, None);
     dialler.request(Request::AddPeer(listener.listen_addr()));
 
     settle(&mut dialler);
@@ -250,7 +243,7 @@ pub fn ping<L: TestDriver, D: TestDriver>() -> Record {
 pub fn inbound_limit<L: TestDriver, D: TestDriver>() -> Record {
     let mut one = config(LISTENER_SEED);
     one.max_inbound = 1;
-    let mut listener: Running<L> = listener("listener", one, genesis_chain());
+    let mut listener: Running<L> = listener("listener", one, GENESIS_ONLY);
     let mut first: Running<D> = dialler("first dialler", DIALLER_SEED, &listener);
     let (kept, ..) = listener.next_event("PeerNegotiated", negotiated);
     settle(&mut first);

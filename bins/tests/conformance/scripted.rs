@@ -17,8 +17,8 @@ use headway_core::{Direction, DisconnectReason, Event, Notification, Request};
 use headway_core::transport::V2Error;
 
 use super::harness::{
-    config, disconnected, disconnects, genesis_chain, is_ping_measured, loopback_any, negotiated,
-    v2_on, Running, TestDriver,
+    config, disconnected, disconnects, is_ping_measured, loopback_any, negotiated, v2_on, Running,
+    TestDriver, GENESIS_ONLY,
 };
 use super::script::{
     answer, fork_branch, served_chain, version, ScriptedPeer, CHAIN_LEN, FORK_HEIGHT, FORK_LEN,
@@ -42,8 +42,7 @@ pub const CLOCK_SLACK: Duration = Duration::from_millis(5);
 /// once 4095 bytes of garbage came without a terminator. Either way the driver really closes
 /// the socket.
 pub fn garbage_is_refused<D: TestDriver>() -> Record {
-    let mut node: Running<D> =
-        Running::start("node", config(NODE_SEED), genesis_chain(), true, None);
+    let mut node: Running<D> = Running::start("node", config(NODE_SEED), GENESIS_ONLY, true, None);
     let mut raw = ScriptedPeer::connect(node.listen_addr(), format!("{} garbage peer", D::NAME));
     let expected = if v2_on() {
         raw.send_bytes(&[0xde_u8; 64 + 4095 + 16]);
@@ -73,8 +72,7 @@ pub fn closed_port_fails<D: TestDriver>() -> Record {
         Ok(addr) => addr, // the listener is dropped here: nothing listens there any more
         Err(e) => panic!("cannot find a free port: {e}"),
     };
-    let mut node: Running<D> =
-        Running::start("node", config(NODE_SEED), genesis_chain(), false, None);
+    let mut node: Running<D> = Running::start("node", config(NODE_SEED), GENESIS_ONLY, false, None);
     node.request(Request::AddPeer(closed));
     let (addr, error) = node.next_event("ConnectFailed", |e| match e {
         Event::ConnectFailed { addr, error, .. } => Some((*addr, error.clone())),
@@ -108,8 +106,7 @@ pub fn sync_from_scripted_peer<D: TestDriver>() -> Record {
         Ok(addr) => addr,
         Err(e) => panic!("no listening address: {e}"),
     };
-    let mut node: Running<D> =
-        Running::start("node", config(NODE_SEED), genesis_chain(), false, None);
+    let mut node: Running<D> = Running::start("node", config(NODE_SEED), GENESIS_ONLY, false, None);
     node.request(Request::AddPeer(addr));
     let mut server = ScriptedPeer::accept(&listener, format!("{} scripted server", D::NAME));
     server.handshake_outbound(CHAIN_LEN as i32);
@@ -148,7 +145,9 @@ pub fn sync_from_scripted_peer<D: TestDriver>() -> Record {
         .iter()
         .filter_map(|n| match n {
             Notification::Persist(p) => Some(p.clone()),
-            Notification::Event(_) | Notification::PersistAddrs(_) => None,
+            Notification::Event(_)
+            | Notification::PersistAddrs(_)
+            | Notification::ServeHeaders(_) => None,
         })
         .collect();
     let shape: Vec<(u32, usize, usize)> = persists
@@ -195,7 +194,7 @@ pub fn sync_from_scripted_peer<D: TestDriver>() -> Record {
 pub fn ping_and_pong<D: TestDriver>() -> Record {
     let mut fast = config(NODE_SEED);
     fast.ping_interval = PING_INTERVAL;
-    let mut node: Running<D> = Running::start("node", fast, genesis_chain(), true, None);
+    let mut node: Running<D> = Running::start("node", fast, GENESIS_ONLY, true, None);
     let started = Instant::now();
     let mut peer = ScriptedPeer::connect(node.listen_addr(), format!("{} scripted peer", D::NAME));
     let first = peer.handshake_inbound();
@@ -255,7 +254,7 @@ pub fn ping_and_pong<D: TestDriver>() -> Record {
 pub fn inbound_limit<D: TestDriver>() -> Record {
     let mut one = config(NODE_SEED);
     one.max_inbound = 1;
-    let mut node: Running<D> = Running::start("node", one, genesis_chain(), true, None);
+    let mut node: Running<D> = Running::start("node", one, GENESIS_ONLY, true, None);
     let addr = node.listen_addr();
     let mut first = ScriptedPeer::connect(addr, format!("{} first peer", D::NAME));
     let nonce = first.handshake_inbound();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use headway_core::bitcoin::p2p::message::NetworkMessage;
 use headway_core::{Direction, DisconnectReason, Event, Request};
 
-use super::harness::{config, disconnected, genesis_chain, loopback_any, Running, TestDriver};
+use super::harness::{config, disconnected, loopback_any, Running, TestDriver, GENESIS_ONLY};
 use super::script::ScriptedPeer;
 use super::scripted::{CLOCK_SLACK, NODE_SEED};
 use super::transcript::Record;
@@ -20,7 +20,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 fn impatient<D: TestDriver>(listen: bool) -> Running<D> {
     let mut short = config(NODE_SEED);
     short.handshake_timeout = HANDSHAKE_TIMEOUT;
-    Running::start("node", short, genesis_chain(), listen, None)
+    Running::start("node", short, GENESIS_ONLY, listen, None)
 }
 
 /// Waits for the timeout and checks that it did not come early: `since` is a moment before

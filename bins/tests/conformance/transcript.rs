@@ -191,7 +191,7 @@ pub fn normalise(log: &[Notification]) -> Vec<Notification> {
             Notification::Persist(p) => Some(Notification::Persist(p.clone())),
             Notification::Event(e) => labels.event(e.clone()).map(Notification::Event),
             // Address book writes depend on timing, not on the driver: left out.
-            Notification::PersistAddrs(_) => None,
+            Notification::PersistAddrs(_) | Notification::ServeHeaders(_) => None,
         })
         .collect()
 }
@@ -328,8 +328,9 @@ pub fn normalise_wire(msg: NetworkMessage) -> NetworkMessage {
 pub fn summary(notification: &Notification) -> String {
     match notification {
         Notification::Persist(p) => format!(
-            "Persist {{ fork_height: {}, connected: {} (last {:?}), side: {}, tip_work: {:?} }}",
+            "Persist {{ fork_height: {}, rejoined: {}, connected: {} (last {:?}), side: {}, tip_work: {:?} }}",
             p.fork_height,
+            p.rejoined.len(),
             p.connected.len(),
             p.connected.last().map(|h| h.block_hash()),
             p.side.len(),
@@ -350,6 +351,7 @@ pub fn summary(notification: &Notification) -> String {
             c.upsert.len(),
             c.remove.len()
         ),
+        Notification::ServeHeaders(ask) => format!("{ask:?}"),
     }
 }
 

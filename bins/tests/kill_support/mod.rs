@@ -58,6 +58,9 @@ pub struct NodeRun {
     partial: String,
     /// Every complete log line read so far.
     pub lines: Vec<String>,
+    /// Lines read by [`NodeRun::wait_for_line`] after the one it returned: the next wait
+    /// looks at them first, so two lines written together are both found, in order.
+    unmatched: std::collections::VecDeque<String>,
     /// When it was spawned.
     pub started: Instant,
 }
@@ -96,6 +99,7 @@ impl NodeRun {
             log_path: log,
             log_file,
             partial: String::new(),
+            unmatched: std::collections::VecDeque::new(),
             lines: Vec::new(),
             started,
         }
@@ -202,7 +206,9 @@ impl NodeRun {
     ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            for line in self.new_lines() {
+            let fresh = self.new_lines();
+            self.unmatched.extend(fresh);
+            while let Some(line) = self.unmatched.pop_front() {
                 if found(&line) {
                     return line;
                 }

@@ -1,5 +1,6 @@
 //! Block locators (Core's `LocatorEntries`, reference/protocol.md §3.4) and the serving side
-//! of getheaders (Core's `FindForkInGlobalIndex` followed by walking the best chain).
+//! of getheaders (Core's `FindForkInGlobalIndex` followed by walking the best chain), which
+//! ends in a [`HeaderRange`] of the best chain for the store to read.
 
 use bitcoin::BlockHash;
 
@@ -10,6 +11,15 @@ pub const MAX_LOCATOR_ENTRIES: usize = 101;
 
 /// Entries taken one step apart before the step starts doubling (Core: the tip plus 10).
 const SINGLE_STEPS: usize = 10;
+
+/// Best-chain headers to send: heights `first .. first + count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRange {
+    /// The first height.
+    pub first: u32,
+    /// How many headers (0: an empty answer).
+    pub count: u32,
+}
 
 /// The heights of a locator from `height`: the height itself, 10 single steps, then doubling
 /// steps, always ending at 0.

@@ -3,13 +3,23 @@
 //!
 //! Submodules: [`pow`] (compact targets, proof of work, block proof), [`difficulty`] (the
 //! nBits a header must carry), [`validate`] (contextual checks), `tree` (compact storage and
-//! ancestor lookup), [`locator`] (locators and getheaders serving).
+//! ancestor lookup), `hash_index` (finding a node by hash), `work` (cumulative work without
+//! 16 bytes a node), [`load`] (rebuilding the tree from a store), [`locator`] (locators and
+//! what a getheaders asks of the best chain).
+//!
+//! The tree keeps what validation, locators and fork choice need, about 58 bytes a header,
+//! not the headers themselves: the store has those, and answers what peers ask for
+//! (`Output::ServeHeaders`). What a change hands to the store carries the full headers that
+//! are new to it ([`PersistChain`]).
 
 pub mod difficulty;
+mod hash_index;
+pub mod load;
 pub mod locator;
 pub mod pow;
 mod tree;
 pub mod validate;
+mod work;
 
 use bitcoin::block::Header;
 use bitcoin::hashes::{sha256d, Hash};
@@ -21,7 +31,11 @@ use crate::params::Params;
 use crate::time::Time;
 
 use difficulty::{Ancestry, BlockInfo, DifficultyRules};
-use tree::{Node, Tree, NO_PARENT};
+use tree::{Node, Tree};
+use work::ProofCache;
+
+pub use load::ChainLoader;
+pub use locator::HeaderRange;
 
 /// Why a header was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +91,10 @@ pub enum HeaderError {
         /// Its parent's time.
         prev: u32,
     },
+    /// The tree holds as many headers as its index can name (`hash_index::MAX_NODES`, 134
+    /// million): nothing more is taken. Not an offence: no peer can be blamed for it.
+    #[error("the header tree is full")]
+    TreeFull,
     /// The version is below what BIP34/BIP66/BIP65 require at this height ("bad-version").
     #[error("version {version:#x} below {min} at height {height} (bad-version)")]
     BadVersion {
@@ -95,7 +113,7 @@ impl HeaderError {
     pub fn is_offence(&self) -> bool {
         !matches!(
             self,
-            HeaderError::TimeTooNew { .. } | HeaderError::UnknownParent(_)
+            HeaderError::TimeTooNew { .. } | HeaderError::UnknownParent(_) | HeaderError::TreeFull
         )
     }
 }
@@ -117,6 +135,28 @@ pub enum LoadError {
     /// A stored side-chain header has no known parent.
     #[error("stored side header {0} has no known parent")]
     OrphanSide(BlockHash),
+    /// The store holds more headers than the tree can index.
+    #[error("the store holds more headers than the tree can index")]
+    TooMany,
+}
+
+/// What the tree knows of one header: everything but its version, merkle root and nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainEntry {
+    /// The header's hash.
+    pub hash: BlockHash,
+    /// Its parent's hash (all zeros for genesis).
+    pub prev_blockhash: BlockHash,
+    /// Its height.
+    pub height: u32,
+    /// Its timestamp.
+    pub time: u32,
+    /// Its nBits.
+    pub bits: u32,
+    /// Cumulative work from genesis through it.
+    pub work: Work,
+    /// Whether it is on the best chain.
+    pub on_best: bool,
 }
 
 /// The result of [`HeaderChain::accept`]: what changed, and why it stopped early if it did.
@@ -143,11 +183,12 @@ pub struct HeaderChain {
     params: Params,
     rules: DifficultyRules,
     tree: Tree,
-    /// The last (nBits, block proof) computed: consecutive headers nearly always share nBits,
-    /// and the 256-bit division is worth skipping.
-    proof_cache: (u32, u128),
+    proofs: ProofCache,
     /// The best tip's full header, kept so that [`HeaderChain::tip_header`] can lend it.
     tip_header: Header,
+    /// What Core's min-difficulty walk-back returns from each node, by node index, on the
+    /// networks that need it (testnet3, testnet4; see [`needs_walk_cache`]).
+    walk_bits: Option<Vec<u32>>,
 }
 
 /// The double SHA-256 of a header's 80-byte serialization.
@@ -162,10 +203,21 @@ pub fn header_hash(header: &Header) -> BlockHash {
     BlockHash::from_raw_hash(sha256d::Hash::hash(&buf))
 }
 
+/// Whether the min-difficulty walk-back (Core's loop in `GetNextWorkRequired`) needs a cached
+/// answer per node: on a network that allows min-difficulty blocks and retargets. Where the
+/// difficulty never changes and genesis carries the pow limit (regtest), every valid header
+/// carries the pow limit (the required bits are the limit, the parent's or a walked-back
+/// ancestor's, all the limit by induction from genesis), so the walk always answers the
+/// limit and needs no cache.
+fn needs_walk_cache(rules: &DifficultyRules, genesis_bits: u32) -> bool {
+    rules.allow_min_difficulty && !(rules.no_retargeting && genesis_bits == rules.pow_limit_bits)
+}
+
 /// The chain ending at one node, as the difficulty rules see it.
 struct TreeAncestry<'a> {
     tree: &'a Tree,
     parent: u32,
+    walk_bits: Option<&'a [u32]>,
 }
 
 impl Ancestry for TreeAncestry<'_> {
@@ -173,8 +225,12 @@ impl Ancestry for TreeAncestry<'_> {
         info_of(self.tree.node(self.tree.ancestor(self.parent, height)))
     }
 
-    fn last_non_min_difficulty_bits(&self, _parent: BlockInfo, _limit: u32, _interval: u32) -> u32 {
-        self.tree.node(self.parent).last_real_bits
+    fn last_non_min_difficulty_bits(&self, _parent: BlockInfo, limit: u32, _interval: u32) -> u32 {
+        match self.walk_bits {
+            Some(cache) => cache.get(self.parent as usize).copied().unwrap_or(limit),
+            // `needs_walk_cache` is false: the walk would end at the limit.
+            None => limit,
+        }
     }
 }
 
@@ -196,67 +252,40 @@ impl HeaderChain {
         let rules = DifficultyRules::new(&params);
         let genesis = params.genesis;
         let bits = genesis.bits.to_consensus();
-        let proof = pow::block_proof(&pow::decode_compact(bits).value);
+        let mut proofs = ProofCache::new();
+        let proof = proofs.proof(bits);
         let tree = Tree::new(&genesis, params.genesis_hash(), proof, capacity);
+        let walk_bits = needs_walk_cache(&rules, bits).then(|| {
+            let mut cache = Vec::with_capacity(capacity.max(1));
+            cache.push(bits);
+            cache
+        });
         HeaderChain {
             params,
             rules,
             tree,
-            proof_cache: (bits, proof),
+            proofs,
             tip_header: genesis,
+            walk_bits,
         }
     }
 
     /// A tree rebuilt from a store: `best` is the best chain from genesis in height order,
-    /// `side` the other headers with their heights, parents first. Proof of work is trusted
-    /// (the store only holds validated headers); links and genesis are checked. An empty
-    /// `best` gives a fresh tree. Side heights are recomputed from the parents; side headers
-    /// already known are skipped. The stored best chain stays best.
+    /// `side` the other headers with their heights, parents first. See [`ChainLoader`], which
+    /// this drives, for what is checked and what is trusted.
     pub fn from_stored(
         params: Params,
         best: Vec<Header>,
         side: Vec<(u32, Header)>,
     ) -> Result<HeaderChain, LoadError> {
-        let mut chain = HeaderChain::with_capacity(params, best.len() + side.len());
-        let mut headers = best.iter();
-        if let Some(first) = headers.next() {
-            let found = header_hash(first);
-            if found != chain.params.genesis_hash() {
-                return Err(LoadError::WrongGenesis {
-                    found,
-                    network: chain.params.network,
-                });
-            }
+        let mut loader = ChainLoader::new(params, best.len() + side.len());
+        for header in &best {
+            loader.push_best(header)?;
         }
-        for (height, header) in (1u32..).zip(headers) {
-            let parent = chain.tree.tip();
-            if header.prev_blockhash != chain.tree.node(parent).hash {
-                return Err(LoadError::BrokenLink(height));
-            }
-            let node = chain.make_node(header, header_hash(header), parent);
-            chain.tree.push_best_unindexed(node);
+        for (height, header) in &side {
+            loader.push_side(*height, header)?;
         }
-        chain.tree.rebuild_index();
-        chain.tip_header = chain.tree.header(chain.tree.tip());
-        for (_, header) in &side {
-            let hash = header_hash(header);
-            if chain.tree.lookup(&hash).is_some() {
-                continue;
-            }
-            let parent = chain
-                .tree
-                .lookup(&header.prev_blockhash)
-                .ok_or(LoadError::OrphanSide(hash))?;
-            let node = chain.make_node(header, hash, parent);
-            chain.tree.push(node);
-        }
-        debug!(
-            network = %chain.params.network,
-            height = chain.tip_height(),
-            side = chain.tree.len() - best.len().max(1),
-            "header chain loaded"
-        );
-        Ok(chain)
+        loader.finish()
     }
 
     /// The network parameters.
@@ -281,7 +310,7 @@ impl HeaderChain {
 
     /// Cumulative work of the best chain.
     pub fn tip_work(&self) -> Work {
-        pow::work_from_u128(self.tree.node(self.tree.tip()).work)
+        pow::work_from_u128(self.tree.work.tip())
     }
 
     /// Number of headers in the tree, best chain and side branches together.
@@ -292,6 +321,14 @@ impl HeaderChain {
     /// Never true: the tree always holds genesis.
     pub fn is_empty(&self) -> bool {
         false
+    }
+
+    /// Room for `more` headers beyond those held (a sync that knows how far its peer is).
+    pub fn reserve(&mut self, more: usize) {
+        self.tree.reserve(more);
+        if let Some(cache) = self.walk_bits.as_mut() {
+            cache.reserve_exact(more);
+        }
     }
 
     /// Whether `hash` is anywhere in the tree.
@@ -311,9 +348,27 @@ impl HeaderChain {
             .is_some_and(|i| self.tree.is_on_best(i))
     }
 
-    /// The best chain's header at `height`.
-    pub fn header_at(&self, height: u32) -> Option<Header> {
-        self.tree.best_at(height).map(|i| self.tree.header(i))
+    /// What the tree knows of a header anywhere in it.
+    pub fn entry(&self, hash: &BlockHash) -> Option<ChainEntry> {
+        let idx = self.tree.lookup(hash)?;
+        let node = self.tree.node(idx);
+        Some(ChainEntry {
+            hash: node.hash,
+            prev_blockhash: self.tree.parent_hash(idx),
+            height: node.height,
+            time: node.time,
+            bits: node.bits,
+            work: pow::work_from_u128(self.tree.work_of(idx)),
+            on_best: self.tree.is_on_best(idx),
+        })
+    }
+
+    /// The median time past of a header anywhere in the tree: the median of its timestamp
+    /// and those of up to 10 ancestors.
+    pub fn median_time_past(&self, hash: &BlockHash) -> Option<u32> {
+        self.tree
+            .lookup(hash)
+            .map(|i| self.tree.median_time_past(i))
     }
 
     /// The best chain's hash at `height`.
@@ -321,16 +376,11 @@ impl HeaderChain {
         self.tree.best_at(height).map(|i| self.tree.node(i).hash)
     }
 
-    /// A header anywhere in the tree.
-    pub fn header(&self, hash: &BlockHash) -> Option<Header> {
-        self.tree.lookup(hash).map(|i| self.tree.header(i))
-    }
-
     /// Cumulative work up to and including a header anywhere in the tree.
     pub fn work_of(&self, hash: &BlockHash) -> Option<Work> {
         self.tree
             .lookup(hash)
-            .map(|i| pow::work_from_u128(self.tree.node(i).work))
+            .map(|i| pow::work_from_u128(self.tree.work_of(i)))
     }
 
     /// Core's locator from the best tip: the tip, 10 single steps, then doubling, ending at
@@ -348,35 +398,43 @@ impl HeaderChain {
             .unwrap_or_default()
     }
 
-    /// Serving getheaders: up to `max` best-chain headers after the first locator entry on
-    /// our best chain (after genesis if none is; after the tip if an entry is a descendant
-    /// of our tip, as Core's `FindForkInGlobalIndex`), through `stop` if it is met (a zero
-    /// `stop` means no stop). An empty locator asks, as in Core, for the `stop` header
-    /// alone: it is given if it is on our best chain.
+    /// Serving getheaders: which best-chain headers to send, as heights: up to `max` after
+    /// the first locator entry on our best chain (after genesis if none is; Core's
+    /// `FindForkInGlobalIndex`), through `stop` if it is met (a zero `stop` means no stop).
+    /// An empty locator asks, as in Core, for the `stop` header alone: it is given if it is
+    /// on our best chain. The store composes the message from these heights.
     pub fn headers_after(
         &self,
         locator: &[BlockHash],
         stop: &BlockHash,
         max: usize,
-    ) -> Vec<Header> {
+    ) -> HeaderRange {
+        let nothing = HeaderRange { first: 0, count: 0 };
         if max == 0 {
-            return Vec::new();
+            return nothing;
         }
         if locator.is_empty() {
             return match self.tree.lookup(stop) {
-                Some(i) if self.tree.is_on_best(i) => vec![self.tree.header(i)],
-                _ => Vec::new(),
+                Some(i) if self.tree.is_on_best(i) => HeaderRange {
+                    first: self.tree.node(i).height,
+                    count: 1,
+                },
+                _ => nothing,
             };
         }
-        let start = self.tree.fork_point(locator).saturating_add(1);
-        let mut out = Vec::new();
-        for &idx in self.tree.best_from(start).iter().take(max) {
-            out.push(self.tree.header(idx));
-            if self.tree.node(idx).hash == *stop {
-                break;
+        let first = self.tree.fork_point(locator).saturating_add(1);
+        let available = self.tree.best_from(first);
+        let mut count = available.len().min(max);
+        if let Some(stop_idx) = self.tree.lookup(stop) {
+            let node = self.tree.node(stop_idx);
+            if self.tree.is_on_best(stop_idx) && node.height >= first {
+                count = count.min((node.height - first) as usize + 1);
             }
         }
-        out
+        HeaderRange {
+            first,
+            count: count as u32,
+        }
     }
 
     /// Validates and adds `headers` in order (each must extend a header already known or
@@ -390,6 +448,11 @@ impl HeaderChain {
     /// [`HeaderChain::accept`] with the headers' hashes already computed (the node hashes a
     /// headers message once, to check its continuity, and reuses the hashes here). `hashes[i]`
     /// must be the hash of `headers[i]`.
+    ///
+    /// A header that extends the best tip joins the best chain at once (nearly every header of
+    /// a sync); one elsewhere is kept aside with its work, and the best chain moves to the
+    /// most-work header at the end. What is reported is the change from the tip before the
+    /// call, as one move.
     pub(crate) fn accept_hashed(
         &mut self,
         headers: &[Header],
@@ -400,28 +463,39 @@ impl HeaderChain {
         let mut out = Accepted::default();
         let first_new = self.tree.len() as u32;
         let old_tip = self.tree.tip();
+        let old_height = self.tree.tip_height();
         let mut best = old_tip;
-        let mut best_work = self.tree.node(old_tip).work;
-        // The header just added: in a headers message it is nearly always the next one's
-        // parent, which saves an index lookup.
-        let mut last: Option<(BlockHash, u32)> = None;
-        for (header, &hash) in headers.iter().zip(hashes) {
+        let mut best_work = self.tree.work.tip();
+        // Where in `headers` each added node came from, by node index minus `first_new`.
+        let mut from: Vec<usize> = Vec::new();
+        // The header just added, with its work: in a headers message it is nearly always the
+        // next one's parent, which saves an index lookup and a work sum.
+        let mut last: Option<(BlockHash, u32, u128)> = None;
+        for (pos, (header, &hash)) in headers.iter().zip(hashes).enumerate() {
             if self.tree.lookup(&hash).is_some() {
                 continue;
             }
+            if self.tree.is_full() {
+                out.error = Some((hash, HeaderError::TreeFull));
+                break;
+            }
             let parent = match last {
-                Some((h, idx)) if h == header.prev_blockhash => Some(idx),
-                _ => self.tree.lookup(&header.prev_blockhash),
+                Some((h, idx, work)) if h == header.prev_blockhash => Some((idx, work)),
+                _ => self
+                    .tree
+                    .lookup(&header.prev_blockhash)
+                    .map(|idx| (idx, self.tree.work_of(idx))),
             };
-            let Some(parent) = parent else {
+            let Some((parent, parent_work)) = parent else {
                 out.error = Some((hash, HeaderError::UnknownParent(header.prev_blockhash)));
                 break;
             };
             match self.check(header, &hash, parent, now) {
                 Ok(node) => {
-                    let work = node.work;
-                    let idx = self.tree.push(node);
-                    last = Some((hash, idx));
+                    let work = parent_work.saturating_add(self.proofs.proof(node.bits));
+                    let idx = self.insert(node, work);
+                    from.push(pos);
+                    last = Some((hash, idx, work));
                     out.added += 1;
                     if work > best_work {
                         best = idx;
@@ -438,19 +512,48 @@ impl HeaderChain {
         if out.added == 0 {
             return out;
         }
-        let tip_work = pow::work_from_u128(best_work);
-        let (fork_height, connected) = if best != old_tip {
-            let (fork_height, disconnected, connected) = self.tree.set_tip(best);
-            self.tip_header = self.tree.header(best);
+        let header_of = |idx: u32| -> Option<Header> {
+            let pos = from.get(idx.checked_sub(first_new)? as usize)?;
+            headers.get(*pos).copied()
+        };
+        // Disconnected by the final move, old best-chain nodes only (those above the old tip
+        // joined during this call).
+        let mut fork_height = old_height;
+        let mut disconnected = Vec::new();
+        if best != self.tree.tip() {
+            let (fork, left, _) = self.tree.set_tip(best);
+            if fork < old_height {
+                fork_height = fork;
+                disconnected = left
+                    .into_iter()
+                    .filter(|&i| self.tree.node(i).height <= old_height)
+                    .collect();
+            }
+        }
+        let tip = self.tree.tip();
+        let tip_work = pow::work_from_u128(self.tree.work.tip());
+        let mut rejoined = Vec::new();
+        let mut connected = Vec::new();
+        if tip != old_tip {
+            if let Some(header) = header_of(tip) {
+                self.tip_header = header;
+            }
+            let joined = self.tree.best_from(fork_height.saturating_add(1));
+            for &idx in joined {
+                match header_of(idx) {
+                    Some(header) => connected.push(header),
+                    None => rejoined.push(self.tree.node(idx).hash),
+                }
+            }
             let change = TipChange {
                 fork_height,
                 disconnected: disconnected
                     .iter()
                     .map(|&i| self.tree.node(i).hash)
                     .collect(),
-                connected: connected.iter().map(|&i| self.tree.node(i).hash).collect(),
+                connected: joined.iter().map(|&i| self.tree.node(i).hash).collect(),
                 tip_height: self.tree.tip_height(),
-                tip: self.tree.node(best).hash,
+                tip: self.tree.node(tip).hash,
                 tip_work,
             };
             if change.disconnected.is_empty() {
@@ -465,19 +568,14 @@ impl HeaderChain {
                 );
             }
             out.tip_change = Some(change);
-            (
-                fork_height,
-                connected.iter().map(|&i| self.tree.header(i)).collect(),
-            )
-        } else {
-            (self.tree.tip_height(), Vec::new())
-        };
+        }
         let side = (first_new..self.tree.len() as u32)
             .filter(|&i| !self.tree.is_on_best(i))
-            .map(|i| (self.tree.node(i).height, self.tree.header(i)))
+            .filter_map(|i| Some((self.tree.node(i).height, header_of(i)?)))
             .collect();
         out.persist = Some(PersistChain {
             fork_height,
+            rejoined,
             connected,
             side,
             tip_work,
@@ -485,11 +583,42 @@ impl HeaderChain {
         out
     }
 
+    /// Adds a checked node with its work: onto the best chain if it extends the tip, aside
+    /// otherwise. Gives its index.
+    fn insert(&mut self, node: Node, work: u128) -> u32 {
+        let walk = self.walk_bits_of(&node);
+        let idx = if node.parent == self.tree.tip() {
+            self.tree.push_tip(node, work)
+        } else {
+            self.tree.push_side(node, work)
+        };
+        if let (Some(cache), Some(bits)) = (self.walk_bits.as_mut(), walk) {
+            cache.push(bits);
+        }
+        idx
+    }
+
+    /// What the min-difficulty walk-back returns starting at `node` (`None` where no cache is
+    /// kept): its own bits, unless it is a min-difficulty block inside a period, which passes
+    /// on its parent's answer.
+    fn walk_bits_of(&self, node: &Node) -> Option<u32> {
+        let cache = self.walk_bits.as_ref()?;
+        let inside = !node.height.is_multiple_of(self.rules.interval);
+        Some(if inside && node.bits == self.rules.pow_limit_bits {
+            cache
+                .get(node.parent as usize)
+                .copied()
+                .unwrap_or(node.bits)
+        } else {
+            node.bits
+        })
+    }
+
     /// Every consensus check of a header whose parent is node `parent`, in Core's order
     /// (`CheckBlockHeader`, then `ContextualCheckBlockHeader`); the node to insert if it
     /// passes.
     fn check(
-        &mut self,
+        &self,
         header: &Header,
         hash: &BlockHash,
         parent: u32,
@@ -502,6 +631,7 @@ impl HeaderChain {
         let ancestry = TreeAncestry {
             tree: &self.tree,
             parent,
+            walk_bits: self.walk_bits.as_deref(),
         };
         let expected = self
             .rules
@@ -516,39 +646,12 @@ impl HeaderChain {
         validate::check_timewarp(&self.params, height, header.time, prev.time)?;
         validate::check_not_too_new(header.time, now)?;
         validate::check_version(&self.params, height, header.version.to_consensus())?;
-        Ok(self.make_node(header, *hash, parent))
-    }
-
-    /// The node for `header` under `parent`, with its work and min-difficulty cache.
-    fn make_node(&mut self, header: &Header, hash: BlockHash, parent: u32) -> Node {
-        let bits = header.bits.to_consensus();
-        let proof = if self.proof_cache.0 == bits {
-            self.proof_cache.1
-        } else {
-            let proof = pow::block_proof(&pow::decode_compact(bits).value);
-            self.proof_cache = (bits, proof);
-            proof
-        };
-        let prev = self.tree.node(parent);
-        let height = prev.height.saturating_add(1);
-        let last_real_bits =
-            if !height.is_multiple_of(self.rules.interval) && bits == self.rules.pow_limit_bits {
-                prev.last_real_bits
-            } else {
-                bits
-            };
-        Node {
-            hash,
-            merkle_root: header.merkle_root,
-            version: header.version.to_consensus(),
-            time: header.time,
-            bits,
-            nonce: header.nonce,
+        Ok(Node {
+            hash: *hash,
             parent,
             height,
-            skip: NO_PARENT,
-            last_real_bits,
-            work: prev.work.saturating_add(proof),
-        }
+            time: header.time,
+            bits,
+        })
     }
 }

@@ -297,6 +297,7 @@ impl Node {
             }
             Request::Disconnect(peer) => self.disconnect(peer, DisconnectReason::Requested),
             Request::ReportPeers(token) => self.answer_peer_report(token, now),
+            Request::SendHeaders { peer, headers } => self.on_headers_read(peer, headers),
             Request::Shutdown => {
                 self.persist_addr_book(now);
                 self.discovery.stop();

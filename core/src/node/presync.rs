@@ -23,7 +23,7 @@ use tracing::debug;
 use super::{Node, MAX_HEADERS_RESULTS};
 use crate::chain::header_hash;
 use crate::chain::pow::{self, U256};
-use crate::chain::validate::{median_time_past, MAX_FUTURE_BLOCK_TIME_SECS, MEDIAN_TIME_SPAN};
+use crate::chain::validate::MAX_FUTURE_BLOCK_TIME_SECS;
 use crate::output::{DisconnectReason, Event};
 use crate::peer::PeerId;
 use crate::time::Time;
@@ -64,16 +64,7 @@ impl Node {
 
     /// Median time past of `hash`, a header in our chain.
     fn median_time_past_of(&self, hash: &BlockHash) -> u32 {
-        let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
-        let mut walk = *hash;
-        while times.len() < MEDIAN_TIME_SPAN {
-            let Some(header) = self.chain.header(&walk) else {
-                break;
-            };
-            times.push(header.time);
-            walk = header.prev_blockhash;
-        }
-        median_time_past(&mut times)
+        self.chain.median_time_past(hash).unwrap_or(0)
     }
 
     /// Core's `TryLowWorkHeadersSync` (§3.6 step 7), for a continuous message whose first
@@ -200,13 +191,10 @@ impl Node {
         headers: &[Header],
         hashes: &[BlockHash],
     ) {
-        let (Some(start), Some(height), Some(work)) = (
-            self.chain.header(&chain_start),
-            self.chain.height_of(&chain_start),
-            self.chain.work_of(&chain_start),
-        ) else {
+        let Some(start) = self.chain.entry(&chain_start) else {
             return;
         };
+        let (height, work) = (start.height, start.work);
         let period = self.params.headers_commitment_period.max(1);
         let elapsed = i64::try_from(now.as_secs())
             .unwrap_or(i64::MAX)
@@ -224,7 +212,7 @@ impl Node {
             (
                 chain_start,
                 height,
-                start.bits.to_consensus(),
+                start.bits,
                 start.time,
                 work_to_u128(work),
             ),

@@ -1,15 +1,22 @@
 //! Serving other nodes: answering getheaders from our best chain and announcing new tips —
 //! as headers to peers that asked with sendheaders (up to 8), as an inv of the tip otherwise.
 //! A chain below the network's minimum chain work is not served: it is not proven yet.
+//!
+//! The core keeps no full headers: it decides which heights a getheaders gets and asks the
+//! store for them ([`Output::ServeHeaders`]); the store's answer comes back as
+//! [`crate::Request::SendHeaders`] and goes out as one `headers` message. Announcements carry
+//! headers of the message that brought them, which the core still holds at that moment.
 
+use bitcoin::block::Header;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
+use bitcoin::BlockHash;
 
 use tracing::debug;
 
 use super::{Node, MAX_BLOCKS_TO_ANNOUNCE, MAX_HEADERS_RESULTS, MAX_LOCATOR_SIZE};
-use crate::output::{DisconnectReason, TipChange};
+use crate::output::{DisconnectReason, Output, ServeHeaders, TipChange};
 use crate::peer::PeerId;
 
 impl Node {
@@ -29,28 +36,36 @@ impl Node {
             self.send(id, NetworkMessage::Headers(Vec::new()));
             return;
         }
-        let headers = if req.locator_hashes.is_empty() {
-            // Core: an empty locator asks for the stop header alone.
-            match self.chain.height_of(&req.stop_hash) {
-                Some(_) if self.chain.is_on_best_chain(&req.stop_hash) => {
-                    self.chain.header(&req.stop_hash).into_iter().collect()
-                }
-                _ => Vec::new(),
-            }
-        } else {
+        // Core: an empty locator asks for the stop header alone (`headers_after` does that).
+        let range =
             self.chain
-                .headers_after(&req.locator_hashes, &req.stop_hash, MAX_HEADERS_RESULTS)
-        };
-        if let Some(last) = headers.last() {
-            let hash = last.block_hash();
-            if let (Some(height), Some(peer)) =
-                (self.chain.height_of(&hash), self.peers.get_mut(&id))
-            {
-                if peer.best_known.is_none_or(|(h, _)| h < height) {
-                    peer.best_known = Some((height, hash));
-                }
+                .headers_after(&req.locator_hashes, &req.stop_hash, MAX_HEADERS_RESULTS);
+        if range.count == 0 {
+            self.send(id, NetworkMessage::Headers(Vec::new()));
+            return;
+        }
+        let last = range.first.saturating_add(range.count - 1);
+        if let (Some(hash), Some(peer)) = (self.chain.hash_at(last), self.peers.get_mut(&id)) {
+            if peer.best_known.is_none_or(|(h, _)| h < last) {
+                peer.best_known = Some((last, hash));
             }
         }
+        debug!(peer = %id, first = range.first, count = range.count, "serving headers from the store");
+        self.outputs.push_back(Output::ServeHeaders(ServeHeaders {
+            peer: id,
+            first: range.first,
+            count: range.count,
+        }));
+    }
+
+    /// The store's answer to an [`Output::ServeHeaders`]: one `headers` message, unless the
+    /// peer has gone or is closing. More than a message can hold is cut to the limit.
+    pub(super) fn on_headers_read(&mut self, id: PeerId, mut headers: Vec<Header>) {
+        match self.peers.get(&id) {
+            Some(peer) if peer.closing.is_none() => {}
+            _ => return,
+        }
+        headers.truncate(MAX_HEADERS_RESULTS);
         self.send(id, NetworkMessage::Headers(headers));
     }
 
@@ -72,8 +87,15 @@ impl Node {
         }
     }
 
-    /// Tells every other negotiated peer about a new tip that came from `source`.
-    pub(super) fn announce(&mut self, source: PeerId, change: &TipChange) {
+    /// Tells every other negotiated peer about a new tip that came from `source` in the
+    /// message `headers` (with their `hashes`).
+    pub(super) fn announce(
+        &mut self,
+        source: PeerId,
+        change: &TipChange,
+        headers: &[Header],
+        hashes: &[BlockHash],
+    ) {
         let targets: Vec<(PeerId, bool)> = self
             .peers
             .iter()
@@ -84,12 +106,20 @@ impl Node {
         if targets.is_empty() || change.tip == bitcoin::BlockHash::all_zeros() {
             return;
         }
-        let headers: Vec<_> = if change.connected.len() <= MAX_BLOCKS_TO_ANNOUNCE {
-            change
+        // Every connected header must be in the message; one that joined from a branch held
+        // before (a reorganisation onto it) is not, and the tip then goes as an inv.
+        let headers: Vec<Header> = if change.connected.len() <= MAX_BLOCKS_TO_ANNOUNCE {
+            let found: Vec<Header> = change
                 .connected
                 .iter()
-                .filter_map(|h| self.chain.header(h))
-                .collect()
+                .filter_map(|c| hashes.iter().position(|h| h == c))
+                .filter_map(|i| headers.get(i).copied())
+                .collect();
+            if found.len() == change.connected.len() {
+                found
+            } else {
+                Vec::new()
+            }
         } else {
             Vec::new()
         };

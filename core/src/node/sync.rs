@@ -36,6 +36,11 @@ pub struct HeaderSync {
     pub last_inv_trigger: Option<BlockHash>,
 }
 
+/// The most headers a sync reserves room for ahead, on the sync peer's claimed height: a
+/// little over mainnet's length at the end of 2026 (about 930,000), 52 MiB of tree at most.
+/// Beyond it the tree grows as it fills.
+pub(super) const SYNC_RESERVE_LIMIT: usize = 1 << 20;
+
 impl Node {
     /// A peer finished its handshake: start sync with it, or catch up with it.
     pub(super) fn on_peer_ready_for_sync(&mut self, now: Time, id: PeerId) {
@@ -93,6 +98,11 @@ impl Node {
         if let Some(peer) = self.peers.get(&id) {
             debug!(peer = %id, addr = %peer.addr, height = self.chain.tip_height(),
                 peer_height = peer.height_hint(), "starting header sync");
+            // Room for the headers the peer claims, so the tree does not grow by doubling
+            // (each doubling holds the old and new copy at once). The claim is a hint: a lie
+            // costs at most `SYNC_RESERVE_LIMIT` headers' worth of unused room.
+            let ahead = peer.height_hint().saturating_sub(self.chain.tip_height());
+            self.chain.reserve((ahead as usize).min(SYNC_RESERVE_LIMIT));
         }
         let tip = self.chain.tip_hash();
         self.request_headers(now, id, tip);
@@ -159,8 +169,8 @@ impl Node {
     /// headers to give), and "fewer than 2000" then reliably means "that peer's tip is
     /// reached". One repeated header per request is the whole cost.
     pub(super) fn request_headers(&mut self, now: Time, id: PeerId, from: BlockHash) {
-        let start = match self.chain.header(&from) {
-            Some(h) if self.chain.contains(&h.prev_blockhash) => h.prev_blockhash,
+        let start = match self.chain.entry(&from) {
+            Some(e) if e.height > 0 => e.prev_blockhash,
             _ => from,
         };
         let locator = self.chain.locator_from(&start);
@@ -365,7 +375,7 @@ impl Node {
                     disconnected = change.disconnected.len(), "tip changed");
             }
             if self.sync.synced {
-                self.announce(id, &change);
+                self.announce(id, &change, headers, hashes);
             }
             self.emit(Event::TipChanged(change));
         }

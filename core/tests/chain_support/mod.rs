@@ -132,6 +132,15 @@ impl StoreModel {
         for (i, h) in replaced.into_iter().enumerate() {
             self.side.push((keep as u32 + i as u32, h));
         }
+        for hash in &p.rejoined {
+            let at = self
+                .side
+                .iter()
+                .position(|(_, h)| h.block_hash() == *hash)
+                .expect("a rejoining header is stored off the best chain");
+            let (_, header) = self.side.remove(at);
+            self.best.push(header);
+        }
         self.best.extend(p.connected.iter().copied());
         self.side.extend(p.side.iter().copied());
     }

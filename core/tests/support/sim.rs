@@ -328,7 +328,32 @@ impl Sim {
                         .node
                         .handle(now, Input::Disconnected { peer, error: None });
                 }
-                Output::Persist(p) => self.nodes[i].persisted.push(p),
+                Output::Persist(p) => {
+                    super::fixtures::remember(&p.connected);
+                    let side: Vec<Header> = p.side.iter().map(|(_, h)| *h).collect();
+                    super::fixtures::remember(&side);
+                    self.nodes[i].persisted.push(p);
+                }
+                Output::ServeHeaders(ask) => {
+                    // The store's part: read the heights off the node's best chain as it stands
+                    // (nothing has happened since the ask) and hand the headers back.
+                    let chain = self.nodes[i].node.chain();
+                    let headers: Vec<Header> = (ask.first..ask.first.saturating_add(ask.count))
+                        .map_while(|h| chain.hash_at(h))
+                        .map(|hash| {
+                            super::fixtures::stored_header(&hash)
+                                .expect("sim: a node serves a header that was never stored")
+                        })
+                        .collect();
+                    let now = self.now;
+                    self.nodes[i].node.handle(
+                        now,
+                        Input::Request(Request::SendHeaders {
+                            peer: ask.peer,
+                            headers,
+                        }),
+                    );
+                }
                 Output::PersistAddrs(c) => self.nodes[i].addr_changes.push(c),
                 Output::Resolve { host } => {
                     let addrs = self.dns.get(&host).cloned().unwrap_or_default();

@@ -40,6 +40,7 @@ pub fn appends(chain: &[Header], from: usize, to: usize, batch: usize) -> Vec<Pe
         let end = (start + batch).min(to);
         out.push(PersistChain {
             fork_height: (start - 1) as u32,
+            rejoined: vec![],
             connected: chain[start..end].to_vec(),
             side: Vec::new(),
             tip_work: work_of(&chain[..end]),
