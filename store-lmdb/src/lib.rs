@@ -118,8 +118,11 @@
 
 mod addrbook;
 mod apply;
+mod best;
 mod error;
+mod index;
 mod layout;
+mod migrate;
 mod open;
 mod options;
 mod snapshot;
