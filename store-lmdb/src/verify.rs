@@ -138,7 +138,10 @@ impl HeaderStore {
             }
             expected_group = group.unwrap_or(expected_group).saturating_add(1);
             let first = layout::group_start(group.unwrap_or(0));
-            if value.is_empty() || !value.len().is_multiple_of(HEADER_LEN) || value.len() > GROUP_LEN {
+            if value.is_empty()
+                || !value.len().is_multiple_of(HEADER_LEN)
+                || value.len() > GROUP_LEN
+            {
                 report.problem(format!(
                     "best chain group {} holds {} bytes, not whole headers",
                     group.unwrap_or(0),
