@@ -4,6 +4,9 @@
 //! `getheaders` answer, and lookups by hash); once per durability level, beside a baseline that
 //! appends the raw 80-byte headers to a file with one `fdatasync` per batch.
 //!
+//! Last, a schema-1 store of the same headers (written by the tests' schema-1 writer) is
+//! opened with the default options, which migrates it to schema 2: the migration's speed.
+//!
 //! Run: `cargo bench -p headway-store-lmdb --bench write_million`
 //! (`HEADWAY_BENCH_HEADERS=N` for another count). Not a test: it asserts nothing about speed.
 
@@ -14,11 +17,24 @@ use std::time::{Duration, Instant};
 use headway_core::bitcoin::block::{Header, Version};
 use headway_core::bitcoin::consensus::serialize;
 use headway_core::bitcoin::hashes::Hash;
-use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode};
+use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode, Work};
 use headway_core::{Network, PersistChain};
 use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
 
+/// The tests' schema-1 writer (it needs `work_of` from its parent module, below).
+#[allow(dead_code)]
+#[path = "../tests/support/schema1.rs"]
+mod schema1;
+
 const PER_CHANGE: usize = 2000;
+
+/// The summed work of `headers`.
+fn work_of(headers: &[Header]) -> Work {
+    headers
+        .iter()
+        .map(|h| h.work())
+        .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
+}
 const CHANGES_PER_APPLY: usize = 10;
 
 /// `count` headers chained on the mainnet genesis (index 0 is genesis). The store does not
@@ -187,6 +203,38 @@ fn bench_raw_file(chain: &[Header], count: usize) {
     );
 }
 
+fn bench_migration(chain: &[Header], count: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = Instant::now();
+    schema1::write(dir.path(), Network::Mainnet, chain, &[]);
+    let written = start.elapsed();
+    let size = |dir: &std::path::Path| {
+        std::fs::metadata(dir.join("data.mdb"))
+            .map(|m| m.len())
+            .unwrap_or(0) as f64
+            / count as f64
+    };
+    let before = size(dir.path());
+    let start = Instant::now();
+    let store = HeaderStore::open(dir.path(), Network::Mainnet).expect("open and migrate");
+    let migrate = start.elapsed();
+    assert_eq!(
+        store.tip().expect("tip").expect("a tip").height as usize,
+        count
+    );
+    drop(store);
+    println!(
+        "{:<20} migrate {:>7.0} headers/s ({:>5.2} s; schema-1 store written in {:.2} s)  \
+         data.mdb {before:.1} -> {:.1} B/header (LMDB keeps the file's size, reusing the \
+         freed pages)",
+        "schema 1 -> 2 (Full)",
+        rate(count, migrate),
+        migrate.as_secs_f64(),
+        written.as_secs_f64(),
+        size(dir.path()),
+    );
+}
+
 fn main() {
     let count: usize = std::env::var("HEADWAY_BENCH_HEADERS")
         .ok()
@@ -211,4 +259,5 @@ fn main() {
         count,
     );
     bench_raw_file(&chain, count);
+    bench_migration(&chain, count);
 }
