@@ -8,7 +8,7 @@ use heed::RwTxn;
 
 use crate::error::StoreError;
 use crate::store::HeaderStore;
-use crate::{best, index, layout};
+use crate::{best, layout};
 
 /// The tip as the changes of one transaction move it.
 struct TipState {
@@ -132,7 +132,7 @@ impl HeaderStore {
             if side_stored {
                 self.take_side(txn, height, &hash)?;
             }
-            index::put(self.index, txn, height, &hash)?;
+            self.index_best(txn, height, &hash)?;
             prev_hash = hash;
         }
         best::append(self.best, txn, &self.dir, first, &change.connected)?;
@@ -215,7 +215,7 @@ impl HeaderStore {
             )));
         }
         self.side.delete(txn, &layout::hash_key(hash))?;
-        index::put(self.index, txn, height, hash)?;
+        self.index_best(txn, height, hash)?;
         best::append(self.best, txn, &self.dir, height, &[header])?;
         Ok(header)
     }

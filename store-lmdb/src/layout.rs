@@ -28,7 +28,10 @@
 //!   confines a commit's inserts to the newest partition of 65,536 heights (about 2 MB), so
 //!   older partitions are never copied again; a 10-byte key with an empty value is a 20-byte
 //!   entry (8-byte node header, key, 2-byte slot), about 29 bytes at the 69% fill of random
-//!   inserts. A lookup probes each partition (16 at a million headers, a B-tree seek each).
+//!   inserts. When the chain enters a new partition, the one below (now complete, and the last
+//!   in key order) is rewritten in key order with `MDB_APPEND`, which fills its pages: 20
+//!   bytes a header in every complete partition (the migration writes them that way from the
+//!   start). A lookup probes each partition (16 at a million headers, a B-tree seek each).
 //! - **A 6-byte prefix, verified.** The first bytes of `to_byte_array()` are the random end of
 //!   a hash (the last are zeros on mainnet). Two headers of one partition share a prefix with
 //!   probability about 2^-17 per partition; the height in the key keeps both entries, and every
@@ -94,6 +97,8 @@ pub(crate) const GROUP_HEADERS: u32 = ((PAGE_SIZE - PAGE_HEADER_LEN) / HEADER_LE
 pub(crate) const GROUP_LEN: usize = GROUP_HEADERS as usize * HEADER_LEN;
 /// Heights a hash-index partition covers: `height >> 16` leads the key.
 pub(crate) const PARTITION_BITS: u32 = 16;
+/// The heights of one hash-index partition: 65,536.
+pub(crate) const PARTITION_HEIGHTS: u32 = 1 << PARTITION_BITS;
 /// The hash bytes an index key keeps (the start of `to_byte_array()`, the random end).
 pub(crate) const INDEX_PREFIX_LEN: usize = 6;
 /// An index key's length: partition (2) ‖ prefix ‖ offset in the partition (2).
