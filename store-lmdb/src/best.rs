@@ -112,8 +112,8 @@ pub(crate) fn visit(
     Ok(next)
 }
 
-/// The number of stored best-chain headers (the last group's end), and whether the last
-/// group is well-formed; `0` for an empty database.
+/// The number of stored best-chain headers: where the last group ends (`0` for an empty
+/// database). A malformed last group is [`StoreError::Corrupt`].
 pub(crate) fn len(
     db: Database<'_, Bytes, Bytes>,
     txn: &RoTxn,

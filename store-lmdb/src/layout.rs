@@ -14,7 +14,7 @@
 //! | `addrbook` | address record key; `0x00` ‖ `secret` | record value; the book's 32-byte secret |
 //!
 //! Why, measured with `write_million` (1,000,000 headers, 2000 a change, 10 changes a
-//! commit): schema 1 took 263 bytes a header, schema 2 takes 113.6 (see the crate docs).
+//! commit): schema 1 took 263 bytes a header, schema 2 takes 104.4 (see the crate docs).
 //!
 //! - **Groups of 51 best-chain headers.** 51 × 80 = 4080 bytes is exactly one LMDB overflow page
 //!   (4096 bytes less its 16-byte header), so a full group costs 4096 bytes of data page plus a

@@ -38,7 +38,8 @@
 //! - **Every header can be found by hash**, for the API and the inspection commands: side
 //!   headers by their full hash in `side`, best-chain headers through `hashes` (`index.rs`).
 //!   Its keys start with the height's partition of 65,536, so a commit's inserts land in the
-//!   newest partition only: schema 1's random 32-byte keys made every commit copy nearly the
+//!   newest partition only (a partition is rewritten in key order, pages full, once the chain
+//!   has passed it): schema 1's random 32-byte keys made every commit copy nearly the
 //!   whole index (LMDB is copy-on-write, and keeps freed copies two commits), which was most of
 //!   its 263 bytes a header. A 6-byte prefix of the hash and the offset in the partition make
 //!   a 10-byte key with no value; a lookup probes each partition (16 at a million headers) and
@@ -64,7 +65,7 @@
 //! schema version to 2 and drops `best` and `index`. A kill at any moment leaves a whole
 //! schema-1 or a whole schema-2 store; the next read-write open resumes (or, if the schema-1
 //! chain changed meanwhile, starts over). It is logged at info: start, progress after every
-//! transaction, done with headers/s. Measured in `write_million`: a million headers in about
+//! transaction, done with headers/s. Measured in `write_million`: a million headers in 0.4 to
 //! 0.9 s with `Full` durability. The data file keeps its size (LMDB never shrinks it): the
 //! freed schema-1 pages are reused by the headers that follow.
 //!
@@ -119,28 +120,32 @@
 //!
 //! | mode | headers/s written | `load` | `for_each_stored` | `load_chain` | `best_headers` (2000) | by hash | bytes on disk / header |
 //! |---|---|---|---|---|---|---|---|
-//! | `Full` (default) | 594k–665k | 78–95 ms | 9–12 ms | 450–495 ms | 35 µs | 15–16 µs | 113.6 |
-//! | `NoMetaSync` | 663k–725k | 71–90 ms | 8–12 ms | 440–459 ms | 33–35 µs | 13–15 µs | 113.6 |
-//! | `NoSync` | 1.04M–1.13M | 67–86 ms | 9–13 ms | 439–505 ms | 29–34 µs | 10–14 µs | 113.6 |
-//! | raw 80-byte append + fdatasync | 1.05M–1.35M | 65–80 ms (read back) | | | | | 80 |
+//! | `Full` (default) | 654k–677k | 66–67 ms | 9 ms | 411–417 ms | 34–36 µs | 12 µs | 104.4 |
+//! | `NoMetaSync` | 646k–686k | 63–65 ms | 9 ms | 382–411 ms | 36–41 µs | 10–12 µs | 104.4 |
+//! | `NoSync` | 795k–807k | 61 ms | 9 ms | 392–394 ms | 31–41 µs | 11 µs | 104.4 |
+//! | raw 80-byte append + fdatasync | 1.36M–1.90M | 59–70 ms (read back) | | | | | 80 |
 //!
-//! (Ranges are two runs on a machine shared with other builds.) Schema 1 on the same machine
-//! and command: 150k (`Full`) to 277k (`NoSync`) headers/s, `load` 126–153 ms, `load_chain`
-//! 504–588 ms, `verify` about 2.1 s (now 0.8 s), 262.9 bytes a header. What the numbers say:
+//! (Ranges are two runs on a machine shared with other builds.) Schema 1, same machine and
+//! command: 150k (`Full`) to 277k (`NoSync`) headers/s, `load` 126–153 ms, `load_chain`
+//! 504–588 ms, `verify` about 2.1 s (now 0.75 s), 262.9 bytes a header. Migrating a schema-1
+//! store of the same million headers (`Full`): 0.44–0.68 s, 1.5M–2.3M headers/s. What the
+//! numbers say:
 //!
-//! - The groups cost 80.4 bytes a header; the hash index about 29 (20-byte entries in pages
-//!   filled to about 69% by random inserts inside a partition) plus the copies of the newest
-//!   partition that recent commits freed. Since a commit now copies only the groups it
-//!   appends and one partition of the index, `Full` writes are 4x faster than schema 1's and
-//!   close to the raw file's rate.
-//! - `for_each_stored` streams a million headers in about 10 ms; `load` adds building an
-//!   80 MB vector. The rest of `load_chain` (about 400 ms) is the core rebuilding its tree,
-//!   hashing every header: the store's share of a 100 ms start is the streaming read.
+//! - The groups cost 80.4 bytes a header; the hash index about 20 in its complete partitions
+//!   (packed) and about 29 in the newest one (random inserts fill pages to about 69%), plus
+//!   the copies of the newest partition that recent commits freed. A commit copies only the
+//!   groups it appends and one partition of the index, so `Full` writes are over 4x schema 1's
+//!   and half the raw file's rate; packing a partition (once per 65,536 headers) is what keeps
+//!   `NoSync` from going faster.
+//! - `for_each_stored` streams a million headers in about 9 ms; `load` adds building an 80 MB
+//!   vector. The rest of `load_chain` (about 350 ms) is the core rebuilding its tree, hashing
+//!   every header: the store's share of a 100 ms start is the streaming read.
 //! - Serving a `getheaders` answer of 2000 headers takes about 35 µs; a lookup by hash about
-//!   15 µs (16 partitions probed).
-//! - Further room, if the index ever matters: rewriting a partition in key order once it is
-//!   full (`MDB_APPEND`, 100% full pages) would take the index from about 29 to 20 bytes a
-//!   header.
+//!   12 µs (16 partitions probed).
+//! - A migrated store keeps its schema-1 file size (263 bytes a header for a store the node
+//!   wrote): LMDB reuses the freed pages for the headers that follow but never shrinks the
+//!   file. A compacting copy (`mdb_env_copy2` with `MDB_CP_COMPACT`) would take it to the
+//!   fresh store's size; it is not done, as it means replacing the data file under readers.
 
 #![warn(missing_docs)]
 

@@ -160,6 +160,15 @@ fn one_step(dbs: &Dbs, txn: &mut RwTxn, dir: &Path, first: bool) -> Result<Step,
         ),
         None => None,
     };
+    if first {
+        tracing::info!(
+            dir = %dir.display(),
+            tip = tip.0,
+            from = progress.map_or(0, |(next, _)| next),
+            chunk = MIGRATION_CHUNK,
+            "header store migration: schema 1 to 2 begins"
+        );
+    }
     let next = match progress {
         None => {
             // Nothing recorded: whatever a schema-2 database holds is no copy of ours.
@@ -178,15 +187,6 @@ fn one_step(dbs: &Dbs, txn: &mut RwTxn, dir: &Path, first: bool) -> Result<Step,
             next
         }
     };
-    if first {
-        tracing::info!(
-            dir = %dir.display(),
-            tip = tip.0,
-            from = next,
-            chunk = MIGRATION_CHUNK,
-            "header store migration: schema 1 to 2 begins"
-        );
-    }
     if next > tip.0 {
         return switch(dbs, txn, dir, tip, next);
     }
