@@ -155,17 +155,10 @@ fn commit(
 /// Reads the headers `ask` names, for the core to send.
 fn serve(store: &HeaderStore, ask: &ServeHeaders) -> anyhow::Result<Request> {
     let count = ask.count.min(MAX_SERVED);
-    let last = ask.first.saturating_add(count.saturating_sub(1));
-    let mut headers = Vec::with_capacity(count as usize);
-    store
-        .for_each_best(ask.first, last, |_, header| {
-            headers.push(*header);
-            Ok(())
-        })
-        .map_err(|e| {
-            error!(error = %e, "store read for serving failed; shutting down");
-            anyhow::Error::from(e).context("store read failed")
-        })?;
+    let headers = store.best_headers(ask.first, count as usize).map_err(|e| {
+        error!(error = %e, "store read for serving failed; shutting down");
+        anyhow::Error::from(e).context("store read failed")
+    })?;
     debug!(peer = %ask.peer, first = ask.first, count = headers.len(), "headers read for a peer");
     Ok(Request::SendHeaders {
         peer: ask.peer,

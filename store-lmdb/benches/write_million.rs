@@ -1,7 +1,11 @@
 //! Write a million synthetic headers into a fresh store the way the node's store thread does
-//! (2000 headers a `PersistChain`, ten changes an `apply`), reopen it and load it back; once per
-//! durability level, beside a baseline that appends the raw 80-byte headers to a file with one
-//! `fdatasync` per batch.
+//! (2000 headers a `PersistChain`, ten changes an `apply`), reopen it and load it back (`load`,
+//! the streaming `for_each_stored`, `load_chain`), serve from it (`best_headers` of 2000, as a
+//! `getheaders` answer, and lookups by hash); once per durability level, beside a baseline that
+//! appends the raw 80-byte headers to a file with one `fdatasync` per batch.
+//!
+//! Last, a schema-1 store of the same headers (written by the tests' schema-1 writer) is
+//! opened with the default options, which migrates it to schema 2: the migration's speed.
 //!
 //! Run: `cargo bench -p headway-store-lmdb --bench write_million`
 //! (`HEADWAY_BENCH_HEADERS=N` for another count). Not a test: it asserts nothing about speed.
@@ -13,11 +17,24 @@ use std::time::{Duration, Instant};
 use headway_core::bitcoin::block::{Header, Version};
 use headway_core::bitcoin::consensus::serialize;
 use headway_core::bitcoin::hashes::Hash;
-use headway_core::bitcoin::{CompactTarget, TxMerkleNode};
+use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode, Work};
 use headway_core::{Network, PersistChain};
 use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
 
+/// The tests' schema-1 writer (it needs `work_of` from its parent module, below).
+#[allow(dead_code)]
+#[path = "../tests/support/schema1.rs"]
+mod schema1;
+
 const PER_CHANGE: usize = 2000;
+
+/// The summed work of `headers`.
+fn work_of(headers: &[Header]) -> Work {
+    headers
+        .iter()
+        .map(|h| h.work())
+        .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
+}
 const CHANGES_PER_APPLY: usize = 10;
 
 /// `count` headers chained on the mainnet genesis (index 0 is genesis). The store does not
@@ -69,7 +86,13 @@ fn rate(count: usize, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64()
 }
 
-fn bench_store(label: &str, durability: Durability, all: &[PersistChain], count: usize) {
+fn bench_store(
+    label: &str,
+    durability: Durability,
+    all: &[PersistChain],
+    hashes: &[BlockHash],
+    count: usize,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = StoreOptions {
         durability,
@@ -97,23 +120,61 @@ fn bench_store(label: &str, durability: Durability, all: &[PersistChain], count:
     assert!(side.is_empty());
     drop((best, side));
     let start = Instant::now();
+    let mut streamed = 0usize;
+    store
+        .for_each_stored(
+            |_| {
+                streamed += 1;
+                Ok(())
+            },
+            |_, _| Ok(()),
+        )
+        .expect("for_each_stored");
+    let stream = start.elapsed();
+    assert_eq!(streamed, count + 1);
+    let start = Instant::now();
     let chain = store.load_chain().expect("load_chain");
     let load_chain = start.elapsed();
     drop(chain);
+    // Serving: 2000 headers from spread-out heights, and lookups by hash of spread-out
+    // headers (a fixed stride, so every run asks the same).
+    let serves = 100u32;
+    let start = Instant::now();
+    for i in 0..serves {
+        let from = (i * 7919) % count as u32;
+        let got = store.best_headers(from, 2000).expect("best_headers");
+        assert!(!got.is_empty());
+    }
+    let serve = start.elapsed() / serves;
+    let lookups = 10_000usize;
+    let start = Instant::now();
+    for i in 0..lookups {
+        let height = (i * 104_729) % (count + 1);
+        let found = store
+            .header_by_hash(&hashes[height])
+            .expect("header_by_hash");
+        assert_eq!(found.map(|(h, _, _)| h as usize), Some(height));
+    }
+    let lookup = start.elapsed() / lookups as u32;
     let start = Instant::now();
     let report = store.verify().expect("verify");
     let verify = start.elapsed();
     assert!(report.is_consistent(), "{:?}", report.problems);
 
     println!(
-        "{label:<28} write {:>9.0} headers/s ({:>6.2} s)  reopen {:>6.1} ms  load {:>6.1} ms  \
-         load_chain {:>7.1} ms  verify {:>6.1} ms  data.mdb {:>6.1} B/header  map {} MiB",
+        "{label:<20} write {:>7.0} headers/s ({:>5.2} s)  reopen {:>4.1} ms  load {:>6.1} ms  \
+         for_each_stored {:>6.1} ms  load_chain {:>6.1} ms  verify {:>6.1} ms  \
+         best_headers(2000) {:>6.1} µs  by hash {:>5.1} µs  data.mdb {:>6.1} B/header  \
+         map {} MiB",
         rate(count, write),
         write.as_secs_f64(),
         open.as_secs_f64() * 1e3,
         load.as_secs_f64() * 1e3,
+        stream.as_secs_f64() * 1e3,
         load_chain.as_secs_f64() * 1e3,
         verify.as_secs_f64() * 1e3,
+        serve.as_secs_f64() * 1e6,
+        lookup.as_secs_f64() * 1e6,
         data as f64 / count as f64,
         map >> 20,
     );
@@ -143,6 +204,38 @@ fn bench_raw_file(chain: &[Header], count: usize) {
     );
 }
 
+fn bench_migration(chain: &[Header], count: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start = Instant::now();
+    schema1::write(dir.path(), Network::Mainnet, chain, &[]);
+    let written = start.elapsed();
+    let size = |dir: &std::path::Path| {
+        std::fs::metadata(dir.join("data.mdb"))
+            .map(|m| m.len())
+            .unwrap_or(0) as f64
+            / count as f64
+    };
+    let before = size(dir.path());
+    let start = Instant::now();
+    let store = HeaderStore::open(dir.path(), Network::Mainnet).expect("open and migrate");
+    let migrate = start.elapsed();
+    assert_eq!(
+        store.tip().expect("tip").expect("a tip").height as usize,
+        count
+    );
+    drop(store);
+    println!(
+        "{:<20} migrate {:>7.0} headers/s ({:>5.2} s; schema-1 store written in {:.2} s)  \
+         data.mdb {before:.1} -> {:.1} B/header (LMDB keeps the file's size, reusing the \
+         freed pages)",
+        "schema 1 -> 2 (Full)",
+        rate(count, migrate),
+        migrate.as_secs_f64(),
+        written.as_secs_f64(),
+        size(dir.path()),
+    );
+}
+
 fn main() {
     let count: usize = std::env::var("HEADWAY_BENCH_HEADERS")
         .ok()
@@ -156,8 +249,16 @@ fn main() {
          (generated in {:.2} s)",
         start.elapsed().as_secs_f64()
     );
-    bench_store("Full (default)", Durability::Full, &all, count);
-    bench_store("NoMetaSync", Durability::NoMetaSync, &all, count);
-    bench_store("NoSync (no fsync)", Durability::NoSync, &all, count);
+    let hashes: Vec<BlockHash> = chain.iter().map(|h| h.block_hash()).collect();
+    bench_store("Full (default)", Durability::Full, &all, &hashes, count);
+    bench_store("NoMetaSync", Durability::NoMetaSync, &all, &hashes, count);
+    bench_store(
+        "NoSync (no fsync)",
+        Durability::NoSync,
+        &all,
+        &hashes,
+        count,
+    );
     bench_raw_file(&chain, count);
+    bench_migration(&chain, count);
 }

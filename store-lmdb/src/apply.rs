@@ -4,11 +4,11 @@
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, Work};
 use headway_core::PersistChain;
-use heed::{MdbError, PutFlags, RoTxn, RwTxn};
+use heed::RwTxn;
 
 use crate::error::StoreError;
-use crate::layout;
 use crate::store::HeaderStore;
+use crate::{best, layout};
 
 /// The tip as the changes of one transaction move it.
 struct TipState {
@@ -111,28 +111,37 @@ impl HeaderStore {
         if fork < tip.height {
             self.disconnect_above(txn, fork, tip.height)?;
         }
-        let above = change.rejoined.len() + change.connected.len();
-        let new_height = u32::try_from(above)
-            .ok()
-            .and_then(|len| fork.checked_add(len))
-            .ok_or_else(|| StoreError::Mismatch("heights overflow u32".into()))?;
-        let mut height = fork;
+        // Stored side headers that rejoin the best chain right above `fork`, in height order,
+        // then the headers new to the store.
+        let mut below = fork;
         for hash in &change.rejoined {
-            height += 1;
-            prev_hash = self.rejoin(txn, height, hash, &prev_hash)?;
+            below = below
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Mismatch("heights overflow u32".into()))?;
+            prev_hash = self.rejoin(txn, below, hash)?.block_hash();
         }
-        let first_new = height;
-        for (height, header) in (first_new..new_height)
-            .map(|h| h + 1)
-            .zip(&change.connected)
-        {
+        let first = below + 1;
+        let new_height = u32::try_from(change.connected.len())
+            .ok()
+            .and_then(|len| below.checked_add(len))
+            .ok_or_else(|| StoreError::Mismatch("heights overflow u32".into()))?;
+        // A header that comes back from the side set must leave it; the side set is usually
+        // empty, and then no connected header needs looking up there.
+        let side_stored = !self.side.is_empty(txn)?;
+        for (height, header) in (first..=new_height).zip(&change.connected) {
             if header.prev_blockhash != prev_hash {
                 return Err(StoreError::Mismatch(format!(
                     "connected header at height {height} does not link to the header below it"
                 )));
             }
-            prev_hash = self.connect(txn, height, header)?;
+            let hash = header.block_hash();
+            if side_stored {
+                self.take_side(txn, height, &hash)?;
+            }
+            self.index_best(txn, height, &hash)?;
+            prev_hash = hash;
         }
+        best::append(self.best, txn, &self.dir, first, &change.connected)?;
         *tip = TipState {
             height: new_height,
             hash: prev_hash,
@@ -146,141 +155,248 @@ impl HeaderStore {
 
     /// Moves the best-chain headers above `fork` (through `top`) to the side set.
     fn disconnect_above(&self, txn: &mut RwTxn, fork: u32, top: u32) -> Result<(), StoreError> {
-        for height in fork + 1..=top {
-            let header = self
-                .best_header(txn, height)?
-                .ok_or_else(|| self.corrupt(format!("no best-chain header at height {height}")))?;
-            let key = layout::hash_key(&header.block_hash());
-            self.side
-                .put(txn, &key, &layout::side_value(height, &header))?;
-            self.index
-                .put(txn, &key, &layout::index_value(height, false))?;
+        // Not sized from `top`: a corrupt tip record far above the chain must end in the
+        // check below, not in a huge allocation.
+        let mut moved = Vec::new();
+        let next = best::visit(
+            self.best,
+            txn,
+            &self.dir,
+            fork + 1,
+            top,
+            |height, header| {
+                moved.push((height, *header));
+                Ok(())
+            },
+        )?;
+        if next <= top {
+            return Err(self.corrupt(format!("no best-chain header at height {next}")));
         }
-        let from = layout::height_key(fork + 1);
-        let bounds = (
-            std::ops::Bound::Included(from.as_slice()),
-            std::ops::Bound::Unbounded,
-        );
-        self.best.delete_range(txn, &bounds)?;
-        Ok(())
+        for (height, header) in &moved {
+            let hash = header.block_hash();
+            self.side.put(
+                txn,
+                &layout::hash_key(&hash),
+                &layout::side_value(*height, header),
+            )?;
+            self.unindex(txn, *height, &hash)?;
+        }
+        best::truncate(self.best, txn, &self.dir, fork + 1)
     }
 
-    /// A header stored off the best chain joins it at `height`, above `below` (the hash of the
-    /// best header under it); returns its hash. It must be stored as a side header at that
-    /// height and link to `below`.
-    fn rejoin(
+    /// Promotes the stored side header `hash` to the best chain at `height`, the height right
+    /// above the stored best chain: checks that it is stored as a side header at that height
+    /// and links to the best-chain header below, takes it out of the side set, indexes it and
+    /// appends it. Returns the header. Anything else is [`StoreError::Mismatch`] (nothing of
+    /// the transaction should then be committed).
+    // Called by `apply_one` once `PersistChain` gains `rejoined` (see there); tested directly.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn rejoin(
         &self,
         txn: &mut RwTxn,
         height: u32,
         hash: &BlockHash,
-        below: &BlockHash,
-    ) -> Result<BlockHash, StoreError> {
-        let (stored_height, header) = self.side_header(txn, hash)?.ok_or_else(|| {
-            StoreError::Mismatch(format!(
-                "header {hash} rejoins the best chain at height {height} but is not stored off it"
-            ))
-        })?;
-        if stored_height != height || header.prev_blockhash != *below {
+    ) -> Result<Header, StoreError> {
+        let Some((stored_height, header)) = self.side_header(txn, hash)? else {
             return Err(StoreError::Mismatch(format!(
-                "header {hash} rejoins the best chain at height {height} but is stored at height \
-                 {stored_height} or does not link to the header below"
+                "header {hash} rejoins the best chain at height {height} but is not stored as a \
+                 side header"
+            )));
+        };
+        if stored_height != height {
+            return Err(StoreError::Mismatch(format!(
+                "header {hash} rejoins the best chain at height {height} but is stored at \
+                 height {stored_height}"
             )));
         }
-        self.connect(txn, height, &header)
-    }
-
-    /// Appends `header` to the best chain at `height` (the new right edge) and indexes it;
-    /// returns its hash.
-    fn connect(
-        &self,
-        txn: &mut RwTxn,
-        height: u32,
-        header: &Header,
-    ) -> Result<BlockHash, StoreError> {
-        let hash = header.block_hash();
-        let key = layout::hash_key(&hash);
-        let indexed = layout::index_value(height, true);
-        // NO_OVERWRITE finds an existing entry in the same descent that inserts a new one.
-        match self
-            .index
-            .put_with_flags(txn, PutFlags::NO_OVERWRITE, &key, &indexed)
-        {
-            Ok(()) => {}
-            Err(heed::Error::Mdb(MdbError::KeyExist)) => {
-                self.promote_side(txn, height, &hash)?;
-                self.index.put(txn, &key, &indexed)?;
-            }
-            Err(e) => return Err(e.into()),
+        let below = match height.checked_sub(1) {
+            Some(below) => self.best_header(txn, below)?,
+            None => None,
+        };
+        let links = below.is_some_and(|below| below.block_hash() == header.prev_blockhash);
+        if !links || best::len(self.best, txn, &self.dir)? != height {
+            return Err(StoreError::Mismatch(format!(
+                "header {hash} rejoins the best chain at height {height} but does not link to \
+                 the best chain's top"
+            )));
         }
-        self.best.put_with_flags(
-            txn,
-            PutFlags::APPEND,
-            &layout::height_key(height),
-            &layout::encode_header(header),
-        )?;
-        Ok(hash)
+        self.side.delete(txn, &layout::hash_key(hash))?;
+        self.index_best(txn, height, hash)?;
+        best::append(self.best, txn, &self.dir, height, &[header])?;
+        Ok(header)
     }
 
-    /// A header that joins the best chain was stored as a side header: take it out of the side
-    /// set. Anything else already indexed is a mismatch.
-    fn promote_side(
-        &self,
-        txn: &mut RwTxn,
-        height: u32,
-        hash: &BlockHash,
-    ) -> Result<(), StoreError> {
-        let existing = self.index_entry(txn, hash)?;
-        match existing {
-            Some((h, false)) if h == height => {
+    /// A header that joins the best chain at `height` may be stored as a side header: take it
+    /// out of the side set. Stored as a side header at another height is a mismatch.
+    fn take_side(&self, txn: &mut RwTxn, height: u32, hash: &BlockHash) -> Result<(), StoreError> {
+        match self.side_header(txn, hash)? {
+            None => Ok(()),
+            Some((h, _)) if h == height => {
                 self.side.delete(txn, &layout::hash_key(hash))?;
                 Ok(())
             }
-            Some((h, on_best)) => Err(StoreError::Mismatch(format!(
+            Some((h, _)) => Err(StoreError::Mismatch(format!(
                 "header {hash} joins the best chain at height {height} but is stored at height \
-                 {h}{}",
-                if on_best { " on the best chain" } else { "" }
+                 {h}"
             ))),
-            None => Err(self.corrupt(format!("index entry for {hash} vanished"))),
         }
     }
 
-    /// Stores a side header unless it is already known; its parent must be stored.
+    /// Stores a side header unless it is already known; its parent must be stored one height
+    /// below (on the best chain or in the side set).
     fn add_side(&self, txn: &mut RwTxn, height: u32, header: &Header) -> Result<(), StoreError> {
-        let parent = self.index_entry(txn, &header.prev_blockhash)?;
-        let parent_ok = matches!(parent, Some((h, _)) if h.checked_add(1) == Some(height));
+        let parent = &header.prev_blockhash;
+        let parent_ok = match height.checked_sub(1) {
+            Some(below) => {
+                self.best_header(txn, below)?
+                    .is_some_and(|h| h.block_hash() == *parent)
+                    || matches!(self.side_header(txn, parent)?, Some((h, _)) if h == below)
+            }
+            None => false,
+        };
         if !parent_ok {
             return Err(StoreError::Mismatch(format!(
                 "side header at height {height} has no stored parent one height below"
             )));
         }
-        let key = layout::hash_key(&header.block_hash());
-        let indexed = layout::index_value(height, false);
-        match self
-            .index
-            .put_with_flags(txn, PutFlags::NO_OVERWRITE, &key, &indexed)
-        {
-            Ok(()) => {
-                self.side
-                    .put(txn, &key, &layout::side_value(height, header))?;
-                Ok(())
-            }
-            // Already stored (best or side): nothing new to keep.
-            Err(heed::Error::Mdb(MdbError::KeyExist)) => Ok(()),
-            Err(e) => Err(e.into()),
+        let hash = header.block_hash();
+        let key = layout::hash_key(&hash);
+        let on_best = self
+            .best_header(txn, height)?
+            .is_some_and(|h| h.block_hash() == hash);
+        // Already stored (best or side): nothing new to keep.
+        if on_best || self.side.get(txn, &key)?.is_some() {
+            return Ok(());
         }
+        self.side
+            .put(txn, &key, &layout::side_value(height, header))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bitcoin::block::Header;
+    use bitcoin::hashes::Hash;
+    use bitcoin::Work;
+    use headway_core::{Network, PersistChain};
+
+    use super::*;
+    use crate::{Durability, StoreOptions};
+
+    fn work_of(headers: &[Header]) -> Work {
+        headers
+            .iter()
+            .map(|h| h.work())
+            .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
     }
 
-    /// The index entry of `hash`: (height, on best chain).
-    pub(crate) fn index_entry(
-        &self,
-        txn: &RoTxn,
-        hash: &BlockHash,
-    ) -> Result<Option<(u32, bool)>, StoreError> {
-        match self.index.get(txn, &layout::hash_key(hash))? {
-            Some(raw) => layout::decode_index_value(raw)
-                .map(Some)
-                .ok_or_else(|| self.corrupt(format!("malformed index entry for {hash}"))),
-            None => Ok(None),
-        }
+    /// A store with best chain `a` (index = height) whose top above `fork` was replaced by
+    /// `b`, so that `a[fork + 1..]` is stored as side headers.
+    fn reorged(dir: &std::path::Path, a: &[Header], fork: usize, b: &[Header]) -> HeaderStore {
+        let options = StoreOptions {
+            durability: Durability::NoSync,
+            ..StoreOptions::default()
+        };
+        let store = HeaderStore::open_with(dir, Network::Regtest, &options).unwrap();
+        store
+            .apply(&[PersistChain {
+                fork_height: 0,
+                rejoined: vec![],
+                connected: a[1..].to_vec(),
+                side: vec![],
+                tip_work: work_of(a),
+            }])
+            .unwrap();
+        store
+            .apply(&[PersistChain {
+                fork_height: fork as u32,
+                rejoined: vec![],
+                connected: b.to_vec(),
+                side: vec![],
+                tip_work: work_of(&a[..=fork]) + work_of(b),
+            }])
+            .unwrap();
+        store
+    }
+
+    /// What `apply` will do for a change with `rejoined`: cut back to the fork, rejoin the
+    /// side headers one by one, then connect new ones; here by hand, in one transaction.
+    fn cut_back(store: &HeaderStore, txn: &mut RwTxn, fork: u32, top: u32) {
+        store.disconnect_above(txn, fork, top).unwrap();
+    }
+
+    #[test]
+    fn rejoin_moves_side_headers_back_in_height_order() {
+        // 120 headers so that the fork (height 100) is inside a group of 51 and the rejoined
+        // headers cross a group boundary (height 102).
+        let a = headway_regtest::chain(120, 1);
+        let b = headway_regtest::mine(&a[100], 30, 2); // heights 101..=130
+        let dir = tempfile::tempdir().unwrap();
+        let store = reorged(dir.path(), &a, 100, &b);
+        assert_eq!(store.load().unwrap().1.len(), 20);
+
+        store
+            .write(|txn| {
+                cut_back(&store, txn, 100, 130);
+                for height in 101..=120u32 {
+                    let hash = a[height as usize].block_hash();
+                    assert_eq!(store.rejoin(txn, height, &hash)?, a[height as usize]);
+                }
+                let (h, hash) = (120, a[120].block_hash());
+                store
+                    .meta
+                    .put(txn, layout::META_TIP, &layout::tip_value(h, &hash))?;
+                store
+                    .meta
+                    .put(txn, layout::META_WORK, &work_of(&a).to_be_bytes())?;
+                Ok(())
+            })
+            .unwrap();
+        let (best, side) = store.load().unwrap();
+        assert_eq!(best, a);
+        // b's headers went to the side set; a's left it.
+        assert_eq!(side.len(), 30);
+        assert!(side
+            .iter()
+            .all(|(h, header)| b[*h as usize - 101] == *header));
+        assert_eq!(
+            store.header_by_hash(&a[110].block_hash()).unwrap(),
+            Some((110, a[110], true))
+        );
+        let report = store.verify().unwrap();
+        assert!(report.is_consistent(), "{:#?}", report.problems);
+    }
+
+    #[test]
+    fn rejoin_refuses_what_does_not_fit() {
+        let a = headway_regtest::chain(60, 1);
+        let b = headway_regtest::mine(&a[50], 12, 2); // heights 51..=62
+        let dir = tempfile::tempdir().unwrap();
+        let store = reorged(dir.path(), &a, 50, &b);
+        let mismatch = |height: u32, hash: BlockHash, cut: bool| {
+            let result = store.write(|txn| {
+                if cut {
+                    cut_back(&store, txn, 50, 62);
+                }
+                store.rejoin(txn, height, &hash).map(|_| ())
+            });
+            assert!(
+                matches!(result, Err(StoreError::Mismatch(_))),
+                "{height}: {result:?}"
+            );
+        };
+        // Not cut back: a[51] is stored as a side header but the best chain's top is 62.
+        mismatch(51, a[51].block_hash(), false);
+        // Cut back, but skipping a height, at the wrong height, or not a side header.
+        mismatch(52, a[52].block_hash(), true);
+        mismatch(52, a[51].block_hash(), true);
+        mismatch(51, b[0].block_hash(), false);
+        mismatch(51, BlockHash::all_zeros(), true);
+        // Nothing of the failed transactions was kept.
+        let report = store.verify().unwrap();
+        assert!(report.is_consistent(), "{:#?}", report.problems);
+        assert_eq!(store.tip().unwrap().unwrap().height, 62);
+        assert_eq!(store.load().unwrap().1.len(), 10);
     }
 }

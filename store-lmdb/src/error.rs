@@ -36,6 +36,17 @@ pub enum StoreError {
         /// The version this build reads and writes.
         supported: u32,
     },
+    /// A read-only open found a schema-1 store, which only a read-write open migrates (the
+    /// node does it when it starts); a read-only open never writes.
+    #[error(
+        "header store in {dir} has schema version 1, which this headway upgrades to version 2 \
+         when it opens the store read-write: start the node on this data directory once (or \
+         wait until the running node has finished upgrading it) and run this again"
+    )]
+    NeedsMigration {
+        /// The store directory.
+        dir: PathBuf,
+    },
     /// A read-only open found no store.
     #[error(
         "no header store in {dir}: run a node with this data directory first, or point \

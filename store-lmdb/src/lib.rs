@@ -8,43 +8,72 @@
 //!
 //! # Layout
 //!
-//! Five named databases (see `layout.rs`, schema version [`SCHEMA_VERSION`]):
+//! Schema 2 ([`SCHEMA_VERSION`]), five named databases; the byte formats and the reasons are
+//! in `layout.rs`:
 //!
 //! | database | key | value |
 //! |---|---|---|
-//! | `best` | height, u32 big-endian | header, 80 bytes |
+//! | `headers` | group `height / 51`, u32 big-endian | the group's best-chain headers, 80 bytes each, 1..=51 |
+//! | `hashes` | `height >> 16` (u16 BE) ‖ first 6 bytes of the hash ‖ `height & 0xffff` (u16 BE) | empty |
 //! | `side` | hash, 32 bytes | height ‖ header (84 bytes) |
-//! | `index` | hash, 32 bytes | height ‖ best/side flag (5 bytes) |
-//! | `meta` | `network`, `schema`, `tip`, `work` | name, version, height ‖ hash, chain work |
+//! | `meta` | `network`, `schema`, `tip`, `work` (and `migration` while migrating) | name, version, height ‖ hash, chain work |
 //! | `addrbook` | address record key; `0x00` ‖ `secret` | record value; the book's 32-byte secret |
 //!
 //! The address book (`addrbook.rs`) is the core's: the store keeps its records as opaque bytes
 //! ([`HeaderStore::load_addr_book`], [`HeaderStore::write_addr_book`]) and the store thread can
 //! write a book change in the same transaction as a header batch
 //! ([`HeaderStore::apply_with_addr_book`]). It joined schema 1 without a version change: a
-//! store written before it gains the empty database on its next read-write open, and reads as
-//! an empty book when opened read-only.
+//! schema-1 store written before it gains the empty database on its next read-write open.
 //!
 //! Why this shape:
 //!
-//! - **Appends are cheap.** Big-endian height keys sort like heights, so extending the best chain
-//!   writes at the right edge of the `best` B-tree with `MDB_APPEND`: no search, no page splits
-//!   in the middle, and pages are filled completely (LMDB splits an appended-to page at the
-//!   end, not in half). Sync writes almost only this tree.
-//! - **Loading is a scan.** `load` reads `best` in key order (sequential pages) and needs no
-//!   hashing; the core rebuilds its own index from it.
-//! - **Every header can be found by hash** for inspection and for `verify`: `index` maps each
-//!   stored hash, best or side, to its height and a flag. Its keys are random, so its pages
-//!   split and end up partly full; this is the main cost beyond the 80 bytes of a header (see
-//!   the measurements below), accepted because side headers and the inspection commands need
-//!   lookups by hash and a 32-byte key is the only collision-free one.
-//! - **Side headers are rare** (stale blocks, short reorgs) and live in their own database keyed
-//!   by hash, so the dense `best` tree never has holes.
-//! - **A reorg is one transaction.** Best headers above the fork height move to `side` (and
-//!   their index flag flips), the `best` keys above the fork are deleted in one range delete,
-//!   and the new branch is appended; a header returning from `side` to `best` is taken out of
-//!   `side`. The metadata's tip and work are rewritten at the end of every transaction, so the
-//!   tip, the height index and the hash index always change together.
+//! - **Appends are cheap and dense.** The best chain is stored 51 headers to a value: 4080
+//!   bytes, exactly one LMDB overflow page, so a full group costs its 80-byte headers plus a
+//!   22-byte leaf node shared by 51 (80.4 bytes a header, against about 95 for a key per
+//!   height). Big-endian group keys sort like heights: extending the chain rewrites the last,
+//!   partial group and appends new ones with `MDB_APPEND` (`best.rs`).
+//! - **Loading and serving are scans.** `load`, [`HeaderStore::for_each_stored`] and
+//!   [`HeaderStore::best_headers`] read the groups in key order on one cursor (sequential
+//!   overflow pages, 80 bytes a header copied out, no hashing).
+//! - **Every header can be found by hash**, for the API and the inspection commands: side
+//!   headers by their full hash in `side`, best-chain headers through `hashes` (`index.rs`).
+//!   Its keys start with the height's partition of 65,536, so a commit's inserts land in the
+//!   newest partition only (a partition is rewritten in key order, pages full, once the chain
+//!   has passed it): schema 1's random 32-byte keys made every commit copy nearly the
+//!   whole index (LMDB is copy-on-write, and keeps freed copies two commits), which was most of
+//!   its 263 bytes a header. A 6-byte prefix of the hash and the offset in the partition make
+//!   a 10-byte key with no value; a lookup probes each partition (16 at a million headers) and
+//!   compares the full hash of every candidate's header, so a shared prefix never returns the
+//!   wrong header.
+//! - **Side headers are rare** (stale blocks, short reorgs) and live in their own database
+//!   keyed by hash, so the dense `headers` tree never has holes.
+//! - **A reorg is one transaction.** Best headers above the fork height move to `side` (their
+//!   index entries are deleted), the groups above the fork are cut back (the straddling group
+//!   rewritten, the rest range-deleted), and the new branch is appended; a header returning
+//!   from `side` to the best chain is taken out of `side` (`rejoin` in `apply.rs` does this by
+//!   hash, for the core's coming `PersistChain::rejoined`). The metadata's tip and work are
+//!   rewritten at the end of every transaction, so the tip, the groups and the hash index
+//!   always change together.
+//!
+//! # Migration from schema 1
+//!
+//! Schema 1 (`best`: height → header; `index`: hash → height ‖ best/side flag; the same
+//! `side`, `meta` and `addrbook`) is migrated by the first read-write open, before it returns
+//! (`migrate.rs`): the schema-2 databases are built beside the schema-1 ones in write
+//! transactions of 65,536 headers (one index partition each), each recording its progress in
+//! `meta`; schema 1 stays authoritative until one last transaction checks the copy, sets the
+//! schema version to 2 and drops `best` and `index`. A kill at any moment leaves a whole
+//! schema-1 or a whole schema-2 store; the next read-write open resumes (or, if the schema-1
+//! chain changed meanwhile, starts over). It is logged at info: start, progress after every
+//! transaction, done with headers/s. Measured in `write_million`: a million headers in 0.4 to
+//! 0.9 s with `Full` durability. The data file keeps its size (LMDB never shrinks it): the
+//! freed schema-1 pages are reused by the headers that follow.
+//!
+//! A read-only open of a schema-1 store gives [`StoreError::NeedsMigration`], one line that says
+//! to start the node once; a read-only open never writes, and reading both layouts in every
+//! read path would double them for a state that lasts about a second once per store. A store
+//! with a schema newer than this build is refused ([`StoreError::UnknownSchema`]) untouched, and
+//! builds that only know schema 1 refuse a schema-2 store the same way.
 //!
 //! # Durability
 //!
@@ -77,7 +106,7 @@
 //!
 //! # Refusals
 //!
-//! Opening a directory made for another network, with an unknown schema version, holding
+//! Opening a directory made for another network, with an unknown (newer) schema version, holding
 //! another program's LMDB files, or with files LMDB cannot read fails with a one-line
 //! [`StoreError`] that says what to do. The check reads the metadata before anything is
 //! written, so the data file is left byte for byte as it was (LMDB's `lock.mdb`, its
@@ -87,39 +116,46 @@
 //! # Measurements
 //!
 //! `cargo bench -p headway-store-lmdb --bench write_million` (2 shared cores, virtual disk;
-//! 1,000,000 synthetic headers, 2000 a change, 10 changes an apply, fresh store):
+//! 1,000,000 synthetic headers, 2000 a change, 10 changes an apply, fresh store), schema 2:
 //!
-//! | mode | headers/s written | reopen | `load` | `load_chain` | bytes on disk / header |
-//! |---|---|---|---|---|---|
-//! | `Full` (default) | 108k–175k | 0.2 ms | 100–210 ms | 370–610 ms | 263 |
-//! | `NoMetaSync` | 106k–165k | 0.2 ms | 100–200 ms | 550–570 ms | 263 |
-//! | `NoSync` | 260k–393k | 0.3 ms | 100–150 ms | 430–580 ms | 263 |
-//! | raw 80-byte append + fdatasync | 1.37M–1.51M | | 70 ms (read back) | | 80 |
+//! | mode | headers/s written | `load` | `for_each_stored` | `load_chain` | `best_headers` (2000) | by hash | bytes on disk / header |
+//! |---|---|---|---|---|---|---|---|
+//! | `Full` (default) | 654k–677k | 66–67 ms | 9 ms | 411–417 ms | 34–36 µs | 12 µs | 104.4 |
+//! | `NoMetaSync` | 646k–686k | 63–65 ms | 9 ms | 382–411 ms | 36–41 µs | 10–12 µs | 104.4 |
+//! | `NoSync` | 795k–807k | 61 ms | 9 ms | 392–394 ms | 31–41 µs | 11 µs | 104.4 |
+//! | raw 80-byte append + fdatasync | 1.36M–1.90M | 59–70 ms (read back) | | | | | 80 |
 //!
-//! (Ranges are two runs on a machine shared with other builds.) What the numbers say:
+//! (Ranges are two runs on a machine shared with other builds.) Schema 1, same machine and
+//! command: 150k (`Full`) to 277k (`NoSync`) headers/s, `load` 126–153 ms, `load_chain`
+//! 504–588 ms, `verify` about 2.1 s (now 0.75 s), 262.9 bytes a header. Migrating a schema-1
+//! store of the same million headers (`Full`): 0.44–0.68 s, 1.5M–2.3M headers/s. What the
+//! numbers say:
 //!
-//! - The `best` tree costs about 94 bytes a header (80 + 4-byte key + LMDB's 8-byte node
-//!   header and 2-byte slot), packed full by `APPEND`; the rest of the 263 bytes is the hash
-//!   index. Its random keys spread every commit's inserts over most of its leaf pages, so LMDB
-//!   copies most of the index on every commit (and keeps the freed copies for reuse): that
-//!   write amplification, not the appends, is why a synced commit costs what it does and why
-//!   `NoSync` is only 2.4x faster. The raw file shows the floor: the store is 7–14x slower
-//!   than appending bytes, in exchange for transactions, reorgs and lookups by hash.
-//! - Even synced, the store writes over 100k headers a second, well above the ~30k/s the test
-//!   peer (bcoin) serves; and since the store thread runs beside the core, a slow commit delays
-//!   only persistence, never validation or the sockets.
-//! - Reopening is instant and `load` reads a million headers in about 0.1–0.2 s; the rest of
-//!   `load_chain` is the core rebuilding its tree (hashing every header).
-//! - If the index ever matters, the next step is a smaller one: an 8-byte hash prefix as key
-//!   (`DUPSORT`, candidates confirmed against the header) halves its entries, or the best
-//!   chain could be left out of the index and found by height through the core's own index.
+//! - The groups cost 80.4 bytes a header; the hash index about 20 in its complete partitions
+//!   (packed) and about 29 in the newest one (random inserts fill pages to about 69%), plus
+//!   the copies of the newest partition that recent commits freed. A commit copies only the
+//!   groups it appends and one partition of the index, so `Full` writes are over 4x schema 1's
+//!   and half the raw file's rate; packing a partition (once per 65,536 headers) is what keeps
+//!   `NoSync` from going faster.
+//! - `for_each_stored` streams a million headers in about 9 ms; `load` adds building an 80 MB
+//!   vector. The rest of `load_chain` (about 350 ms) is the core rebuilding its tree, hashing
+//!   every header: the store's share of a 100 ms start is the streaming read.
+//! - Serving a `getheaders` answer of 2000 headers takes about 35 µs; a lookup by hash about
+//!   12 µs (16 partitions probed).
+//! - A migrated store keeps its schema-1 file size (263 bytes a header for a store the node
+//!   wrote): LMDB reuses the freed pages for the headers that follow but never shrinks the
+//!   file. A compacting copy (`mdb_env_copy2` with `MDB_CP_COMPACT`) would take it to the
+//!   fresh store's size; it is not done, as it means replacing the data file under readers.
 
 #![warn(missing_docs)]
 
 mod addrbook;
 mod apply;
+mod best;
 mod error;
+mod index;
 mod layout;
+mod migrate;
 mod open;
 mod options;
 mod snapshot;

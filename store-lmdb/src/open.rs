@@ -1,17 +1,21 @@
 //! Opening a store: the starting map size, the metadata checks that refuse a directory before
-//! anything is written, and the creation of a new store.
+//! anything is written (and tell a schema-1 store, which a read-write open migrates, from the
+//! current one), the creation of a new store, and the growth loop of the writes made while
+//! opening.
 
 use std::path::Path;
 
 use headway_core::Network;
 use heed::types::Bytes;
-use heed::{CommitOrAbort, Database, Env, MdbError, RoTxn, WithoutTls};
+use heed::{CommitOrAbort, Database, Env, RoTxn, RwTxn, WithoutTls};
 
 use crate::error::StoreError;
 use crate::layout::{self, SCHEMA_VERSION};
 use crate::store::RawDb;
+use crate::{best, index};
 
-/// The four header databases: meta, best, side, index.
+/// The four header databases: meta, headers (the best chain's groups), side, hashes (the best
+/// chain's index).
 pub(crate) type Dbs = (RawDb, RawDb, RawDb, RawDb);
 
 /// The header databases and the address book database, which stores written before it existed
@@ -32,16 +36,28 @@ pub(crate) fn starting_map_size(initial: usize, data_len: u64) -> usize {
     size
 }
 
+/// What [`open_existing`] found.
+pub(crate) enum Existing {
+    /// An empty environment: a new store.
+    New,
+    /// A store of the current schema, its databases opened.
+    Current(OpenedDbs, Network),
+    /// A schema-1 store (only reported to a read-write open, which migrates it; a read-only
+    /// open gets [`StoreError::NeedsMigration`]).
+    Schema1,
+}
+
 /// Opens the databases of an existing store and checks its metadata (network when `wanted` is
-/// given, schema). `None` if the environment is empty (a new store). Reads only: a missing
-/// address book database is reported as `None`, not created.
+/// given, schema). Reads only: a missing address book database is reported as `None`, not
+/// created.
 pub(crate) fn open_existing(
     env: &Env<WithoutTls>,
     dir: &Path,
     wanted: Option<Network>,
-) -> Result<Option<(OpenedDbs, Network)>, StoreError> {
+    read_only: bool,
+) -> Result<Existing, StoreError> {
     let txn = env.read_txn()?;
-    let mut network = None;
+    let mut found = None;
     let opened = env.open_databases_and_commit(txn, |opener, txn| {
         let Some(meta) = opener.open_database::<Bytes, Bytes>(txn, Some(layout::DB_META))? else {
             let main = opener.open_database::<Bytes, Bytes>(txn, None)?;
@@ -57,7 +73,17 @@ pub(crate) fn open_existing(
                 })
             };
         };
-        network = Some(check_metadata(meta, txn, dir, wanted)?);
+        let (schema, network) = check_metadata(meta, txn, dir, wanted)?;
+        found = Some((schema, network));
+        if schema == layout::v1::SCHEMA_VERSION {
+            return if read_only {
+                Err(StoreError::NeedsMigration {
+                    dir: dir.to_path_buf(),
+                })
+            } else {
+                Ok(CommitOrAbort::Commit(None))
+            };
+        }
         let corrupt = |name: &str| StoreError::Corrupt {
             dir: dir.to_path_buf(),
             detail: format!("the {name} database is missing"),
@@ -67,29 +93,30 @@ pub(crate) fn open_existing(
                 .open_database::<Bytes, Bytes>(txn, Some(name))?
                 .ok_or_else(|| corrupt(name))
         };
-        let best = open(layout::DB_BEST)?;
+        let best = open(layout::DB_HEADERS)?;
         let side = open(layout::DB_SIDE)?;
-        let index = open(layout::DB_INDEX)?;
+        let index = open(layout::DB_HASHES)?;
         let addrbook = opener.open_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
         Ok(CommitOrAbort::Commit(Some((
             (meta, best, side, index),
             addrbook,
         ))))
     })?;
-    Ok(match (opened.commit().flatten(), network) {
-        (Some(dbs), Some(network)) => Some((dbs, network)),
-        _ => None,
+    Ok(match (opened.commit().flatten(), found) {
+        (Some(dbs), Some((_, network))) => Existing::Current(dbs, network),
+        (None, Some((schema, _))) if schema == layout::v1::SCHEMA_VERSION => Existing::Schema1,
+        _ => Existing::New,
     })
 }
 
-/// Checks the schema version and, when `wanted` is given, the network; returns the store's
-/// network.
+/// Checks the schema version (this one or schema 1, which is migrated) and, when `wanted` is
+/// given, the network; returns the store's schema version and network.
 fn check_metadata(
     meta: Database<'_, Bytes, Bytes>,
     txn: &RoTxn,
     dir: &Path,
     wanted: Option<Network>,
-) -> Result<Network, StoreError> {
+) -> Result<(u32, Network), StoreError> {
     let corrupt = |detail: &str| StoreError::Corrupt {
         dir: dir.to_path_buf(),
         detail: detail.into(),
@@ -99,7 +126,7 @@ fn check_metadata(
         .ok_or_else(|| corrupt("no schema version"))?;
     let schema =
         layout::decode_height(schema).ok_or_else(|| corrupt("malformed schema version"))?;
-    if schema != SCHEMA_VERSION {
+    if schema != SCHEMA_VERSION && schema != layout::v1::SCHEMA_VERSION {
         return Err(StoreError::UnknownSchema {
             dir: dir.to_path_buf(),
             found: schema,
@@ -112,8 +139,8 @@ fn check_metadata(
     let name = String::from_utf8_lossy(name).into_owned();
     let found: Option<Network> = name.parse().ok().filter(|n: &Network| n.name() == name);
     match (found, wanted) {
-        (Some(found), Some(wanted)) if found == wanted => Ok(found),
-        (Some(found), None) => Ok(found),
+        (Some(found), Some(wanted)) if found == wanted => Ok((schema, found)),
+        (Some(found), None) => Ok((schema, found)),
         (_, Some(wanted)) => Err(StoreError::WrongNetwork {
             dir: dir.to_path_buf(),
             found: name,
@@ -125,27 +152,27 @@ fn check_metadata(
 
 /// Creates the databases of a new store (the address book's included) and writes its metadata
 /// and the genesis header, in one transaction.
-pub(crate) fn create(env: &Env<WithoutTls>, network: Network) -> Result<OpenedDbs, StoreError> {
+pub(crate) fn create(
+    env: &Env<WithoutTls>,
+    dir: &Path,
+    network: Network,
+) -> Result<OpenedDbs, StoreError> {
     let params = network.params();
     let genesis = params.genesis;
     let hash = genesis.block_hash();
     let txn = env.write_txn()?;
     let dbs = env.create_databases_and_commit(txn, |opener, txn| {
         let meta = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_META))?;
-        let best = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_BEST))?;
+        let best = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_HEADERS))?;
         let side = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_SIDE))?;
-        let index = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_INDEX))?;
+        let index = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_HASHES))?;
         let addrbook = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
         meta.put(txn, layout::META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
         meta.put(txn, layout::META_NETWORK, network.name().as_bytes())?;
         meta.put(txn, layout::META_TIP, &layout::tip_value(0, &hash))?;
         meta.put(txn, layout::META_WORK, &genesis.work().to_be_bytes())?;
-        best.put(
-            txn,
-            &layout::height_key(0),
-            &layout::encode_header(&genesis),
-        )?;
-        index.put(txn, &layout::hash_key(&hash), &layout::index_value(0, true))?;
+        best::append(best, txn, dir, 0, &[genesis])?;
+        index::put(index, txn, 0, &hash)?;
         Ok::<_, StoreError>(CommitOrAbort::<_, ()>::Commit((
             (meta, best, side, index),
             Some(addrbook),
@@ -156,35 +183,45 @@ pub(crate) fn create(env: &Env<WithoutTls>, network: Network) -> Result<OpenedDb
 }
 
 /// Creates the (empty) address book database in a store written before it existed, in one
-/// transaction of its own, called only after the metadata checks accepted the store. Runs
-/// before any other transaction of this process exists, so a full map is grown right here
-/// (doubling, as [`crate::HeaderStore`]'s writes do) and the creation retried.
+/// transaction of its own, called only after the metadata checks accepted the store.
 pub(crate) fn create_addr_book(env: &Env<WithoutTls>, dir: &Path) -> Result<RawDb, StoreError> {
-    loop {
-        let txn = env.write_txn()?;
+    let db = write_growing(env, dir, |txn| {
         let created = env.create_databases_and_commit(txn, |opener, txn| {
             let db = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
-            Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(db))
-        });
-        match created {
-            Ok(done) => {
-                tracing::info!(dir = %dir.display(), "address book database added to the store");
-                return done.commit().ok_or_else(|| {
-                    StoreError::Mismatch("address book creation was aborted".into())
-                });
-            }
-            Err(heed::Error::Mdb(MdbError::MapFull)) => {
+            Ok::<_, StoreError>(CommitOrAbort::<_, ()>::Commit(db))
+        })?;
+        created
+            .commit()
+            .ok_or_else(|| StoreError::Mismatch("address book creation was aborted".into()))
+    })?;
+    tracing::info!(dir = %dir.display(), "address book database added to the store");
+    Ok(db)
+}
+
+/// Runs `f` with a new write transaction, which `f` commits (heed's database creation commits
+/// it); when LMDB reports the map full the map is doubled and `f` run again. Only for writes
+/// made while opening, before any other transaction of this process exists on `env` (which
+/// is what makes the resize safe); a [`crate::HeaderStore`] grows its map in `apply`'s loop.
+pub(crate) fn write_growing<R>(
+    env: &Env<WithoutTls>,
+    dir: &Path,
+    mut f: impl FnMut(RwTxn<'_>) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    loop {
+        match f(env.write_txn()?) {
+            Err(e) if e.is_map_full() => {
                 let current = env.info().map_size;
                 let exhausted = || StoreError::MapExhausted {
                     dir: dir.to_path_buf(),
                     map_size: current,
                 };
                 let next = current.checked_mul(2).ok_or_else(exhausted)?;
-                // SAFETY: the environment was opened by the caller a moment ago and no
-                // transaction of this process is open on it (the one above was aborted).
+                // SAFETY: the caller opened the environment and holds no transaction on it
+                // (the one `f` got was aborted when it returned the error).
                 unsafe { env.resize(next) }.map_err(|_| exhausted())?;
+                tracing::info!(dir = %dir.display(), map_size = next, "header store map grown");
             }
-            Err(e) => return Err(e.into()),
+            other => return other,
         }
     }
 }

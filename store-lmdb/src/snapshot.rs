@@ -8,12 +8,11 @@
 //! sees, and a map growth in this process waits for it to end, so the closure given to
 //! [`HeaderStore::snapshot`] should do its reads and return, not wait on anything.
 
-use std::ops::Bound;
-
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, Work};
 use heed::RoTxn;
 
+use crate::best;
 use crate::error::StoreError;
 use crate::layout;
 use crate::store::HeaderStore;
@@ -58,75 +57,32 @@ impl Snapshot<'_> {
     }
 
     /// A stored header by hash, best chain or side: (height, header, whether it is on the best
-    /// chain). An index entry whose header is missing or has another hash is
-    /// [`StoreError::Corrupt`].
+    /// chain). The header's full hash is checked: a side header stored under another hash is
+    /// [`StoreError::Corrupt`], and of the best-chain candidates whose index prefix matches only
+    /// the one with this hash is returned.
     pub fn entry(&self, hash: &BlockHash) -> Result<Option<(u32, Header, bool)>, StoreError> {
-        let Some((height, on_best)) = self.store.index_entry(self.txn, hash)? else {
-            return Ok(None);
-        };
-        let header = if on_best {
-            self.store.best_header(self.txn, height)?
-        } else {
-            match self.store.side_header(self.txn, hash)? {
-                Some((side_height, header)) if side_height == height => Some(header),
-                Some((side_height, _)) => {
-                    return Err(self.store.corrupt(format!(
-                        "index puts side header {hash} at height {height}, the side set at \
-                         {side_height}"
-                    )))
-                }
-                None => None,
-            }
-        };
-        let header = header.ok_or_else(|| {
-            self.store
-                .corrupt(format!("index names {hash} but it is not stored"))
-        })?;
-        // One hash (about a microsecond) keeps a stale index entry from handing out another
-        // header under this hash.
-        if header.block_hash() != *hash {
-            return Err(self.store.corrupt(format!(
-                "index puts {hash} at height {height} where another header is stored"
-            )));
-        }
-        Ok(Some((height, header, on_best)))
+        self.store.entry_by_hash(self.txn, hash)
     }
 
     /// Calls `f` for each best-chain header with height in `from..=to` (clamped to the tip), in
-    /// height order, on one cursor: a sequential read of the `best` B-tree. Stops at the first
-    /// error `f` returns; a gap in the heights is [`StoreError::Corrupt`].
+    /// height order, on one cursor: a sequential read of the best chain's groups. Stops at the
+    /// first error `f` returns; a gap in the heights is [`StoreError::Corrupt`].
     pub fn for_each_best(
         &self,
         from: u32,
         to: u32,
-        mut f: impl FnMut(u32, &Header) -> Result<(), StoreError>,
+        f: impl FnMut(u32, &Header) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let (tip_height, _) = self.tip()?;
         let to = to.min(tip_height);
         if from > to {
             return Ok(());
         }
-        let (start, end) = (layout::height_key(from), layout::height_key(to));
-        let bounds = (
-            Bound::Included(start.as_slice()),
-            Bound::Included(end.as_slice()),
-        );
-        let mut expected = from;
-        for entry in self.store.best.range(self.txn, &bounds)? {
-            let (key, value) = entry?;
-            if layout::decode_height(key) != Some(expected) {
-                return Err(self
-                    .store
-                    .corrupt(format!("best chain lacks height {expected}")));
-            }
-            let header = self.store.decode_header(value, "best chain")?;
-            f(expected, &header)?;
-            expected = expected.saturating_add(1);
-        }
-        if expected <= to {
+        let next = best::visit(self.store.best, self.txn, &self.store.dir, from, to, f)?;
+        if next <= to {
             return Err(self
                 .store
-                .corrupt(format!("best chain lacks height {expected}")));
+                .corrupt(format!("best chain lacks height {next}")));
         }
         Ok(())
     }
@@ -350,62 +306,85 @@ mod tests {
             store.write(|txn| Ok(f(txn)?)).unwrap();
         };
 
-        // A best-chain header of the wrong length.
-        damage(&|txn| store.best.put(txn, &layout::height_key(5), &[1, 2, 3]));
-        assert_corrupt(store.snapshot(|s| s.header_at(5)), "header_at");
+        // A best-chain group that is not whole headers.
+        let group0 = layout::height_key(0);
+        let good_group = store.snapshot(|s| {
+            let mut out = Vec::new();
+            s.for_each_best(0, 20, |_, h| {
+                out.extend_from_slice(&layout::encode_header(h));
+                Ok(())
+            })?;
+            Ok(out)
+        });
+        let good_group = good_group.unwrap();
+        damage(&|txn| store.best.put(txn, &group0, &good_group[..83]));
+        assert_corrupt(store.snapshot(|s| s.header_at(0)), "header_at");
         assert_corrupt(
-            store.snapshot(|s| s.entry(&chain[5].block_hash())),
+            store.snapshot(|s| s.entry(&chain[0].block_hash())),
             "entry of a malformed best header",
         );
         assert_corrupt(
             store.snapshot(|s| s.for_each_best(0, 20, |_, _| Ok(()))),
-            "for_each_best over a malformed header",
+            "for_each_best over a malformed group",
         );
 
-        // A gap in the best chain, at the end of the range and in the middle.
-        damage(&|txn| {
-            store.best.put(
-                txn,
-                &layout::height_key(5),
-                &layout::encode_header(&chain[5]),
-            )?;
-            store.best.delete(txn, &layout::height_key(20)).map(|_| ())
-        });
+        // The chain ending before the tip, and a group missing in the middle.
+        damage(&|txn| store.best.put(txn, &group0, &good_group[..80 * 20]));
         assert_corrupt(
             store.snapshot(|s| s.for_each_best(15, 20, |_, _| Ok(()))),
             "for_each_best with the tip missing",
         );
-        damage(&|txn| {
-            store.best.put(
-                txn,
-                &layout::height_key(20),
-                &layout::encode_header(&chain[20]),
-            )?;
-            store.best.delete(txn, &layout::height_key(12)).map(|_| ())
-        });
+        let long = headway_regtest::mine(&chain[20], 40, 1); // heights 21..=60, groups 0 and 1
+        damage(&|txn| store.best.put(txn, &group0, &good_group));
+        store
+            .apply(&[PersistChain {
+                fork_height: 20,
+                rejoined: vec![],
+                connected: long.clone(),
+                side: vec![],
+                tip_work: work_of(&chain) + work_of(&long),
+            }])
+            .unwrap();
+        damage(&|txn| store.best.delete(txn, &group0).map(|_| ()));
         assert_corrupt(
-            store.snapshot(|s| s.for_each_best(10, 14, |_, _| Ok(()))),
+            store.snapshot(|s| s.for_each_best(10, 55, |_, _| Ok(()))),
             "for_each_best with a gap",
         );
-
-        // An index entry that names the wrong header, and one whose side header is missing.
-        damage(&|txn| {
-            let key = layout::hash_key(&chain[3].block_hash());
-            store.index.put(txn, &key, &layout::index_value(4, true))
-        });
         assert_corrupt(
-            store.snapshot(|s| s.entry(&chain[3].block_hash())),
-            "stale index",
+            store.snapshot(|s| s.entry(&long[10].block_hash())),
+            "an index entry whose group is gone",
         );
+        damage(&|txn| store.best.put(txn, &group0, &good_group));
+
+        // An index entry that names the wrong height is no answer (the full hash is checked):
+        // the header is not found by hash, and verify reports the index.
         damage(&|txn| {
-            store
-                .side
-                .delete(txn, &layout::hash_key(&side.block_hash()))
-                .map(|_| ())
+            let hash = chain[3].block_hash();
+            store.index.delete(txn, &layout::index_key(3, &hash))?;
+            store.index.put(txn, &layout::index_key(4, &hash), &[])
+        });
+        assert_eq!(
+            store.snapshot(|s| s.entry(&chain[3].block_hash())).unwrap(),
+            None
+        );
+        let report = store.verify().unwrap();
+        assert!(report
+            .problems
+            .iter()
+            .any(|p| p.contains("index entry of best header")));
+
+        // A side header stored under another hash.
+        damage(&|txn| {
+            let wrong = side.block_hash();
+            store.side.put(
+                txn,
+                &layout::hash_key(&wrong),
+                &layout::side_value(11, &chain[11]),
+            )
         });
         assert_corrupt(
             store.snapshot(|s| s.entry(&side.block_hash())),
-            "missing side",
+            "side under another hash",
         );
 
         // A malformed side value, and a malformed tip and work record.

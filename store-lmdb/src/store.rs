@@ -1,5 +1,7 @@
-//! [`HeaderStore`]: opening (and refusing) a data directory, the read paths, and the growth of
-//! the memory map. The write path is in `apply.rs`, the consistency check in `verify.rs`.
+//! [`HeaderStore`]: opening (and refusing, or migrating) a data directory, the read paths, and
+//! the growth of the memory map. The write path is in `apply.rs`, the consistency check in
+//! `verify.rs`, the best chain's groups in `best.rs`, the hash index in `index.rs`, the
+//! migration from schema 1 in `migrate.rs`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,13 +10,16 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, Work};
+use headway_core::chain::ChainLoader;
 use headway_core::{HeaderChain, Network};
 use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, WithoutTls};
 
+use crate::best;
 use crate::error::StoreError;
 use crate::layout;
-use crate::open::{create, create_addr_book, open_existing, starting_map_size};
+use crate::migrate;
+use crate::open::{create, create_addr_book, open_existing, starting_map_size, Existing};
 use crate::options::{StoreOptions, StoredHeaders, StoredTip};
 
 /// A database of raw bytes, valid for the life of the environment.
@@ -29,8 +34,10 @@ const MAX_MAP_RETRIES: u32 = 8;
 pub struct HeaderStore {
     pub(crate) env: Env<WithoutTls>,
     pub(crate) meta: RawDb,
+    /// The best chain's header groups (`headers`, see `best.rs`).
     pub(crate) best: RawDb,
     pub(crate) side: RawDb,
+    /// The best chain's hash index (`hashes`, see `index.rs`).
     pub(crate) index: RawDb,
     /// The address book (`addrbook.rs`). Always present on a read-write store (created on open
     /// if the store predates it); `None` on a read-only open of such an older store.
@@ -60,7 +67,9 @@ impl std::fmt::Debug for HeaderStore {
 impl HeaderStore {
     /// Opens or creates the store in `dir` for `network` (read-write), with the default
     /// [`StoreOptions`]. Refuses a directory made for another network, an unknown schema
-    /// version, or unreadable files, without writing to the data file.
+    /// version, or unreadable files, without writing to the data file. A schema-1 store is
+    /// migrated to schema 2 first (see the crate docs): in bounded transactions, resumable,
+    /// logged at info.
     pub fn open(dir: &Path, network: Network) -> Result<HeaderStore, StoreError> {
         HeaderStore::open_with(dir, network, &StoreOptions::default())
     }
@@ -91,10 +100,20 @@ impl HeaderStore {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let existing = open_existing(&env, dir, Some(network))?;
+        let mut existing = open_existing(&env, dir, Some(network), false)?;
+        if let Existing::Schema1 = existing {
+            migrate::migrate(&env, dir)?;
+            existing = open_existing(&env, dir, Some(network), false)?;
+        }
         let ((meta, best, side, index), addrbook) = match existing {
-            Some((dbs, _)) => dbs,
-            None => create(&env, network)?,
+            Existing::Current(dbs, _) => dbs,
+            Existing::New => create(&env, dir, network)?,
+            Existing::Schema1 => {
+                return Err(StoreError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    detail: "still schema 1 after its migration".into(),
+                })
+            }
         };
         // A store written before the address book existed gains its database now, after the
         // checks above accepted it (a refused directory is never written).
@@ -122,7 +141,9 @@ impl HeaderStore {
 
     /// Opens an existing store read-only, safe while a node writes it; the network comes from
     /// the store's metadata. A directory without a store gives [`StoreError::NoStore`] and
-    /// nothing is created.
+    /// nothing is created. A schema-1 store (not yet migrated, or being migrated by a node
+    /// right now) gives [`StoreError::NeedsMigration`]: a read-only open never writes, and
+    /// the old layout is read only by the migration.
     pub fn open_read_only(dir: &Path) -> Result<HeaderStore, StoreError> {
         if !dir.join("data.mdb").is_file() {
             return Err(StoreError::NoStore {
@@ -139,8 +160,8 @@ impl HeaderStore {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let Some((((meta, best, side, index), addrbook), network)) =
-            open_existing(&env, dir, None)?
+        let Existing::Current(((meta, best, side, index), addrbook), network) =
+            open_existing(&env, dir, None, true)?
         else {
             return Err(StoreError::NoStore {
                 dir: dir.to_path_buf(),
@@ -190,49 +211,115 @@ impl HeaderStore {
     }
 
     /// The best chain from genesis in height order, and the side headers with their heights,
-    /// parents first (by height).
+    /// parents first (by height). [`HeaderStore::for_each_stored`] into two vectors.
     pub fn load(&self) -> Result<StoredHeaders, StoreError> {
         self.read(|txn| {
             let (tip_height, _) = self.read_tip(txn)?;
-            // Size from the stored entries, not the tip record: a corrupt tip far above the
-            // chain must end in the length check below, not in a huge up-front allocation.
-            let stored = usize::try_from(self.best.len(txn)?).unwrap_or(usize::MAX);
-            let mut best = Vec::with_capacity(stored.min(tip_height as usize + 1));
-            for entry in self.best.iter(txn)? {
-                let (key, value) = entry?;
-                let height = layout::decode_height(key);
-                if height != Some(best.len() as u32) {
-                    return Err(self.corrupt(format!(
-                        "best chain key {key:02x?} where height {} was expected",
-                        best.len()
-                    )));
-                }
-                best.push(self.decode_header(value, "best chain")?);
-            }
-            if best.len() != tip_height as usize + 1 {
-                return Err(self.corrupt(format!(
-                    "best chain has {} headers but the tip is at height {tip_height}",
-                    best.len()
-                )));
-            }
+            // Size from the stored groups, not the tip record: a corrupt tip far above the
+            // chain must end in the length check, not in a huge up-front allocation.
+            let stored = best::len(self.best, txn, &self.dir)?;
+            let mut best = Vec::with_capacity(stored.min(tip_height.saturating_add(1)) as usize);
             let mut side = Vec::new();
-            for entry in self.side.iter(txn)? {
-                let (_, value) = entry?;
-                let decoded = layout::decode_side_value(value)
-                    .ok_or_else(|| self.corrupt("malformed side header".into()))?;
-                side.push(decoded);
-            }
-            // A parent is one height below its child, so height order puts parents first.
-            side.sort_by_key(|(height, _)| *height);
+            self.walk_stored(
+                txn,
+                |header| {
+                    best.push(*header);
+                    Ok(())
+                },
+                |height, header| {
+                    side.push((height, *header));
+                    Ok(())
+                },
+            )?;
             Ok((best, side))
         })
     }
 
-    /// [`HeaderStore::load`] rebuilt into a [`HeaderChain`]; a new store gives the genesis-only
-    /// chain.
+    /// Visits everything stored, in one read transaction (one consistent state): `best` with
+    /// each best-chain header from genesis to the tip in height order (one cursor pass over the
+    /// groups), then `side` with each side header and its height, parents first (by height).
+    /// A gap in the best chain, or a best chain that ends before or after the tip record, is
+    /// [`StoreError::Corrupt`]; the first error of a visitor stops the walk and is returned as
+    /// it is. The visitors must not call [`HeaderStore::apply`] on this store. This is the
+    /// streaming form of [`HeaderStore::load`], for a loader that keeps less than whole
+    /// headers.
+    pub fn for_each_stored(
+        &self,
+        best: impl FnMut(&Header) -> Result<(), StoreError>,
+        side: impl FnMut(u32, &Header) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.read(|txn| self.walk_stored(txn, best, side))
+    }
+
+    /// [`HeaderStore::for_each_stored`] inside a read transaction.
+    fn walk_stored(
+        &self,
+        txn: &RoTxn,
+        mut best: impl FnMut(&Header) -> Result<(), StoreError>,
+        mut side: impl FnMut(u32, &Header) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (tip_height, _) = self.read_tip(txn)?;
+        let next = best::visit(self.best, txn, &self.dir, 0, u32::MAX, |_, header| {
+            best(header)
+        })?;
+        if next != tip_height.saturating_add(1) {
+            return Err(self.corrupt(format!(
+                "best chain has {next} headers but the tip is at height {tip_height}"
+            )));
+        }
+        let mut sides = Vec::new();
+        for entry in self.side.iter(txn)? {
+            let (_, value) = entry?;
+            let decoded = layout::decode_side_value(value)
+                .ok_or_else(|| self.corrupt("malformed side header".into()))?;
+            sides.push(decoded);
+        }
+        // A parent is one height below its child, so height order puts parents first.
+        sides.sort_by_key(|(height, _)| *height);
+        for (height, header) in &sides {
+            side(*height, header)?;
+        }
+        Ok(())
+    }
+
+    /// Up to `max` best-chain headers from height `from` upward, in height order, read in one
+    /// transaction on one cursor pass; empty if `from` is above the tip (or `max` is 0). For
+    /// answering `getheaders`: the core says where to start and how many (at most 2000), the
+    /// store reads them without the core holding full headers.
+    pub fn best_headers(&self, from: u32, max: usize) -> Result<Vec<Header>, StoreError> {
+        self.read(|txn| {
+            let (tip_height, _) = self.read_tip(txn)?;
+            if from > tip_height || max == 0 {
+                return Ok(Vec::new());
+            }
+            let count = u32::try_from(max).unwrap_or(u32::MAX);
+            let to = tip_height.min(from.saturating_add(count - 1));
+            // Sized from what is stored, not from the tip record or `max` alone.
+            let stored = best::len(self.best, txn, &self.dir)?;
+            let mut out =
+                Vec::with_capacity((to - from + 1).min(stored.saturating_sub(from)) as usize);
+            let next = best::visit(self.best, txn, &self.dir, from, to, |_, header| {
+                out.push(*header);
+                Ok(())
+            })?;
+            if next <= to {
+                return Err(self.corrupt(format!("best chain lacks height {next}")));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The stored headers rebuilt into a [`HeaderChain`], streamed from one read transaction
+    /// into the core's [`ChainLoader`] (no `Vec` of every header, no hashing of the best
+    /// chain); a new store gives the genesis-only chain.
     pub fn load_chain(&self) -> Result<HeaderChain, StoreError> {
-        let (best, side) = self.load()?;
-        Ok(HeaderChain::from_stored(self.network.params(), best, side)?)
+        let capacity = self.tip()?.map_or(1, |tip| tip.height as usize + 1);
+        let loader = std::cell::RefCell::new(ChainLoader::new(self.network.params(), capacity));
+        self.for_each_stored(
+            |header| Ok(loader.borrow_mut().push_best(header)?),
+            |height, header| Ok(loader.borrow_mut().push_side(height, header)?),
+        )?;
+        Ok(loader.into_inner().finish()?)
     }
 
     /// The best chain's tip. `None` never happens on a store opened by this crate (a new store
@@ -262,26 +349,13 @@ impl HeaderStore {
         self.read(|txn| self.best_header(txn, height))
     }
 
-    /// A stored header by hash: (height, header, whether it is on the best chain).
+    /// A stored header by hash: (height, header, whether it is on the best chain). The full
+    /// hash of the header found is checked, whatever the index's prefix matched.
     pub fn header_by_hash(
         &self,
         hash: &BlockHash,
     ) -> Result<Option<(u32, Header, bool)>, StoreError> {
-        self.read(|txn| {
-            let Some(raw) = self.index.get(txn, &layout::hash_key(hash))? else {
-                return Ok(None);
-            };
-            let (height, on_best) = layout::decode_index_value(raw)
-                .ok_or_else(|| self.corrupt(format!("malformed index entry for {hash}")))?;
-            let header = if on_best {
-                self.best_header(txn, height)?
-            } else {
-                self.side_header(txn, hash)?.map(|(_, header)| header)
-            };
-            let header = header
-                .ok_or_else(|| self.corrupt(format!("index names {hash} but it is not stored")))?;
-            Ok(Some((height, header, on_best)))
-        })
+        self.read(|txn| self.entry_by_hash(txn, hash))
     }
 
     /// Calls `f` for each best-chain header with height in `from..=to` (clamped to the tip), in
@@ -299,21 +373,9 @@ impl HeaderStore {
             if from > to {
                 return Ok(());
             }
-            let range = layout::height_key(from)..=layout::height_key(to);
-            let range = (range.start().as_slice(), range.end().as_slice());
-            let bounds = (
-                std::ops::Bound::Included(range.0),
-                std::ops::Bound::Included(range.1),
-            );
-            let mut expected = from;
-            for entry in self.best.range(txn, &bounds)? {
-                let (key, value) = entry?;
-                if layout::decode_height(key) != Some(expected) {
-                    return Err(self.corrupt(format!("best chain lacks height {expected}")));
-                }
-                let header = self.decode_header(value, "best chain")?;
-                f(expected, &header)?;
-                expected = expected.saturating_add(1);
+            let next = best::visit(self.best, txn, &self.dir, from, to, &mut f)?;
+            if next <= to {
+                return Err(self.corrupt(format!("best chain lacks height {next}")));
             }
             Ok(())
         })
@@ -388,11 +450,6 @@ impl HeaderStore {
         }
     }
 
-    pub(crate) fn decode_header(&self, bytes: &[u8], place: &str) -> Result<Header, StoreError> {
-        layout::decode_header(bytes)
-            .ok_or_else(|| self.corrupt(format!("malformed {place} header")))
-    }
-
     /// The tip record: (height, hash).
     pub(crate) fn read_tip(&self, txn: &RoTxn) -> Result<(u32, BlockHash), StoreError> {
         let raw = self
@@ -415,10 +472,7 @@ impl HeaderStore {
         txn: &RoTxn,
         height: u32,
     ) -> Result<Option<Header>, StoreError> {
-        match self.best.get(txn, &layout::height_key(height))? {
-            Some(raw) => self.decode_header(raw, "best chain").map(Some),
-            None => Ok(None),
-        }
+        best::header_at(self.best, txn, &self.dir, height)
     }
 
     pub(crate) fn side_header(

@@ -7,7 +7,7 @@ use bitcoin::{BlockHash, Work};
 use heed::RoTxn;
 
 use crate::error::StoreError;
-use crate::layout;
+use crate::layout::{self, GROUP_LEN, HEADER_LEN};
 use crate::store::HeaderStore;
 
 /// At most this many problems are listed; a badly broken store would otherwise list millions.
@@ -42,10 +42,11 @@ impl VerifyReport {
 }
 
 impl HeaderStore {
-    /// Checks the invariants: the best chain is contiguous from this network's genesis and each
-    /// header links to the one below; every side header links to a stored header one height
-    /// below (so, by induction, to genesis); the hash index holds exactly the stored headers
-    /// with their heights and best/side flags; the tip record names the last best header; the
+    /// Checks the invariants: the best chain is contiguous from this network's genesis, in
+    /// groups that are full but for the last, and each header links to the one below; every
+    /// side header links to a stored header one height below (so, by induction, to genesis)
+    /// and is not also on the best chain; the hash index holds exactly the best-chain headers
+    /// at their heights; the tip record names the last best header; the
     /// stored work is the sum of the best chain's work; the address book's secret, if stored,
     /// is 32 bytes, no other reserved key is used and no record value is over the store's bound
     /// (the records themselves are the core's and not checked). Broken invariants are listed in
@@ -95,10 +96,10 @@ impl HeaderStore {
             }
             self.verify_side(txn, &mut report)?;
             let indexed = self.index.len(txn)?;
-            if indexed != report.best_headers + report.side_headers {
+            if indexed != report.best_headers {
                 report.problem(format!(
-                    "hash index holds {indexed} entries for {} best and {} side headers",
-                    report.best_headers, report.side_headers
+                    "hash index holds {indexed} entries for {} best-chain headers",
+                    report.best_headers
                 ));
             }
             for problem in self.verify_addr_book(txn, MAX_PROBLEMS)? {
@@ -108,7 +109,8 @@ impl HeaderStore {
         })
     }
 
-    /// Walks the best chain; returns the last hash and the summed work (`None` after a break).
+    /// Walks the best chain's groups; returns the last hash and the summed work (`None` after
+    /// a break).
     fn verify_best(
         &self,
         txn: &RoTxn,
@@ -117,46 +119,75 @@ impl HeaderStore {
         let genesis = self.network.params().genesis_hash();
         let mut prev: Option<BlockHash> = None;
         let mut work: Option<Work> = None;
+        let mut expected_group = 0u32;
+        // The group before this one held fewer than 51 headers: only the last group may.
+        let mut short_group: Option<u32> = None;
         for entry in self.best.iter(txn)? {
             let (key, value) = entry?;
-            let expected = u32::try_from(report.best_headers).unwrap_or(u32::MAX);
-            report.best_headers += 1;
-            if layout::decode_height(key) != Some(expected) {
+            let group = layout::decode_height(key);
+            if let Some(short) = short_group.take() {
                 report.problem(format!(
-                    "best chain key {key:02x?} where height {expected} belongs"
+                    "best chain group {short} is short but not the last"
                 ));
             }
-            let Some(header) = layout::decode_header(value) else {
-                report.problem(format!("malformed best-chain header at height {expected}"));
+            if group != Some(expected_group) {
+                report.problem(format!(
+                    "best chain key {key:02x?} where group {expected_group} belongs"
+                ));
+                prev = None;
+            }
+            expected_group = group.unwrap_or(expected_group).saturating_add(1);
+            let first = layout::group_start(group.unwrap_or(0));
+            if value.is_empty()
+                || !value.len().is_multiple_of(HEADER_LEN)
+                || value.len() > GROUP_LEN
+            {
+                report.problem(format!(
+                    "best chain group {} holds {} bytes, not whole headers",
+                    group.unwrap_or(0),
+                    value.len()
+                ));
+                report.best_headers += (value.len() / HEADER_LEN) as u64;
                 prev = None;
                 continue;
-            };
-            let hash = header.block_hash();
-            match prev {
-                None if expected == 0 && hash != genesis => report.problem(format!(
-                    "height 0 holds {hash}, not the {} genesis",
-                    self.network
-                )),
-                Some(p) if header.prev_blockhash != p => report.problem(format!(
-                    "best-chain header at height {expected} does not link"
-                )),
-                None if expected != 0 => report.problem(format!(
-                    "best-chain header at height {expected} follows a gap"
-                )),
-                _ => {}
             }
-            match self.index_entry(txn, &hash) {
-                Ok(Some((h, true))) if h == expected => {}
-                Ok(other) => report.problem(format!(
-                    "index entry of best header {hash} at {expected} is {other:?}"
-                )),
-                Err(e) => report.problem(format!("index entry of {hash}: {e}")),
+            if value.len() < GROUP_LEN {
+                short_group = group;
             }
-            work = Some(match work {
-                Some(w) => w + header.work(),
-                None => header.work(),
-            });
-            prev = Some(hash);
+            for (height, bytes) in (first..).zip(value.chunks_exact(HEADER_LEN)) {
+                report.best_headers += 1;
+                let Some(header) = layout::decode_header(bytes) else {
+                    report.problem(format!("malformed best-chain header at height {height}"));
+                    prev = None;
+                    continue;
+                };
+                let hash = header.block_hash();
+                match prev {
+                    None if height == 0 && hash != genesis => report.problem(format!(
+                        "height 0 holds {hash}, not the {} genesis",
+                        self.network
+                    )),
+                    Some(p) if header.prev_blockhash != p => report.problem(format!(
+                        "best-chain header at height {height} does not link"
+                    )),
+                    None if height != 0 => report.problem(format!(
+                        "best-chain header at height {height} follows a gap"
+                    )),
+                    _ => {}
+                }
+                match self.is_indexed(txn, height, &hash) {
+                    Ok(true) => {}
+                    Ok(false) => report.problem(format!(
+                        "index entry of best header {hash} at {height} is missing"
+                    )),
+                    Err(e) => report.problem(format!("index entry of {hash}: {e}")),
+                }
+                work = Some(match work {
+                    Some(w) => w + header.work(),
+                    None => header.work(),
+                });
+                prev = Some(hash);
+            }
         }
         Ok((prev, work))
     }
@@ -173,19 +204,31 @@ impl HeaderStore {
             if layout::decode_hash(key) != Some(hash) {
                 report.problem(format!("side header {hash} stored under another key"));
             }
-            match self.index_entry(txn, &hash) {
-                Ok(Some((h, false))) if h == height => {}
-                Ok(other) => report.problem(format!(
-                    "index entry of side header {hash} at {height} is {other:?}"
+            match self.best_header(txn, height) {
+                Ok(Some(best)) if best.block_hash() == hash => report.problem(format!(
+                    "side header {hash} at {height} is also on the best chain"
                 )),
-                Err(e) => report.problem(format!("index entry of {hash}: {e}")),
+                Ok(_) => {}
+                Err(e) => report.problem(format!("best chain at {height}: {e}")),
             }
-            match self.index_entry(txn, &header.prev_blockhash) {
-                Ok(Some((h, _))) if h.checked_add(1) == Some(height) => {}
-                Ok(other) => report.problem(format!(
-                    "side header {hash} at {height}: parent entry is {other:?}"
-                )),
-                Err(e) => report.problem(format!("parent of side header {hash}: {e}")),
+            let parent = &header.prev_blockhash;
+            let below = height.checked_sub(1);
+            let on_best = match below {
+                Some(below) => self
+                    .best_header(txn, below)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|h| h.block_hash() == *parent),
+                None => false,
+            };
+            let in_side = match self.side_header(txn, parent) {
+                Ok(Some((h, _))) => Some(h) == below,
+                _ => false,
+            };
+            if !on_best && !in_side {
+                report.problem(format!(
+                    "side header {hash} at {height}: no parent stored one height below"
+                ));
             }
         }
         Ok(())
@@ -240,6 +283,28 @@ mod tests {
         (dir, store)
     }
 
+    /// Rewrites group 0 (heights 0..=10 of [`chain`]`(10)`) with the header at `height`
+    /// replaced by `header`, or removed (the later ones shift down) when `None`.
+    fn replace_header(
+        store: &HeaderStore,
+        txn: &mut heed::RwTxn,
+        height: usize,
+        header: Option<&Header>,
+    ) {
+        let key = layout::height_key(0);
+        let mut group = store.best.get(txn, &key).unwrap().unwrap().to_vec();
+        let at = height * HEADER_LEN..(height + 1) * HEADER_LEN;
+        match header {
+            Some(header) => {
+                group.splice(at, layout::encode_header(header));
+            }
+            None => {
+                group.drain(at);
+            }
+        }
+        store.best.put(txn, &key, &group).unwrap();
+    }
+
     /// Runs `damage` in a raw write transaction, then verifies.
     fn damaged(damage: impl FnOnce(&HeaderStore, &mut heed::RwTxn)) -> VerifyReport {
         let headers = chain(10);
@@ -266,7 +331,7 @@ mod tests {
     fn a_missing_index_entry_is_found() {
         let report = damaged(|store, txn| {
             let hash = store.best_header(txn, 4).unwrap().unwrap().block_hash();
-            store.index.delete(txn, &layout::hash_key(&hash)).unwrap();
+            assert!(store.unindex(txn, 4, &hash).unwrap());
         });
         assert!(report
             .problems
@@ -284,10 +349,7 @@ mod tests {
             let stranger = chain(3)[3];
             let mut other = stranger;
             other.nonce += 1000;
-            store
-                .best
-                .put(txn, &layout::height_key(5), &layout::encode_header(&other))
-                .unwrap();
+            replace_header(store, txn, 5, Some(&other));
         });
         assert!(report
             .problems
@@ -298,13 +360,40 @@ mod tests {
             .iter()
             .any(|p| p.contains("height 6 does not link")));
 
-        let report = damaged(|store, txn| {
-            store.best.delete(txn, &layout::height_key(3)).unwrap();
-        });
+        let report = damaged(|store, txn| replace_header(store, txn, 3, None));
         assert!(report
             .problems
             .iter()
-            .any(|p| p.contains("where height 3 belongs")));
+            .any(|p| p.contains("height 3 does not link")));
+        assert!(report
+            .problems
+            .iter()
+            .any(|p| p.contains("best chain holds 10 headers")));
+
+        // A short group that is not the last.
+        let headers = chain(60);
+        let (_dir, store) = store_with(&headers);
+        let mut txn = store.env.write_txn().unwrap();
+        let group = store
+            .best
+            .get(&txn, &layout::height_key(0))
+            .unwrap()
+            .unwrap();
+        let shorter = group[..HEADER_LEN * 50].to_vec();
+        store
+            .best
+            .put(&mut txn, &layout::height_key(0), &shorter)
+            .unwrap();
+        txn.commit().unwrap();
+        let report = store.verify().unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("group 0 is short but not the last")),
+            "{:#?}",
+            report.problems
+        );
     }
 
     #[test]
@@ -347,17 +436,13 @@ mod tests {
                 .side
                 .put(txn, &key, &layout::side_value(2, &orphan))
                 .unwrap();
-            store
-                .index
-                .put(txn, &key, &layout::index_value(2, false))
-                .unwrap();
         });
         assert_eq!(report.side_headers, 1);
         assert!(
             report
                 .problems
                 .iter()
-                .any(|p| p.contains("parent entry is None")),
+                .any(|p| p.contains("no parent stored one height below")),
             "{:?}",
             report.problems
         );

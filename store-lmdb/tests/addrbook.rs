@@ -421,9 +421,23 @@ fn a_store_written_before_the_book_gains_it() {
 }
 
 #[test]
-fn a_read_only_open_of_a_store_without_the_book_loads_an_empty_book() {
+fn a_read_only_open_of_a_store_without_the_book_asks_for_the_migration_first() {
+    // The fixture is schema 1: a read-only open refuses it in one line and writes nothing;
+    // the read-write open migrates it (and adds the book), after which read-only works.
     let dir = fixture_copy();
     let before = data_file(dir.path());
+    let err = HeaderStore::open_read_only(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::NeedsMigration { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        !text.contains('\n') && text.contains("schema version 1"),
+        "{text}"
+    );
+    assert!(
+        data_file(dir.path()) == before,
+        "a read-only open wrote the data file"
+    );
+    drop(open_fast(dir.path(), Network::Regtest));
     let store = HeaderStore::open_read_only(dir.path()).unwrap();
     assert_fixture_headers(&store);
     assert_eq!(store.load_addr_book().unwrap(), StoredAddrBook::default());
@@ -435,10 +449,6 @@ fn a_read_only_open_of_a_store_without_the_book_loads_an_empty_book() {
         .unwrap_err();
     assert!(matches!(err, StoreError::ReadOnly), "{err:?}");
     drop(store);
-    assert!(
-        data_file(dir.path()) == before,
-        "a read-only open wrote the data file"
-    );
 
     // Header writes keep working on the upgraded store, beside the book.
     let store = open_fast(dir.path(), Network::Regtest);

@@ -79,13 +79,19 @@ fn a_tip_record_far_above_the_chain_is_an_error_not_an_abort() {
 fn short_values_are_errors_on_every_read_path() {
     let dir = tempfile::tempdir().unwrap();
     let chain = good_store(dir.path());
-    damage(dir.path(), "best", |txn, best| {
-        best.put(txn, &4u32.to_be_bytes(), &[7u8; 79]).unwrap();
-    });
-    damage(dir.path(), "index", |txn, index| {
-        index
-            .put(txn, chain[8].block_hash().as_byte_array(), &[0, 0, 0])
+    // Schema 2 (see layout.rs): group 0 of `headers` holds heights 0..=10; one byte short
+    // is no longer whole headers.
+    damage(dir.path(), "headers", |txn, headers| {
+        headers
+            .put(txn, &0u32.to_be_bytes(), &[7u8; 11 * 80 - 1])
             .unwrap();
+    });
+    // A `hashes` key one byte short, under chain[8]'s partition and prefix.
+    damage(dir.path(), "hashes", |txn, hashes| {
+        let mut key = vec![0, 0];
+        key.extend_from_slice(&chain[8].block_hash().as_byte_array()[..6]);
+        key.push(8);
+        hashes.put(txn, &key, &[]).unwrap();
     });
     damage(dir.path(), "meta", |txn, meta| {
         meta.put(txn, b"work", &[1u8; 5]).unwrap();
@@ -100,7 +106,7 @@ fn short_values_are_errors_on_every_read_path() {
     assert!(report
         .problems
         .iter()
-        .any(|p| p.contains("malformed best-chain header at height 4")));
+        .any(|p| p.contains("group 0 holds 879 bytes")));
     // A reorg below the damaged height reads the short header to move it aside.
     let branch = mine(&chain[2], 9, 3);
     let err = store
@@ -114,9 +120,11 @@ fn short_values_are_errors_on_every_read_path() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     drop(store);
-    // Nothing of the failed apply was written.
+    // Nothing of the failed apply was written: the tip is where it was, the branch unknown.
     let store = HeaderStore::open_read_only(dir.path()).unwrap();
-    assert_eq!(store.header_at(10).unwrap(), Some(chain[10]));
+    let tip = store.snapshot(|s| s.tip()).unwrap();
+    assert_eq!(tip, (10, chain[10].block_hash()));
+    assert_eq!(store.snapshot(|s| s.side_headers()).unwrap().len(), 1);
 }
 
 #[test]

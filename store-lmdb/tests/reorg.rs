@@ -199,3 +199,44 @@ fn load_chain_knows_side_headers_after_a_reorg() {
     assert!(!chain.is_on_best_chain(&a[30].block_hash()));
     assert!(chain.is_on_best_chain(&b[0].block_hash()));
 }
+
+#[test]
+fn a_reorg_across_an_index_partition_boundary_keeps_every_header_findable() {
+    // The hash index packs a partition of 65,536 heights when the chain enters the next one;
+    // a reorg back below the boundary and a chain that crosses it again must keep it right.
+    let a = support::schema1::synthetic_chain(Network::Mainnet, 70_000);
+    let fork = 65_530;
+    let b: Vec<Header> = support::schema1::side_branch(&a, fork, 20)
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect(); // heights 65,531..=65,550
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_fast(dir.path(), Network::Mainnet);
+    for group in appends(&a, 1, a.len(), 2000).chunks(10) {
+        store.apply(group).unwrap();
+    }
+    store.apply(&[reorg(&a[..=fork], &b)]).unwrap();
+    let best: Vec<Header> = a[..=fork].iter().chain(&b).copied().collect();
+    assert_state(
+        &store,
+        &best,
+        &with_heights(fork as u32 + 1, &a[fork + 1..]),
+    );
+    // Back to a, whose top above the fork is stored as side headers and comes back.
+    store
+        .apply(&[PersistChain {
+            fork_height: fork as u32,
+            rejoined: vec![],
+            connected: a[fork + 1..].to_vec(),
+            side: vec![],
+            tip_work: work_of(&a),
+        }])
+        .unwrap();
+    assert_state(&store, &a, &with_heights(fork as u32 + 1, &b));
+    for (height, header) in a.iter().enumerate().skip(fork - 100) {
+        assert_eq!(
+            store.header_by_hash(&header.block_hash()).unwrap(),
+            Some((height as u32, *header, true))
+        );
+    }
+}

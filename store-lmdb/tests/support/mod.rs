@@ -54,6 +54,8 @@ pub fn appends(chain: &[Header], from: usize, to: usize, batch: usize) -> Vec<Pe
 /// differ.
 pub use headway_regtest::mine;
 
+pub mod schema1;
+
 /// A regtest best chain: genesis followed by `len` mined headers (index = height).
 pub fn regtest_chain(len: usize, salt: u8) -> Vec<Header> {
     let genesis = Network::Regtest.params().genesis;

@@ -1,0 +1,500 @@
+//! A migration killed at any moment: a child process (this test binary, re-executed) opens a
+//! schema-1 store read-write, which migrates it to schema 2; the parent kills it with SIGKILL
+//! at varied moments, and after every kill the store must be a whole schema-1 store (every
+//! height, the tip, the index) or a whole schema-2 one (verify, every header, lookups), never
+//! something between; the next child resumes. At the end a child runs to completion and the
+//! store must hold exactly the headers written.
+//!
+//! When a kill lands: the child reports, through a small `tracing` subscriber, the
+//! migration's `begins`, `progress` (after each committed chunk), `switching` and `done`
+//! events. The kills aim, in turn, at a moment inside the first chunk of a run, inside its
+//! second, right after a commit, and inside the final switch, each after a delay that grows
+//! with the kill's number (a fraction of the measured chunk time). What the child printed
+//! says where the kill landed. Each round of four starts from a fresh schema-1 copy; when the
+//! round's last kill landed inside the switch, an uncut run first resumes that store, which
+//! must go straight to the switch.
+//!
+//! Size: `HEADWAY_MIGRATION_HEADERS` headers (default 1,000,000: sixteen chunks; the whole
+//! test takes about 35 s in the debug profile on 2 shared cores, most of it writing the
+//! schema-1 store and checking every header after each kill; `-- --nocapture` shows where
+//! each kill landed). A kill aimed at the switch may find the run already ended (the switch
+//! takes milliseconds); the kills aimed at the copy must land in it.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use headway_core::bitcoin::block::Header;
+use headway_core::Network;
+use headway_store_lmdb::{Durability, HeaderStore, StoreError, StoreOptions, SCHEMA_VERSION};
+use support::schema1::{self, side_branch, synthetic_chain};
+
+/// SIGKILLs, before the last, unkilled run.
+const KILLS: usize = 16;
+/// The default chain length (heights above genesis): the million of the issue's target.
+const DEFAULT_HEADERS: usize = 1_000_000;
+/// A child that reports nothing for this long fails the test.
+const CHILD_WAIT: Duration = Duration::from_secs(120);
+/// Headers a migration transaction copies (the crate's `MIGRATION_CHUNK`).
+const CHUNK: usize = 65_536;
+
+/// Set in the child: the store directory to open (and so migrate).
+const CHILD_ENV: &str = "HEADWAY_STORE_TEST_MIGRATION_DIR";
+const TEST_NAME: &str = "a_migration_killed_at_any_moment_leaves_a_whole_store";
+
+fn headers() -> usize {
+    std::env::var("HEADWAY_MIGRATION_HEADERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_HEADERS)
+}
+
+fn options() -> StoreOptions {
+    // SIGKILL loses nothing committed at any durability (the OS keeps the written pages).
+    StoreOptions {
+        durability: Durability::NoSync,
+        ..StoreOptions::default()
+    }
+}
+
+/// One line to the parent, straight to the pipe (the harness may capture `println!`).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "MIGRATOR {line}")
+        .and_then(|()| out.flush())
+        .expect("report to the parent");
+}
+
+/// A `tracing` subscriber that reports the migration's events.
+struct MigrationReporter;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    copied: Option<u64>,
+    headers_per_s: Option<u64>,
+    seconds: Option<f64>,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        match field.name() {
+            "copied" => self.copied = Some(value),
+            "headers_per_s" => self.headers_per_s = Some(value),
+            _ => {}
+        }
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "seconds" {
+            self.seconds = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for MigrationReporter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let m = f.message.as_str();
+        if m.starts_with("header store migration: schema 1 to 2 begins") {
+            say("BEGIN");
+        } else if m.starts_with("header store migration: progress") {
+            say(&format!("PROGRESS {}", f.copied.unwrap_or(0)));
+        } else if m.starts_with("header store migration: all headers copied") {
+            say("SWITCHING");
+        } else if m.starts_with("header store migration: done") {
+            say(&format!(
+                "DONE {} {:.3}",
+                f.headers_per_s.unwrap_or(0),
+                f.seconds.unwrap_or(0.0)
+            ));
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// The child's side: open the store (which migrates it), then say so.
+fn run_child(dir: &Path) {
+    tracing::subscriber::set_global_default(MigrationReporter).expect("install the subscriber");
+    say("START");
+    let store = HeaderStore::open_with(dir, Network::Mainnet, &options()).expect("open");
+    let tip = store.tip().expect("tip").expect("a tip").height;
+    say(&format!("OPEN {tip}"));
+}
+
+/// A child's report.
+#[derive(Debug, Clone, PartialEq)]
+enum Report {
+    Start,
+    Begin,
+    Progress(u64),
+    Switching,
+    Done { rate: u64, seconds: f64 },
+    Open,
+}
+
+fn parse(line: &str) -> Option<Report> {
+    let (_, rest) = line.split_once("MIGRATOR ")?;
+    let mut words = rest.split_whitespace();
+    Some(match words.next()? {
+        "START" => Report::Start,
+        "BEGIN" => Report::Begin,
+        "PROGRESS" => Report::Progress(words.next()?.parse().ok()?),
+        "SWITCHING" => Report::Switching,
+        "DONE" => Report::Done {
+            rate: words.next()?.parse().ok()?,
+            seconds: words.next()?.parse().ok()?,
+        },
+        "OPEN" => Report::Open,
+        _ => return None,
+    })
+}
+
+/// A running child whose reports arrive on a channel; killed on drop.
+struct Child {
+    child: std::process::Child,
+    reports: mpsc::Receiver<Report>,
+    seen: Vec<Report>,
+    reader: Option<thread::JoinHandle<()>>,
+}
+
+impl Child {
+    fn start(dir: &Path) -> Child {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the child");
+        let stdout = child.stdout.take().expect("child stdout");
+        let (tx, reports) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(report) = parse(&line) {
+                    if tx.send(report).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Child {
+            child,
+            reports,
+            seen: Vec::new(),
+            reader: Some(reader),
+        }
+    }
+
+    /// Waits for a report matching `want`; `false` if the child ended first.
+    fn wait_for(&mut self, want: impl Fn(&Report) -> bool) -> bool {
+        loop {
+            match self.reports.recv_timeout(CHILD_WAIT) {
+                Ok(report) => {
+                    let hit = want(&report);
+                    self.seen.push(report);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "the child reported nothing for {CHILD_WAIT:?}; seen: {:?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// SIGKILL (if still running), reap, and collect every report written before it died.
+    fn kill(&mut self) -> bool {
+        let killed = matches!(self.child.try_wait(), Ok(None));
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("reap the child");
+        self.drain();
+        killed && !status.success()
+    }
+
+    fn wait_success(&mut self) {
+        let status = self.child.wait().expect("wait for the child");
+        self.drain();
+        assert!(
+            status.success(),
+            "child failed: {status}; seen {:?}",
+            self.seen
+        );
+    }
+
+    fn drain(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the report reader");
+        }
+        self.seen.extend(self.reports.try_iter());
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Where a kill landed, from what the child printed.
+fn landing(seen: &[Report]) -> String {
+    let progress: Vec<u64> = seen
+        .iter()
+        .filter_map(|r| match r {
+            Report::Progress(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    if seen.contains(&Report::Open) {
+        "after the open returned".into()
+    } else if seen.iter().any(|r| matches!(r, Report::Done { .. })) {
+        "after the switch committed".into()
+    } else if seen.contains(&Report::Switching) {
+        "inside the switch transaction".into()
+    } else if let Some(last) = progress.last() {
+        format!(
+            "copying after {} commits of this run (last at {last})",
+            progress.len()
+        )
+    } else if seen.contains(&Report::Begin) {
+        "inside the run's first chunk".into()
+    } else {
+        "before the migration began".into()
+    }
+}
+
+/// Checks the store after a kill; returns its schema and, for schema 1, the recorded
+/// progress is not checked (the copy is schema 1's own business until the switch).
+fn check_store(dir: &Path, best: &[Header], side: &[(u32, Header)], thorough: bool) -> u32 {
+    let schema = schema1::schema(dir);
+    match schema {
+        1 => {
+            let err = HeaderStore::open_read_only(dir).unwrap_err();
+            assert!(matches!(err, StoreError::NeedsMigration { .. }), "{err:?}");
+            schema1::assert_holds(dir, best, side, if thorough { 1 } else { 997 });
+        }
+        SCHEMA_VERSION => {
+            let store = HeaderStore::open_read_only(dir).expect("a schema-2 store opens");
+            let report = store.verify().expect("verify");
+            assert!(report.is_consistent(), "problems: {:#?}", report.problems);
+            let (loaded, mut loaded_side) = store.load().expect("load");
+            assert!(loaded == best, "the migrated best chain differs");
+            loaded_side.sort_by_key(|(h, header)| (*h, header.block_hash()));
+            let mut side = side.to_vec();
+            side.sort_by_key(|(h, header)| (*h, header.block_hash()));
+            assert_eq!(loaded_side, side);
+            let step = if thorough { 1 } else { 997 };
+            for height in (0..best.len()).step_by(step).chain([best.len() - 1]) {
+                let header = best[height];
+                assert_eq!(
+                    store.header_by_hash(&header.block_hash()).unwrap(),
+                    Some((height as u32, header, true)),
+                    "lookup of height {height}"
+                );
+            }
+            for (height, header) in &side {
+                assert_eq!(
+                    store.header_by_hash(&header.block_hash()).unwrap(),
+                    Some((*height, *header, false))
+                );
+            }
+        }
+        other => panic!("schema {other} after a kill"),
+    }
+    schema
+}
+
+fn fresh_copy(pristine: &Path, dir: &Path) {
+    let _ = std::fs::remove_file(dir.join("lock.mdb"));
+    std::fs::copy(pristine.join("data.mdb"), dir.join("data.mdb")).expect("copy the store");
+}
+
+#[test]
+fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        run_child(Path::new(&dir));
+        return;
+    }
+    let count = headers();
+    let started = Instant::now();
+    let best = synthetic_chain(Network::Mainnet, count);
+    let side = side_branch(&best, count - 10, 3);
+    let pristine = tempfile::tempdir().unwrap();
+    schema1::write(pristine.path(), Network::Mainnet, &best, &side);
+    let data_len = std::fs::metadata(pristine.path().join("data.mdb"))
+        .unwrap()
+        .len();
+    eprintln!(
+        "schema-1 store of {count} headers written in {:.1} s ({:.0} bytes a header)",
+        started.elapsed().as_secs_f64(),
+        data_len as f64 / count as f64
+    );
+
+    // One uncut run on a copy: the migration's speed, and the time a chunk takes here.
+    let work = tempfile::tempdir().unwrap();
+    fresh_copy(pristine.path(), work.path());
+    let mut child = Child::start(work.path());
+    child.wait_success();
+    let Some(Report::Done { rate, seconds }) = child
+        .seen
+        .iter()
+        .find(|r| matches!(r, Report::Done { .. }))
+        .cloned()
+    else {
+        panic!("the uncut run reported no DONE: {:?}", child.seen)
+    };
+    eprintln!("uncut migration: {count} headers in {seconds:.2} s, {rate} headers/s");
+    assert_eq!(
+        check_store(work.path(), &best, &side, false),
+        SCHEMA_VERSION
+    );
+    let chunk_time = Duration::from_secs_f64(seconds * CHUNK as f64 / count as f64);
+
+    // The kills, on one store resumed from kill to kill (a fresh copy once one completes).
+    fresh_copy(pristine.path(), work.path());
+    let mut landings = Vec::new();
+    let mut resumed_at_switch = 0;
+    for i in 0..KILLS {
+        if i % 4 == 0 && i > 0 {
+            if schema1::schema(work.path()) == 1
+                && landings
+                    .last()
+                    .is_some_and(|(_, l): &(bool, String)| l.contains("inside the switch"))
+            {
+                // A kill inside the switch left a complete copy: a run resumes right at the
+                // switch, copying nothing.
+                let mut child = Child::start(work.path());
+                child.wait_success();
+                assert!(
+                    !child.seen.iter().any(|r| matches!(r, Report::Progress(_))),
+                    "the resumed run copied again: {:?}",
+                    child.seen
+                );
+                assert_eq!(
+                    check_store(work.path(), &best, &side, false),
+                    SCHEMA_VERSION
+                );
+                resumed_at_switch += 1;
+            }
+            // Each round's first kill starts from schema 1 with nothing copied.
+            fresh_copy(pristine.path(), work.path());
+        } else if schema1::schema(work.path()) == SCHEMA_VERSION {
+            fresh_copy(pristine.path(), work.path());
+        }
+        let mut child = Child::start(work.path());
+        // A delay that grows with the kill's number, as a fraction of a chunk's time.
+        let grow = (i / 4 + 1) as f64 / (KILLS / 4 + 1) as f64;
+        let (aim, delay) = match i % 4 {
+            0 => ("in the first chunk", chunk_time.mul_f64(grow * 0.9)),
+            1 => ("in the second chunk", chunk_time.mul_f64(grow * 0.9)),
+            2 => (
+                "right after a commit",
+                Duration::from_micros((grow * 2000.0) as u64),
+            ),
+            _ => (
+                "in the switch",
+                // It takes a few milliseconds: 0, 1, 2, 3 ms after it begins.
+                Duration::from_millis((i / 4) as u64),
+            ),
+        };
+        let reached = match i % 4 {
+            0 => child.wait_for(|r| *r == Report::Begin),
+            1 | 2 => child.wait_for(|r| matches!(r, Report::Progress(_))),
+            _ => child.wait_for(|r| *r == Report::Switching),
+        };
+        if reached {
+            // Spin: a sleep may overshoot a short delay by more than the delay.
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+        let killed = child.kill();
+        let landed = if killed {
+            landing(&child.seen)
+        } else {
+            "not killed: the run had ended".to_string()
+        };
+        let schema = check_store(work.path(), &best, &side, false);
+        eprintln!(
+            "kill {i:>2}: aimed {aim} +{delay:?} | landed {landed} | store is schema {schema}"
+        );
+        landings.push((killed, landed));
+    }
+    let killed = landings.iter().filter(|(k, _)| *k).count();
+    let inside = |what: &str| landings.iter().filter(|(_, l)| l.contains(what)).count();
+    eprintln!(
+        "{killed} of {KILLS} runs killed, {resumed_at_switch} uncut runs resumed at the switch: \
+         {} in a run's first chunk, {} while copying later \
+         chunks, {} inside the switch, {} after the switch",
+        inside("first chunk"),
+        inside("copying"),
+        inside("inside the switch"),
+        inside("after the switch")
+    );
+    // The kills aimed at the copy must have landed in it.
+    assert!(
+        inside("first chunk") + inside("copying") >= KILLS / 2,
+        "too few kills landed while copying: {landings:?}"
+    );
+
+    // A last run, not killed, finishes what the kills left; every header must be there.
+    let mut child = Child::start(work.path());
+    child.wait_success();
+    assert!(child.seen.contains(&Report::Open), "{:?}", child.seen);
+    assert_eq!(check_store(work.path(), &best, &side, true), SCHEMA_VERSION);
+    let store = HeaderStore::open_with(work.path(), Network::Mainnet, &options()).unwrap();
+    let tip = store.tip().unwrap().unwrap();
+    assert_eq!(tip.height as usize, count);
+    assert_eq!(store.best_headers(0, count + 1).unwrap(), best);
+    eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn reports_parse_after_the_harness_prefix() {
+    assert_eq!(parse("test a ... MIGRATOR BEGIN"), Some(Report::Begin));
+    assert_eq!(
+        parse("MIGRATOR PROGRESS 65536"),
+        Some(Report::Progress(65_536))
+    );
+    assert_eq!(
+        parse("MIGRATOR DONE 500000 2.000"),
+        Some(Report::Done {
+            rate: 500_000,
+            seconds: 2.0
+        })
+    );
+    assert_eq!(parse("running 1 test"), None);
+    assert_eq!(
+        landing(&[Report::Start, Report::Begin, Report::Progress(65_536)]),
+        "copying after 1 commits of this run (last at 65536)"
+    );
+}
