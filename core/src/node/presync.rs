@@ -14,6 +14,7 @@
 //! routing of a presyncing peer's messages (`sync` calls into it); `state` holds the per-peer
 //! state machine.
 
+mod compressed;
 mod state;
 
 use bitcoin::block::Header;
@@ -263,8 +264,7 @@ impl Node {
             return false;
         }
         let stored = processed.release.is_empty() || {
-            let released: Vec<BlockHash> = processed.release.iter().map(header_hash).collect();
-            self.store_headers(now, id, &processed.release, &released, full)
+            self.store_headers(now, id, &processed.release, &processed.release_hashes, full)
         };
         if !stored {
             // The released headers failed full validation or lie in the future: the peer was

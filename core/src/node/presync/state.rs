@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use super::compressed::CompressedHeader;
+
 use bitcoin::block::Header;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::{BlockHash, Work};
@@ -108,6 +110,8 @@ pub(in crate::node) enum PresyncNext {
 pub(in crate::node) struct PresyncProcessed {
     /// Redownloaded headers ready for full validation, in chain order.
     pub release: Vec<Header>,
+    /// Their hashes.
+    pub release_hashes: Vec<BlockHash>,
     /// What comes next.
     pub next: PresyncNext,
 }
@@ -139,7 +143,10 @@ pub(in crate::node) struct HeadersPresync {
     redownload_time: u32,
     redownload_height: u32,
     redownload_work: u128,
-    buffer: VecDeque<Header>,
+    /// Redownloaded headers awaiting release, in Core's 48-byte form, and the prev hash of
+    /// the first of them (the hash of the last one released, or the chain start).
+    buffer: VecDeque<CompressedHeader>,
+    buffer_first_prev: BlockHash,
     /// The threshold was reached while redownloading: release everything, check no more.
     process_all: bool,
     /// Difficulty rules for `permitted_difficulty_transition` and the proof-of-work check.
@@ -263,6 +270,7 @@ impl HeadersPresync {
             redownload_height: height,
             redownload_work: work,
             buffer: VecDeque::new(),
+            buffer_first_prev: hash,
             process_all: false,
             rules: TransitionRules::new(params),
             proof_cache,
@@ -343,14 +351,18 @@ impl HeadersPresync {
             PresyncPhase::Presync => self.presync(headers, hashes, full),
             PresyncPhase::Redownload => self.redownload(headers, hashes, full),
         };
-        let release = match next {
+        let (release, release_hashes) = match next {
             // Core releases nothing from a message that failed: the chain is not proven.
-            PresyncNext::Invalid(..) | PresyncNext::NotContinued(_) => Vec::new(),
+            PresyncNext::Invalid(..) | PresyncNext::NotContinued(_) => (Vec::new(), Vec::new()),
             // Nothing is buffered before the redownload, so an abort in PRESYNC releases
             // nothing here either.
             _ => self.pop_ready(),
         };
-        PresyncProcessed { release, next }
+        PresyncProcessed {
+            release,
+            release_hashes,
+            next,
+        }
     }
 
     /// Core's `ValidateAndStoreHeadersCommitments`.
@@ -426,7 +438,7 @@ impl HeadersPresync {
                     return PresyncNext::NotContinued("commitment mismatch (redownload phase)");
                 }
             }
-            self.buffer.push_back(*header);
+            self.buffer.push_back(CompressedHeader::new(header));
             self.redownload_last = (*hash, bits);
             self.redownload_time = header.time;
             self.redownload_height = height;
@@ -442,13 +454,25 @@ impl HeadersPresync {
     }
 
     /// Core's `PopHeadersReadyForAcceptance`: headers with `buffer_size` verified headers on
-    /// top of them, or all of them once the threshold is reached.
-    fn pop_ready(&mut self) -> Vec<Header> {
-        if self.process_all {
-            return self.buffer.drain(..).collect();
+    /// top of them, or all of them once the threshold is reached, each rebuilt from its
+    /// compressed form with the hash of the one before (computed here once, and handed on with
+    /// the headers so that nothing hashes them again).
+    fn pop_ready(&mut self) -> (Vec<Header>, Vec<BlockHash>) {
+        let ready = if self.process_all {
+            self.buffer.len()
+        } else {
+            self.buffer.len().saturating_sub(self.buffer_size)
+        };
+        let mut headers = Vec::with_capacity(ready);
+        let mut hashes = Vec::with_capacity(ready);
+        for compressed in self.buffer.drain(..ready) {
+            let header = compressed.full(self.buffer_first_prev);
+            let hash = crate::chain::header_hash(&header);
+            self.buffer_first_prev = hash;
+            headers.push(header);
+            hashes.push(hash);
         }
-        let ready = self.buffer.len().saturating_sub(self.buffer_size);
-        self.buffer.drain(..ready).collect()
+        (headers, hashes)
     }
 }
 
