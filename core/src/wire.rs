@@ -139,8 +139,8 @@ const RETAIN_CAPACITY: usize = 256 * 1024;
 
 /// The received bytes of one stream not yet taken: what both transports read from.
 ///
-/// Consumed bytes are dropped lazily ([`COMPACT_THRESHOLD`]), and a buffer left large by one
-/// big message is released once it is drained ([`RETAIN_CAPACITY`]), so an idle peer pins
+/// Consumed bytes are dropped lazily (`COMPACT_THRESHOLD`), and a buffer left large by one
+/// big message is released once it is drained (`RETAIN_CAPACITY`), so an idle peer pins
 /// little memory and small messages are never copied twice.
 #[derive(Debug, Clone, Default)]
 pub struct ReceiveBuffer {

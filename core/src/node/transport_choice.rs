@@ -5,7 +5,7 @@
 //!   gossip or its last version message) or was asked for by the user (`--connect`,
 //!   `--addnode`, `--seednode`, `addnode onetry`); otherwise v1 (Core's `use_v2transport` in
 //!   `CConnman::ThreadOpenConnections`, `OpenNetworkConnection` and `AddNode`);
-//! - inbound, v1 or v2 as the peer's first 16 bytes say ([`crate::transport::probe`]);
+//! - inbound, v1 or v2 as the peer's first 16 bytes say ([`crate::transport::probe()`]);
 //! - a v2 dial that the peer closes before sending a byte, once we sent a v1 header's worth,
 //!   is a v1-only peer: it is dialled again at once with v1 (Core's `ShouldReconnectV1` and
 //!   `PerformReconnections`), and the address is remembered so that it is never tried with v2

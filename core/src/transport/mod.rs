@@ -1,6 +1,6 @@
 //! The transport of each connection, between the socket's bytes and the messages: v1 (the
 //! 24-byte frame headers of [`crate::wire`]) or BIP324 v2 ([`v2`]), and for inbound
-//! connections the detection of which one the peer speaks ([`probe`]), as Bitcoin Core's
+//! connections the detection of which one the peer speaks ([`probe()`]), as Bitcoin Core's
 //! `V2Transport` does.
 //!
 //! Why `bip324` 0.11 and not 0.10: 0.10 derives the network magic from rust-bitcoin's
