@@ -11,7 +11,7 @@ use bitcoin::BlockHash;
 
 use crate::chain::header_hash;
 use crate::input::Request;
-use crate::output::{PersistChain, ServeHeaders};
+use crate::output::{Notification, PersistChain, ServeHeaders};
 use crate::params::Params;
 
 /// Why a change does not fit the archive (the core never sends one; a mismatch means the
@@ -92,6 +92,17 @@ impl HeaderArchive {
     /// The headers off the best chain, by hash, with their heights.
     pub fn side(&self) -> &BTreeMap<BlockHash, (u32, Header)> {
         &self.side
+    }
+
+    /// Plays the store's part for one notification of a driver: a persist is applied, an ask
+    /// for headers is answered (the request to hand back to the node), anything else is left
+    /// alone. The one loop every embedder without a store runs over its notifications.
+    pub fn handle(&mut self, notification: &Notification) -> Result<Option<Request>, ArchiveError> {
+        match notification {
+            Notification::Persist(change) => self.apply(change).map(|()| None),
+            Notification::ServeHeaders(ask) => Ok(Some(self.serve(ask))),
+            Notification::Event(_) | Notification::PersistAddrs(_) => Ok(None),
+        }
     }
 
     /// The answer to `ask`: the best-chain headers it names (fewer if the archive ends first).

@@ -139,14 +139,12 @@ fn serve_from_archive(driver: Driver, best: &[Header]) -> Served {
     let (forward, notifications) = mpsc::channel();
     let thread = thread::spawn(move || {
         while let Ok(notification) = driver.notifications().recv() {
-            match notification {
-                Notification::ServeHeaders(ask) => driver.handle().request(archive.serve(&ask)),
-                Notification::Persist(change) => {
-                    archive.apply(&change).expect("the node's persist fits");
+            match archive.handle(&notification) {
+                Ok(Some(answer)) => driver.handle().request(answer),
+                Ok(None) => {
+                    let _ = forward.send(notification);
                 }
-                other => {
-                    let _ = forward.send(other);
-                }
+                Err(e) => panic!("the node's persist does not fit: {e}"),
             }
         }
         driver.join()

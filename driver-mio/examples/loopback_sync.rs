@@ -64,13 +64,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let archive_thread = std::thread::spawn(move || {
         let server = server;
         while let Ok(notification) = server.notifications().recv() {
-            match notification {
-                Notification::ServeHeaders(ask) => server.handle().request(archive.serve(&ask)),
-                Notification::Persist(change) => {
-                    let _ = archive.apply(&change);
-                }
-                Notification::Event(Event::ShutdownComplete) => break,
-                _ => {}
+            if notification == Notification::Event(Event::ShutdownComplete) {
+                break;
+            }
+            if let Ok(Some(answer)) = archive.handle(&notification) {
+                server.handle().request(answer);
             }
         }
         server.join();

@@ -42,7 +42,7 @@
 //! tip; presync did not run when asked for, or ran when not).
 //!
 //! A's store is written once with the store library the node uses, into
-//! `target/bench-sync-scale/` (keyed by chain length and store schema), and copied into a
+//! `target/bench-served-store/` (keyed by chain length and store schema), and copied into a
 //! fresh data directory for each A. Every node is killed and reaped on every exit path (a
 //! drop guard), every wait has a limit, and the data directories live in a temporary
 //! directory that is removed at the end.
@@ -76,11 +76,15 @@ use support::bcoin::free_port;
 use support::headway::{HEADWAY_ASYNC_STD, HEADWAY_MIO};
 use support::http::{rpc_body, Conn, Rpc, REPLY_TIMEOUT};
 
+#[path = "../shared/node_process.rs"]
+mod node_process;
 mod p2p;
 mod process;
 mod report;
+#[path = "../shared/served_store.rs"]
 mod store;
 
+use node_process::*;
 use p2p::*;
 use process::*;
 use report::*;
@@ -118,10 +122,6 @@ const RPC_PASSWORD: &str = "bench-sync-scale";
 const START_WAIT: Duration = Duration::from_secs(120);
 /// How long one sync or download may take before the run fails.
 const SYNC_WAIT: Duration = Duration::from_secs(600);
-/// How long a node may take to exit after SIGTERM (it writes what is pending first).
-const EXIT_WAIT: Duration = Duration::from_secs(60);
-/// How often an exiting node is checked.
-const EXIT_POLL: Duration = Duration::from_millis(10);
 /// One TCP connect attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Between connects to a node that does not listen yet: the resolution of the startup time.
@@ -130,8 +130,6 @@ const CONNECT_RETRY: Duration = Duration::from_millis(1);
 const RPC_RETRY: Duration = Duration::from_millis(2);
 /// Between samples of B's `/proc/<pid>/status`.
 const MEMORY_SAMPLE: Duration = Duration::from_millis(10);
-/// Log lines quoted in an error.
-const LOG_TAIL_LINES: usize = 40;
 /// The info-level message of presync progress (bins/src/logging.rs).
 const PRESYNC_INFO: &str = "pre-synchronising headers";
 /// The info-level message of a chain left unstored for its low work.

@@ -25,7 +25,7 @@
 //! is given. No v2 or v1 figure is ever taken from a connection on the other transport.
 //!
 //! A's store is written once, with the store library the node itself uses, into
-//! `target/bench-v2-sync/` (keyed by chain length and store schema), and copied into a fresh
+//! `target/bench-served-store/` (keyed by chain length and store schema), and copied into a fresh
 //! data directory for every leg, so a second run starts at once.
 //!
 //! Run: `cargo bench -p headway --bench v2_sync` (`HEADWAY_BENCH_HEADERS=N` for another chain
@@ -40,7 +40,7 @@ use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,9 +55,13 @@ use support::bcoin::free_port;
 use support::headway::{HEADWAY_ASYNC_STD, HEADWAY_MIO};
 use support::http::{rpc_body, Conn, Rpc, REPLY_TIMEOUT};
 
+#[path = "../shared/node_process.rs"]
+mod node_process;
 mod process;
+#[path = "../shared/served_store.rs"]
 mod store;
 
+use node_process::*;
 use process::*;
 use store::*;
 
@@ -74,8 +78,6 @@ const RPC_PASSWORD: &str = "bench-v2-sync";
 const START_WAIT: Duration = Duration::from_secs(120);
 /// How long one sync may take before the run fails.
 const SYNC_WAIT: Duration = Duration::from_secs(600);
-/// How long a node may take to exit after SIGTERM (it writes what is pending first).
-const EXIT_WAIT: Duration = Duration::from_secs(60);
 /// Headers a `PersistChain` carries when A's store is built: what one `headers` message
 /// brings, so the store is written as the node's store thread would have written it.
 const PER_CHANGE: usize = 2000;
@@ -455,12 +457,7 @@ fn run_leg(
     };
 
     for (who, node) in [("B", &mut b), ("A", &mut a)] {
-        let status = node.terminate()?;
-        ensure!(
-            status.code() == Some(0),
-            "{who} exited with {status} after SIGTERM; log:\n{}",
-            node.log_tail()
-        );
+        node.stop_cleanly(who)?;
     }
     // A figure is only a v2 figure if the connection was one: the fallback to v1 that a
     // refused v2 handshake allows would otherwise pass for it.

@@ -1,4 +1,5 @@
-//! The node processes of a leg: their arguments, their JSON-RPC, and their lifetime.
+//! The node processes of a leg: their arguments and their JSON-RPC (the processes themselves
+//! are `shared/node_process.rs`).
 
 use super::*;
 
@@ -111,102 +112,4 @@ pub(super) fn rpc_result(rpc: &Rpc, method: &str, params: Value) -> Result<Value
         response.text()
     );
     Ok(response.json()["result"].clone())
-}
-
-/// A headway node process: log to a file, SIGTERM to stop, killed if dropped while running.
-pub(super) struct Process {
-    pub(super) child: Child,
-    pub(super) bin: String,
-    pub(super) log: PathBuf,
-}
-
-impl Process {
-    pub(super) fn spawn(bin: &str, args: &[String], log: PathBuf) -> Result<Process> {
-        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
-        let err = out.try_clone().context("cannot clone the log handle")?;
-        let child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .with_context(|| format!("cannot start {bin}"))?;
-        Ok(Process {
-            child,
-            bin: bin.to_string(),
-            log,
-        })
-    }
-
-    /// The last lines of its log, for error messages.
-    pub(super) fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    pub(super) fn check_running(&mut self) -> Result<()> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(anyhow!(
-                "{} exited early ({status}); log:\n{}",
-                self.bin,
-                self.log_tail()
-            )),
-            Err(e) => Err(anyhow!("cannot wait for {}: {e}", self.bin)),
-        }
-    }
-
-    /// User and system CPU seconds the process has used so far (Linux `/proc`).
-    pub(super) fn cpu_seconds(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .context("cannot read /proc/<pid>/stat")?;
-        // The command name, in parentheses, may hold spaces: count fields after its end.
-        // There utime and stime are fields 14 and 15 of the line, 12th and 13th here.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .ok_or_else(|| anyhow!("malformed /proc/<pid>/stat: {stat:?}"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> Result<f64> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .map(|t| t as f64)
-                .ok_or_else(|| anyhow!("malformed /proc/<pid>/stat: {stat:?}"))
-        };
-        // SAFETY: sysconf only reads a system constant.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        ensure!(hz > 0, "sysconf(_SC_CLK_TCK) failed");
-        Ok((ticks(11)? + ticks(12)?) / hz as f64)
-    }
-
-    pub(super) fn terminate(&mut self) -> Result<ExitStatus> {
-        let pid = libc::pid_t::try_from(self.child.id()).context("pid does not fit pid_t")?;
-        // SAFETY: signalling our own child, which we have not yet reaped.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        ensure!(rc == 0, "kill -TERM {pid} failed");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().context("try_wait")? {
-                return Ok(status);
-            }
-            ensure!(
-                started.elapsed() < EXIT_WAIT,
-                "{} still running {EXIT_WAIT:?} after SIGTERM; log:\n{}",
-                self.bin,
-                self.log_tail()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }

@@ -53,17 +53,12 @@ fn relay(
     answer: impl Fn(Request),
 ) {
     while let Ok(notification) = notifications.recv() {
-        match notification {
-            Notification::ServeHeaders(ask) => answer(archive.serve(&ask)),
-            Notification::Persist(change) => {
-                if let Err(e) = archive.apply(&change) {
-                    panic!("a persist does not fit the node's headers: {e}");
-                }
-                let _ = forward.send(Notification::Persist(change));
+        match archive.handle(&notification) {
+            Ok(Some(answer_to_ask)) => answer(answer_to_ask),
+            Ok(None) => {
+                let _ = forward.send(notification);
             }
-            other => {
-                let _ = forward.send(other);
-            }
+            Err(e) => panic!("a persist does not fit the node's headers: {e}"),
         }
     }
 }

@@ -91,11 +91,8 @@ impl ChainLoader {
             .work
             .tip()
             .saturating_add(chain.proofs.proof(bits));
-        let walk = chain.walk_bits_of(&node);
         chain.tree.push_best_unindexed(node, work);
-        if let (Some(cache), Some(bits)) = (chain.walk_bits.as_mut(), walk) {
-            cache.push(bits);
-        }
+        chain.push_walk_bits(&node);
         Ok(())
     }
 
@@ -142,11 +139,8 @@ impl ChainLoader {
             .tree
             .work_of(parent)
             .saturating_add(chain.proofs.proof(bits));
-        let walk = chain.walk_bits_of(&node);
         chain.tree.push_side(node, work);
-        if let (Some(cache), Some(bits)) = (chain.walk_bits.as_mut(), walk) {
-            cache.push(bits);
-        }
+        chain.push_walk_bits(&node);
         Ok(())
     }
 

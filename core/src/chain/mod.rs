@@ -586,32 +586,28 @@ impl HeaderChain {
     /// Adds a checked node with its work: onto the best chain if it extends the tip, aside
     /// otherwise. Gives its index.
     fn insert(&mut self, node: Node, work: u128) -> u32 {
-        let walk = self.walk_bits_of(&node);
         let idx = if node.parent == self.tree.tip() {
             self.tree.push_tip(node, work)
         } else {
             self.tree.push_side(node, work)
         };
-        if let (Some(cache), Some(bits)) = (self.walk_bits.as_mut(), walk) {
-            cache.push(bits);
-        }
+        self.push_walk_bits(&node);
         idx
     }
 
-    /// What the min-difficulty walk-back returns starting at `node` (`None` where no cache is
-    /// kept): its own bits, unless it is a min-difficulty block inside a period, which passes
-    /// on its parent's answer.
-    fn walk_bits_of(&self, node: &Node) -> Option<u32> {
-        let cache = self.walk_bits.as_ref()?;
+    /// Records, for the node just added, what the min-difficulty walk-back returns starting
+    /// at it (where a cache is kept): its own bits, unless it is a min-difficulty block inside
+    /// a period, which passes on its parent's answer.
+    fn push_walk_bits(&mut self, node: &Node) {
         let inside = !node.height.is_multiple_of(self.rules.interval);
-        Some(if inside && node.bits == self.rules.pow_limit_bits {
-            cache
-                .get(node.parent as usize)
-                .copied()
-                .unwrap_or(node.bits)
-        } else {
-            node.bits
-        })
+        let min_difficulty = inside && node.bits == self.rules.pow_limit_bits;
+        if let Some(cache) = self.walk_bits.as_mut() {
+            let bits = match cache.get(node.parent as usize) {
+                Some(parent) if min_difficulty => *parent,
+                _ => node.bits,
+            };
+            cache.push(bits);
+        }
     }
 
     /// Every consensus check of a header whose parent is node `parent`, in Core's order

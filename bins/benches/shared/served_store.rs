@@ -1,13 +1,14 @@
-//! A's serving store: the synthetic chain, mined once and written with the store library the
-//! node uses, cached under the target directory by length and schema.
+//! The serving node's store of the loopback benches (`v2_sync`, `sync_scale`): the synthetic
+//! chain, mined once and written with the store library the node uses, cached under the target
+//! directory by length and schema, and shared by both benches.
 
 use super::*;
 
-/// `target/bench-v2-sync`: beside the build, so `cargo clean` removes it, and shared by every
+/// `target/bench-served-store`: beside the build, so `cargo clean` removes it, and shared by every
 /// run of this bench.
 pub(super) fn cache_root() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).join("bench-v2-sync")
+    tmp.parent().unwrap_or(tmp).join("bench-served-store")
 }
 
 /// A's store, ready to be copied into a data directory.
