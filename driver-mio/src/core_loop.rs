@@ -109,6 +109,11 @@ fn drain(
             }
             Output::Send { peer, bytes } => {
                 answered.extend(sockets.queue(SocketCommand::Send { peer, bytes }));
+                if node.validation_pending() {
+                    // The next poll validates a batch: this request (for the batch after it)
+                    // leaves first, so that the peer serves while the node validates.
+                    sockets.wake();
+                }
                 continue;
             }
             Output::Disconnect { peer, reason } => {

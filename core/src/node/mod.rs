@@ -21,11 +21,14 @@ pub mod named_peers;
 mod negotiation;
 pub mod outbound;
 pub mod ping;
+mod pipeline;
 pub mod presync;
 pub mod report;
 pub mod seeding;
 mod serve;
 mod sync;
+#[cfg(test)]
+mod test_peer;
 pub mod transport_choice;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -96,6 +99,8 @@ pub struct Node {
     v1_only: transport_choice::V1Only,
     /// The names behind stand-in addresses (peers dialled by name through the proxy).
     named: named_peers::NamedPeers,
+    /// A full headers batch waiting behind its pipelined request (`pipeline`).
+    held: Option<pipeline::HeldBatch>,
 }
 
 impl Node {
@@ -138,11 +143,14 @@ impl Node {
             shutdown_reported: false,
             v1_only: transport_choice::V1Only::default(),
             named: named_peers::NamedPeers::default(),
+            held: None,
         }
     }
 
     /// Feeds one input that happened at `now`, then runs every timer that is due.
     pub fn handle(&mut self, now: Time, input: Input) {
+        // A batch held behind its pipelined request came before this input.
+        self.run_held_batch();
         self.now = now;
         match input {
             Input::Connected {
@@ -162,8 +170,14 @@ impl Node {
     }
 
     /// The next output, `None` when there is nothing more to do until the next input.
+    ///
+    /// A full headers batch is validated here, once the outputs before it (the request for
+    /// the next batch among them) have been taken: see [`Node::validation_pending`].
     #[must_use]
     pub fn poll(&mut self) -> Option<Output> {
+        if self.outputs.is_empty() {
+            self.run_held_batch();
+        }
         self.outputs.pop_front()
     }
 
@@ -482,6 +496,8 @@ impl Node {
     }
 
     fn on_message(&mut self, now: Time, id: PeerId, msg: NetworkMessage) {
+        // A batch held from an earlier message of the same read comes first.
+        self.run_held_batch();
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };

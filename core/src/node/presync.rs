@@ -21,6 +21,7 @@ use bitcoin::block::Header;
 use bitcoin::BlockHash;
 use tracing::debug;
 
+use super::pipeline::{AfterBatch, HeldBatch};
 use super::{Node, MAX_HEADERS_RESULTS};
 use crate::chain::header_hash;
 use crate::chain::pow::{self, U256};
@@ -263,6 +264,29 @@ impl Node {
                 "presync over: the message does not continue it");
             return false;
         }
+        if let PresyncNext::RequestMore(locator) = processed.next {
+            debug!(peer = %id, %addr, phase = ?status.phase, height = status.height,
+                commitments = status.commitments, buffered = status.buffered,
+                "presync continues");
+            self.report_presync_progress(now, id, &status);
+            let sent = self.send_getheaders(now, id, locator);
+            if processed.release.is_empty() {
+                return true;
+            }
+            let batch = HeldBatch {
+                peer: id,
+                headers: processed.release,
+                hashes: processed.release_hashes,
+                then: AfterBatch::PresyncRelease { full },
+            };
+            // The released headers are validated once the request is on its way
+            // (`pipeline`), as the main sync's full batches are; at once if none went out.
+            self.hold_batch(batch);
+            if !sent {
+                self.run_held_batch();
+            }
+            return true;
+        }
         let stored = processed.release.is_empty() || {
             self.store_headers(now, id, &processed.release, &processed.release_hashes, full)
         };
@@ -275,13 +299,8 @@ impl Node {
             return true;
         }
         match processed.next {
-            PresyncNext::RequestMore(locator) => {
-                debug!(peer = %id, %addr, phase = ?status.phase, height = status.height,
-                    commitments = status.commitments, buffered = status.buffered,
-                    "presync continues");
-                self.report_presync_progress(now, id, &status);
-                self.send_getheaders(now, id, locator);
-            }
+            // Handled above, before the release is stored.
+            PresyncNext::RequestMore(_) => {}
             PresyncNext::Complete => {
                 debug!(peer = %id, %addr, height = status.height,
                     "presync complete: chain has enough work");

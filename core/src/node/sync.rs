@@ -10,6 +10,7 @@ use bitcoin::BlockHash;
 use tracing::debug;
 
 use super::discovery::OutboundKind;
+use super::pipeline::{AfterBatch, HeldBatch};
 use super::{Node, MAX_HEADERS_RESULTS, MAX_LOCATOR_SIZE, PROTOCOL_VERSION};
 use crate::chain::header_hash;
 use crate::chain::pow::{self, U256};
@@ -177,13 +178,19 @@ impl Node {
         self.send_getheaders(now, id, locator);
     }
 
-    /// Sends getheaders with `locator` unless one is already in flight to this peer.
-    pub(super) fn send_getheaders(&mut self, now: Time, id: PeerId, locator: Vec<BlockHash>) {
+    /// Sends getheaders with `locator` unless one is already in flight to this peer; whether
+    /// it went out.
+    pub(super) fn send_getheaders(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        locator: Vec<BlockHash>,
+    ) -> bool {
         let Some(peer) = self.peers.get_mut(&id) else {
-            return;
+            return false;
         };
         if peer.closing.is_some() || !peer.negotiated {
-            return;
+            return false;
         }
         // An overdue request is replaced: the peer may have ignored it (Core ignores getheaders
         // during its own initial block download) and come back since. Not while a presync runs
@@ -193,7 +200,7 @@ impl Node {
         if peer.headers_in_flight.is_some() && !replaceable {
             // The peer has more for us: ask again once this request is answered.
             peer.more_announced = true;
-            return;
+            return false;
         }
         peer.more_announced = false;
         peer.request_overdue = false;
@@ -205,6 +212,7 @@ impl Node {
             stop_hash: BlockHash::all_zeros(),
         };
         self.send(id, NetworkMessage::GetHeaders(msg));
+        true
     }
 
     /// A getheaders went unanswered for `headers_timeout`. A sync peer is dropped when
@@ -327,7 +335,16 @@ impl Node {
                 hashes.iter().rev().skip(1).take(10).copied().collect();
             locator.extend(self.chain.locator_from(&first.prev_blockhash));
             locator.truncate(MAX_LOCATOR_SIZE);
-            self.send_getheaders(now, id, locator);
+            if self.send_getheaders(now, id, locator) {
+                // Validated once the request is on its way (`pipeline`).
+                self.hold_batch(HeldBatch {
+                    peer: id,
+                    headers,
+                    hashes,
+                    then: AfterBatch::Sync,
+                });
+                return;
+            }
         }
         if self.store_headers(now, id, &headers, &hashes, bulk) {
             self.end_of_batch(now, id, bulk);

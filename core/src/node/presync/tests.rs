@@ -2,24 +2,18 @@
 //! commitment offset come from the secret generator, so recovering the nonce generator from
 //! the wire predicts our nonces but not them.
 
-use std::net::SocketAddr;
-
 use bitcoin::hashes::Hash;
-use bitcoin::p2p::address::Address;
 use bitcoin::p2p::message::NetworkMessage;
-use bitcoin::p2p::message_network::VersionMessage;
-use bitcoin::p2p::ServiceFlags;
 
 use super::state::{HeadersPresync, PresyncNext};
 use super::*;
 use crate::chain::HeaderChain;
 use crate::input::Input;
+use crate::node::test_peer::{handshake, sent};
 use crate::node::Config;
-use crate::output::Output;
 use crate::params::Network;
-use crate::peer::Direction;
 use crate::rng::{Rng, SecretSeed};
-use crate::wire::{encode, FrameDecoder};
+use crate::wire::encode;
 
 /// `n` regtest headers after genesis.
 fn mine(n: usize) -> Vec<Header> {
@@ -38,49 +32,6 @@ fn node(seed: u64, secret: u8) -> Node {
     // The attacker takes its time over the first getheaders; it is not replaced for it.
     config.headers_timeout = std::time::Duration::from_secs(3600);
     Node::new(config, HeaderChain::new(params))
-}
-
-/// Every message the node sent since the last call, decoded, with its receiver.
-fn sent(node: &mut Node) -> Vec<(PeerId, NetworkMessage)> {
-    let magic = Network::Regtest.params().magic;
-    let mut out = Vec::new();
-    while let Some(output) = node.poll() {
-        if let Output::Send { peer, bytes } = output {
-            let mut decoder = FrameDecoder::new(magic);
-            decoder.extend(&bytes);
-            while let Ok(Some(msg)) = decoder.next_message() {
-                out.push((peer, msg));
-            }
-        }
-    }
-    out
-}
-
-fn handshake(node: &mut Node, now: Time, peer: PeerId) -> Vec<(PeerId, NetworkMessage)> {
-    let magic = Network::Regtest.params().magic;
-    let addr: SocketAddr = format!("10.5.0.{}:8333", peer.0).parse().unwrap();
-    node.handle(
-        now,
-        Input::Connected {
-            peer,
-            addr,
-            local_addr: None,
-            direction: Direction::Inbound,
-        },
-    );
-    let version = VersionMessage::new(
-        ServiceFlags::NETWORK,
-        1_700_000_000,
-        Address::new(&addr, ServiceFlags::NONE),
-        Address::new(&addr, ServiceFlags::NONE),
-        peer.0,
-        "/attacker:1/".to_string(),
-        0,
-    );
-    let mut bytes = encode(magic, NetworkMessage::Version(version));
-    bytes.extend(encode(magic, NetworkMessage::Verack));
-    node.handle(now, Input::Received { peer, bytes });
-    sent(node)
 }
 
 /// Two attacker connections (each pong answered), a round of pings, then the low-work
