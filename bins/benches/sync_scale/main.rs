@@ -15,6 +15,11 @@
 //!   uncounted warm-up launch) on the N-header store and, as the baseline, on a store of only
 //!   genesis, alternating; medians. The page cache is warm (the store was just copied): this
 //!   is a restart, not a cold boot. Goal: <= [`GOAL_STARTUP_MS`] ms at a million headers.
+//! - `work` (what targets 4 to 6 can reach here, `work.rs`): the double SHA-256 of every
+//!   header and of every `headers` payload (the v1 checksum) on one core, and a raw durable
+//!   append of the headers, measured in this process on A's chain: the work any validating
+//!   client does on top of the floor client's download. The summary divides it by the floor's
+//!   times (a floor for B's ratios) and adds it to the plain sync's (a floor for presync's).
 //! - `floor` (target 4's baseline): a do-nothing P2P client written here (`p2p.rs`):
 //!   handshake, then getheaders whose locator is only the hash of the last header of the
 //!   previous answer (genesis first), reading each `headers` answer and doing nothing else,
@@ -83,12 +88,14 @@ mod process;
 mod report;
 #[path = "../shared/served_store.rs"]
 mod store;
+mod work;
 
 use node_process::*;
 use p2p::*;
 use process::*;
 use report::*;
 use store::*;
+use work::*;
 
 /// Headers of the served chain above genesis (issue 13's targets are set at a million).
 const DEFAULT_HEADERS: u32 = 1_000_000;
@@ -182,6 +189,7 @@ struct Config {
     floor: bool,
     sync: bool,
     presync: bool,
+    work: bool,
 }
 
 impl Config {
@@ -215,7 +223,7 @@ impl Config {
             ],
         };
         let legs = std::env::var("HEADWAY_BENCH_LEGS")
-            .unwrap_or_else(|_| "startup,floor,sync,presync".to_string());
+            .unwrap_or_else(|_| "startup,work,floor,sync,presync".to_string());
         let mut config = Config {
             headers,
             mark: MARK_HEIGHT.min(headers),
@@ -226,6 +234,7 @@ impl Config {
             floor: false,
             sync: false,
             presync: false,
+            work: false,
         };
         for leg in legs.split(',').map(str::trim).filter(|l| !l.is_empty()) {
             match leg {
@@ -233,8 +242,10 @@ impl Config {
                 "floor" => config.floor = true,
                 "sync" => config.sync = true,
                 "presync" => config.presync = true,
+                "work" => config.work = true,
                 other => bail!(
-                    "HEADWAY_BENCH_LEGS: unknown leg {other:?} (startup, floor, sync, presync)"
+                    "HEADWAY_BENCH_LEGS: unknown leg {other:?} (startup, work, floor, sync, \
+                     presync)"
                 ),
             }
         }
@@ -274,6 +285,11 @@ fn main() -> Result<()> {
     } else {
         None
     };
+    let work_done = if config.work {
+        Some(work_leg(&served, work.path()).context("work leg")?)
+    } else {
+        None
+    };
     let mut rounds = Vec::new();
     if config.floor || config.sync || config.presync {
         for round in 0..config.rounds {
@@ -283,7 +299,7 @@ fn main() -> Result<()> {
             );
         }
     }
-    summarise(&config, startup.as_ref(), &rounds);
+    summarise(&config, startup.as_ref(), work_done.as_ref(), &rounds);
     Ok(())
 }
 
