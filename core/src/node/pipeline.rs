@@ -18,6 +18,7 @@
 
 use bitcoin::block::Header;
 use bitcoin::BlockHash;
+use tracing::debug;
 
 use super::Node;
 use crate::peer::PeerId;
@@ -40,6 +41,9 @@ pub(super) enum AfterBatch {
     /// Headers a presync released for storing (its next request is out): a failure ends the
     /// presync.
     PresyncRelease { full: bool },
+    /// A message of a presync in its PRESYNC phase whose next request is out: fed to the
+    /// presync now.
+    Presync,
 }
 
 impl Node {
@@ -66,6 +70,14 @@ impl Node {
             AfterBatch::Sync => {
                 if self.store_headers(now, peer, &headers, &hashes, true) {
                     self.end_of_batch(now, peer, true);
+                }
+            }
+            AfterBatch::Presync => {
+                // The request that follows it was certain, so the presync takes the message
+                // (whatever its verdict) and there is nothing for the caller to go on with.
+                let taken = self.continue_presync_after(now, peer, &headers, &hashes, true);
+                if !taken {
+                    debug!(peer = %peer, "a held presync message found its presync gone");
                 }
             }
             AfterBatch::PresyncRelease { full } => {

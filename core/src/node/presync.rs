@@ -245,6 +245,52 @@ impl Node {
         headers: &[Header],
         hashes: &[BlockHash],
     ) -> bool {
+        self.continue_presync_after(now, id, headers, hashes, false)
+    }
+
+    /// During PRESYNC, asks for the next message before this one is validated, when the
+    /// request that follows it is certain ([`HeadersPresync::request_after`]); the message
+    /// is then held and fed to the presync once the request is on its way
+    /// (`node/pipeline.rs`). False if it was not asked for (the caller goes on as usual).
+    pub(super) fn pipeline_presync(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        headers: &mut Vec<Header>,
+        hashes: &mut Vec<BlockHash>,
+    ) -> bool {
+        let full = headers.len() == MAX_HEADERS_RESULTS;
+        let Some(locator) = self
+            .peers
+            .get_mut(&id)
+            .and_then(|p| p.presync.as_mut())
+            .and_then(|s| s.request_after(headers, hashes, full))
+        else {
+            return false;
+        };
+        if !self.send_getheaders(now, id, locator) {
+            return false;
+        }
+        self.hold_batch(HeldBatch {
+            peer: id,
+            headers: std::mem::take(headers),
+            hashes: std::mem::take(hashes),
+            then: AfterBatch::Presync,
+        });
+        true
+    }
+
+    /// [`Node::continue_presync`]; `asked` says the request that follows the message went out
+    /// before it ([`Node::pipeline_presync`]): it is not sent again, and if the presync ends
+    /// here instead, its answer belongs to the ended round and is dropped.
+    pub(super) fn continue_presync_after(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        headers: &[Header],
+        hashes: &[BlockHash],
+        asked: bool,
+    ) -> bool {
         let full = headers.len() == MAX_HEADERS_RESULTS;
         let Some(peer) = self.peers.get_mut(&id) else {
             return true;
@@ -269,7 +315,7 @@ impl Node {
                 commitments = status.commitments, buffered = status.buffered,
                 "presync continues");
             self.report_presync_progress(now, id, &status);
-            let sent = self.send_getheaders(now, id, locator);
+            let sent = asked || self.send_getheaders(now, id, locator);
             if processed.release.is_empty() {
                 return true;
             }
@@ -286,6 +332,12 @@ impl Node {
                 self.run_held_batch();
             }
             return true;
+        }
+        if asked {
+            // The presync ends here: the answer to the request sent ahead is of no use.
+            if let Some(peer) = self.peers.get_mut(&id) {
+                peer.stale_request = peer.headers_in_flight.is_some();
+            }
         }
         let stored = processed.release.is_empty() || {
             self.store_headers(now, id, &processed.release, &processed.release_hashes, full)

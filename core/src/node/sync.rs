@@ -276,7 +276,7 @@ impl Node {
             }
             return;
         }
-        let Some(first) = headers.first() else {
+        let Some(first) = headers.first().copied() else {
             if peer.presync.is_some() {
                 // Core drops the presync on an empty answer: the chain ended short of the work.
                 self.presync_ended_empty(now, id);
@@ -295,8 +295,11 @@ impl Node {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
         }
+        let mut headers = headers;
+        let mut hashes = hashes;
         if self.peers.get(&id).is_some_and(|p| p.presync.is_some())
-            && self.continue_presync(now, id, &headers, &hashes)
+            && (self.pipeline_presync(now, id, &mut headers, &mut hashes)
+                || self.continue_presync(now, id, &headers, &hashes))
         {
             // Before the connection check: a presync's headers are deliberately not in our
             // chain. A message that does not continue the presync goes on below.

@@ -304,6 +304,39 @@ impl HeadersPresync {
         locator
     }
 
+    /// The request that continues the download once `headers` (a message, `hashes[i]` the
+    /// hash of `headers[i]`) has been processed, when that is certain before processing it:
+    /// in the PRESYNC phase, a full message that continues the presync and cannot reach the
+    /// threshold (the work of all its headers together stays below it) is either followed by
+    /// exactly this request or ends the presync (an invalid header, too many commitments).
+    /// `None` otherwise (the phase may change, or the message may not continue it). Lets the
+    /// node ask before it validates (`node/pipeline.rs`).
+    pub(in crate::node) fn request_after(
+        &mut self,
+        headers: &[Header],
+        hashes: &[BlockHash],
+        full: bool,
+    ) -> Option<Vec<BlockHash>> {
+        if !full || self.phase != PresyncPhase::Presync {
+            return None;
+        }
+        if headers.first()?.prev_blockhash != self.last_received.0 {
+            return None;
+        }
+        let mut work = self.current_work;
+        for header in headers {
+            work = work.saturating_add(proof_of(header.bits.to_consensus(), &mut self.proof_cache));
+        }
+        if work >= self.threshold {
+            return None;
+        }
+        let mut locator = Vec::with_capacity(self.chain_start_locator.len() + 1);
+        locator.push(*hashes.last()?);
+        locator.extend(&self.chain_start_locator);
+        locator.truncate(MAX_LOCATOR_SIZE);
+        Some(locator)
+    }
+
     /// The salt and the commitment offset, for tests that check they stay secret.
     #[cfg(test)]
     pub(in crate::node) fn secrets(&self) -> (u64, u32) {

@@ -11,6 +11,7 @@ use crate::chain::HeaderChain;
 use crate::input::Input;
 use crate::node::test_peer::{handshake, sent};
 use crate::node::Config;
+use crate::output::Output;
 use crate::params::Network;
 use crate::rng::{Rng, SecretSeed};
 use crate::wire::encode;
@@ -22,9 +23,14 @@ fn mine(n: usize) -> Vec<Header> {
 
 /// A regtest node that presyncs any chain of fewer than 4000 headers.
 fn node(seed: u64, secret: u8) -> Node {
+    node_presyncing_below(seed, secret, 4000)
+}
+
+/// A regtest node that presyncs any chain of fewer than `headers` headers.
+fn node_presyncing_below(seed: u64, secret: u8, headers: u128) -> Node {
     let mut params = Network::Regtest.params();
     let mut be = [0u8; 32];
-    be[16..].copy_from_slice(&(2u128 * 4001).to_be_bytes());
+    be[16..].copy_from_slice(&(2u128 * (headers + 1)).to_be_bytes());
     params.minimum_chain_work = bitcoin::Work::from_be_bytes(be);
     let mut config = Config::new(Network::Regtest);
     config.seed = seed;
@@ -235,4 +241,109 @@ fn an_incomplete_redownload_message_still_releases_what_passed_the_buffer() {
         processed.next
     );
     assert_eq!(processed.release.as_slice(), &chain[..25]);
+}
+
+#[test]
+fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_cannot_change() {
+    // Threshold at 40 headers (work 2 each, genesis included).
+    let chain = mine(50);
+    let all = hashes(&chain);
+    let mut state = presync_from_genesis(2 * 41, 5, 1_000);
+    assert!(matches!(
+        state.process(&chain[..10], &all[..10], true).next,
+        PresyncNext::RequestMore(_)
+    ));
+    let ahead = state.request_after(&chain[10..20], &all[10..20], true);
+    assert!(ahead.is_some(), "a full message far below the threshold");
+    assert_eq!(
+        state.request_after(&chain[10..20], &all[10..20], false),
+        None
+    );
+    assert_eq!(
+        state.request_after(&chain[11..20], &all[11..20], true),
+        None,
+        "a message that does not continue the presync"
+    );
+    match state.process(&chain[10..20], &all[10..20], true).next {
+        PresyncNext::RequestMore(locator) => assert_eq!(Some(locator), ahead),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        state.request_after(&chain[20..40], &all[20..40], true),
+        None,
+        "a message that reaches the threshold switches to the redownload"
+    );
+    state.process(&chain[20..40], &all[20..40], true);
+    assert_eq!(state.status().phase, PresyncPhase::Redownload);
+    assert_eq!(
+        state.request_after(&chain[..10], &all[..10], true),
+        None,
+        "never in the redownload"
+    );
+}
+
+#[test]
+fn a_presync_message_is_processed_after_the_request_that_follows_it_is_taken() {
+    let mut node = node_presyncing_below(7, 1, 10_000);
+    let now = Time::from_secs(1_700_000_000);
+    let magic = Network::Regtest.params().magic;
+    handshake(&mut node, now, PeerId(1));
+    let chain = mine(3 * MAX_HEADERS_RESULTS);
+    let height = |node: &Node| {
+        node.peers
+            .get(&PeerId(1))
+            .and_then(|p| p.presync.as_ref())
+            .map(|s| s.status().height)
+    };
+    let bytes = encode(
+        magic,
+        NetworkMessage::Headers(chain[..MAX_HEADERS_RESULTS].to_vec()),
+    );
+    node.handle(
+        now,
+        Input::Received {
+            peer: PeerId(1),
+            bytes,
+        },
+    );
+    sent(&mut node);
+    assert_eq!(
+        height(&node),
+        Some(MAX_HEADERS_RESULTS as u32),
+        "presync started"
+    );
+    let bytes = encode(
+        magic,
+        NetworkMessage::Headers(chain[MAX_HEADERS_RESULTS..2 * MAX_HEADERS_RESULTS].to_vec()),
+    );
+    node.handle(
+        now,
+        Input::Received {
+            peer: PeerId(1),
+            bytes,
+        },
+    );
+    assert!(node.validation_pending());
+    let first = node.poll().expect("the request for the next message");
+    let Output::Send { bytes, .. } = first else {
+        panic!("{first:?}");
+    };
+    let mut decoder = crate::wire::FrameDecoder::new(magic);
+    decoder.extend(&bytes);
+    match decoder.next_message() {
+        Ok(Some(NetworkMessage::GetHeaders(m))) => {
+            assert_eq!(
+                m.locator_hashes[0],
+                chain[2 * MAX_HEADERS_RESULTS - 1].block_hash()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        height(&node),
+        Some(MAX_HEADERS_RESULTS as u32),
+        "not yet processed"
+    );
+    while node.poll().is_some() {}
+    assert_eq!(height(&node), Some(2 * MAX_HEADERS_RESULTS as u32));
 }
