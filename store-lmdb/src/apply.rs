@@ -7,9 +7,8 @@ use headway_core::PersistChain;
 use heed::RwTxn;
 
 use crate::error::StoreError;
-use crate::index::IndexBatch;
 use crate::store::HeaderStore;
-use crate::{best, layout};
+use crate::{best, index, layout};
 
 /// The tip as the changes of one transaction move it.
 struct TipState {
@@ -76,11 +75,24 @@ impl HeaderStore {
         let (height, hash) = self.read_tip(txn)?;
         let work = self.read_work(txn)?;
         let mut tip = TipState { height, hash, work };
-        let mut index = IndexBatch::default();
+        // The index holds the heights below `indexed_end` of the tip; a reorganisation below
+        // that removes the entries above its fork (`disconnect_above`).
+        let mut indexed = layout::indexed_end(height);
         for change in changes {
-            self.apply_one(txn, &mut tip, &mut index, change)?;
+            if change.fork_height < tip.height {
+                indexed = indexed.min(change.fork_height.saturating_add(1));
+            }
+            self.apply_one(txn, &mut tip, change)?;
         }
-        index.flush(self, txn)?;
+        // The partitions the chain completed (usually none; one each 65,536 heights).
+        let end = layout::indexed_end(tip.height);
+        if indexed < end {
+            self.index_heights(txn, indexed, end)?;
+        } else if end < indexed {
+            // A reorganisation ended lower, in a partition that was complete: it is the tail
+            // again and must not be indexed.
+            index::unindex_tail(self.index, txn, tip.height)?;
+        }
         self.meta.put(
             txn,
             layout::META_TIP,
@@ -100,14 +112,9 @@ impl HeaderStore {
         &self,
         txn: &mut RwTxn,
         tip: &mut TipState,
-        index: &mut IndexBatch,
         change: &PersistChain,
     ) -> Result<(), StoreError> {
         let fork = change.fork_height;
-        if fork < tip.height || !change.rejoined.is_empty() {
-            // A reorg removes and adds index entries one by one: it must see the gathered ones.
-            index.flush(self, txn)?;
-        }
         if fork > tip.height {
             return Err(StoreError::Mismatch(format!(
                 "change forks at height {fork}, above the stored tip at {}",
@@ -158,7 +165,6 @@ impl HeaderStore {
             if side_stored {
                 self.take_side(txn, height, &hash)?;
             }
-            index.push(height, &hash);
             prev_hash = hash;
         }
         best::append(self.best, txn, &self.dir, first, &change.connected)?;
@@ -241,7 +247,7 @@ impl HeaderStore {
             )));
         }
         self.side.delete(txn, &layout::hash_key(hash))?;
-        self.index_best(txn, height, hash)?;
+        // Indexed with its partition once that is complete (`apply_in`).
         best::append(self.best, txn, &self.dir, height, &[header])?;
         Ok(header)
     }

@@ -14,115 +14,75 @@ use crate::error::StoreError;
 use crate::layout;
 use crate::store::HeaderStore;
 
-/// Indexes the best-chain header `hash` at `height`.
-pub(crate) fn put(
+/// Removes the entries of the partition of `tip` and above: what schema 3 leaves unindexed
+/// (`layout::indexed_end`); at most 65,535 entries in a store that keeps that rule.
+pub(crate) fn unindex_tail(
     db: Database<'_, Bytes, Bytes>,
     txn: &mut RwTxn,
-    height: u32,
-    hash: &BlockHash,
+    tip: u32,
 ) -> Result<(), StoreError> {
-    db.put(txn, &layout::index_key(height, hash), &[])?;
+    let prefix = layout::index_partition(layout::indexed_end(tip)).to_be_bytes();
+    let bounds = (Bound::Included(prefix.as_slice()), Bound::Unbounded);
+    db.delete_range(txn, &bounds)?;
     Ok(())
 }
 
-/// Best-chain index entries gathered over one write transaction and written together in key
-/// order ([`IndexBatch::flush`]).
-///
-/// The hash index is keyed by a hash prefix, so the entries of consecutive heights land on
-/// random leaf pages of their partition; written one by one as they come, each entry searches
-/// the tree from its root into a page the previous one rarely touched. Sorted first, an
-/// apply's entries walk each page once, in order. Measured with `cargo bench -p
-/// headway-store-lmdb --bench write_million` (20,000 headers an apply): see the commit that
-/// added this.
-#[derive(Debug, Default)]
-pub(crate) struct IndexBatch {
-    keys: Vec<[u8; layout::INDEX_KEY_LEN]>,
-    /// Partitions whose first height is among `keys`: the partition below each is complete
-    /// once the keys before it in order are written, and is packed then.
-    starts: Vec<u16>,
-}
-
-impl IndexBatch {
-    /// Gathers the entry of the best-chain header `hash` at `height`.
-    pub(crate) fn push(&mut self, height: u32, hash: &BlockHash) {
-        if height > 0 && height.is_multiple_of(layout::PARTITION_HEIGHTS) {
-            self.starts.push(layout::index_partition(height));
-        }
-        self.keys.push(layout::index_key(height, hash));
-    }
-
-    /// Writes the gathered entries in key order, packing each partition that became complete
-    /// before the first entry above it ([`HeaderStore::index_best`]'s rule, so the result is
-    /// the same as writing them one by one in height order), and empties the batch. Called
-    /// before anything in the transaction reads or removes index entries.
-    pub(crate) fn flush(&mut self, store: &HeaderStore, txn: &mut RwTxn) -> Result<(), StoreError> {
-        self.keys.sort_unstable();
-        self.starts.sort_unstable();
-        let mut starts = self.starts.iter().peekable();
-        for key in &self.keys {
-            let partition = u16::from_be_bytes([key[0], key[1]]);
-            while let Some(&&start) = starts.peek() {
-                if start > partition {
-                    break;
-                }
-                store.pack_partition(txn, start - 1)?;
-                starts.next();
-            }
-            store.index.put(txn, key, &[])?;
-        }
-        for &start in starts {
-            // A partition start without its own entry cannot be gathered; kept for safety.
-            store.pack_partition(txn, start - 1)?;
-        }
-        self.keys.clear();
-        self.starts.clear();
-        Ok(())
-    }
-}
+/// Index keys built at once for one partition: about 640 kB for a full one.
+const MAX_KEYS_AT_ONCE: u32 = layout::PARTITION_HEIGHTS;
 
 impl HeaderStore {
-    /// Indexes the best-chain header `hash` at `height`, as [`put`]; when `height` is the first
-    /// of its partition, the partition below (complete now) is packed first
-    /// ([`HeaderStore::pack_partition`]).
-    pub(crate) fn index_best(
+    /// Indexes the best-chain headers at heights `from..to` (`to` at most the stored tip: each
+    /// hash is the `prev_blockhash` of the header above), none of which may be indexed yet.
+    /// Written per partition in key order, with `MDB_APPEND` when nothing is indexed at or
+    /// above the partition (the usual case: a partition just completed), which fills the
+    /// pages; otherwise (after a reorganisation below the tail) one by one.
+    pub(crate) fn index_heights(
         &self,
         txn: &mut RwTxn,
-        height: u32,
-        hash: &BlockHash,
+        from: u32,
+        to: u32,
     ) -> Result<(), StoreError> {
-        if height > 0 && height.is_multiple_of(layout::PARTITION_HEIGHTS) {
-            self.pack_partition(txn, layout::index_partition(height) - 1)?;
-        }
-        put(self.index, txn, height, hash)
-    }
-
-    /// Rewrites the entries of `partition` in key order with `MDB_APPEND`, so that its pages
-    /// are full (random inserts leave them about 69% full). Only while `partition` is the last
-    /// in key order: a newer entry makes it [`StoreError::Corrupt`] (`MDB_APPEND` refuses a
-    /// key below the last).
-    pub(crate) fn pack_partition(&self, txn: &mut RwTxn, partition: u16) -> Result<(), StoreError> {
-        let prefix = partition.to_be_bytes();
-        let mut keys = Vec::new();
-        for entry in self.index.prefix_iter(txn, &prefix)? {
-            let (key, _) = entry?;
-            keys.push(key.to_vec());
-        }
-        let bounds = (Bound::Included(prefix.as_slice()), Bound::Unbounded);
-        let next = partition.checked_add(1).map(u16::to_be_bytes);
-        if let Some(next) = next {
-            if self
-                .index
-                .get_greater_than_or_equal_to(txn, &next)?
-                .is_some()
-            {
-                return Err(self.corrupt(format!(
-                    "hash index holds entries above partition {partition} before it is complete"
-                )));
+        let mut start = from;
+        while start < to {
+            let end = to.min(
+                (start / MAX_KEYS_AT_ONCE)
+                    .saturating_add(1)
+                    .saturating_mul(MAX_KEYS_AT_ONCE),
+            );
+            let mut keys = Vec::with_capacity((end - start) as usize);
+            let mut below: Option<u32> = None;
+            let next = best::visit(self.best, txn, &self.dir, start, end, |height, header| {
+                if let Some(h) = below {
+                    keys.push(layout::index_key(h, &header.prev_blockhash));
+                }
+                below = (height < end).then_some(height);
+                Ok(())
+            })?;
+            if next <= end {
+                return Err(self.corrupt(format!("no best-chain header at height {next}")));
             }
-        }
-        self.index.delete_range(txn, &bounds)?;
-        for key in &keys {
-            self.index.put_with_flags(txn, PutFlags::APPEND, key, &[])?;
+            keys.sort_unstable();
+            let partition = layout::index_partition(start);
+            let append = match self.index.last(txn)? {
+                None => true,
+                Some((last, _)) => {
+                    layout::decode_index_key(last)
+                        .map(|(height, _)| layout::index_partition(height))
+                        .ok_or_else(|| {
+                            self.corrupt(format!("malformed hash index key {last:02x?}"))
+                        })?
+                        < partition
+                }
+            };
+            let flags = if append {
+                PutFlags::APPEND
+            } else {
+                PutFlags::empty()
+            };
+            for key in &keys {
+                self.index.put_with_flags(txn, flags, key, &[])?;
+            }
+            start = end;
         }
         Ok(())
     }
@@ -151,38 +111,82 @@ impl HeaderStore {
             .is_some())
     }
 
-    /// The best-chain header `hash`: (height, header). Probes every partition, newest first
-    /// (recent headers are the ones asked for most), and reads the header of each candidate
-    /// whose 6-byte prefix matches: only one whose full hash matches is returned, so a prefix
-    /// shared by two headers costs a header read, never a wrong answer. A candidate above the
-    /// stored chain or a malformed key is [`StoreError::Corrupt`].
+    /// The best-chain header `hash`: (height, header). Probes every indexed partition, newest
+    /// first (recent headers are the ones asked for most), and reads the header of each
+    /// candidate whose 6-byte prefix matches: only one whose full hash matches is returned, so
+    /// a prefix shared by two headers costs a header read, never a wrong answer. Then the
+    /// unindexed tail, from the tip down ([`HeaderStore::tail_by_hash`]). A candidate above
+    /// the stored chain or a malformed key is [`StoreError::Corrupt`].
     pub(crate) fn best_by_hash(
         &self,
         txn: &RoTxn,
         hash: &BlockHash,
     ) -> Result<Option<(u32, Header)>, StoreError> {
-        let Some((last, _)) = self.index.last(txn)? else {
-            return Ok(None);
-        };
-        let newest = layout::decode_index_key(last)
-            .map(|(height, _)| layout::index_partition(height))
-            .ok_or_else(|| self.corrupt(format!("malformed hash index key {last:02x?}")))?;
-        for partition in (0..=newest).rev() {
-            let prefix = layout::index_prefix(partition, hash);
-            for entry in self.index.prefix_iter(txn, &prefix)? {
-                let (key, _) = entry?;
-                let (height, _) = layout::decode_index_key(key)
-                    .ok_or_else(|| self.corrupt(format!("malformed hash index key {key:02x?}")))?;
-                let header =
-                    best::header_at(self.best, txn, &self.dir, height)?.ok_or_else(|| {
-                        self.corrupt(format!(
-                            "hash index names height {height}, above the best chain"
-                        ))
+        if let Some((last, _)) = self.index.last(txn)? {
+            let newest = layout::decode_index_key(last)
+                .map(|(height, _)| layout::index_partition(height))
+                .ok_or_else(|| self.corrupt(format!("malformed hash index key {last:02x?}")))?;
+            for partition in (0..=newest).rev() {
+                let prefix = layout::index_prefix(partition, hash);
+                for entry in self.index.prefix_iter(txn, &prefix)? {
+                    let (key, _) = entry?;
+                    let (height, _) = layout::decode_index_key(key).ok_or_else(|| {
+                        self.corrupt(format!("malformed hash index key {key:02x?}"))
                     })?;
-                if header.block_hash() == *hash {
-                    return Ok(Some((height, header)));
+                    let header =
+                        best::header_at(self.best, txn, &self.dir, height)?.ok_or_else(|| {
+                            self.corrupt(format!(
+                                "hash index names height {height}, above the best chain"
+                            ))
+                        })?;
+                    if header.block_hash() == *hash {
+                        return Ok(Some((height, header)));
+                    }
                 }
             }
+        }
+        self.tail_by_hash(txn, hash)
+    }
+
+    /// The best-chain header `hash` among the unindexed tail (`layout::indexed_end` up to the
+    /// tip), searched from the tip down: the tip is hashed, and below it a header is the one
+    /// whose successor's `prev_blockhash` is `hash` (confirmed by hashing it), so the cost is
+    /// a 32-byte compare a header, in proportion to the depth below the tip.
+    fn tail_by_hash(
+        &self,
+        txn: &RoTxn,
+        hash: &BlockHash,
+    ) -> Result<Option<(u32, Header)>, StoreError> {
+        let (tip, tip_hash) = self.read_tip(txn)?;
+        let end = layout::indexed_end(tip);
+        if tip_hash == *hash {
+            let header = best::header_at(self.best, txn, &self.dir, tip)?
+                .ok_or_else(|| self.corrupt(format!("no best-chain header at the tip {tip}")))?;
+            return Ok((header.block_hash() == *hash).then_some((tip, header)));
+        }
+        let mut height = tip;
+        while height > end {
+            let (group, _) = layout::group_of(height);
+            let first = group.saturating_mul(layout::GROUP_HEADERS).max(end + 1);
+            // Headers `first..=height` of this group, top down.
+            let mut found = None;
+            let next = best::visit(self.best, txn, &self.dir, first, height, |h, header| {
+                if header.prev_blockhash == *hash {
+                    found = Some(h - 1);
+                }
+                Ok(())
+            })?;
+            if next <= height {
+                return Err(self.corrupt(format!("no best-chain header at height {next}")));
+            }
+            if let Some(below) = found {
+                let header =
+                    best::header_at(self.best, txn, &self.dir, below)?.ok_or_else(|| {
+                        self.corrupt(format!("no best-chain header at height {below}"))
+                    })?;
+                return Ok((header.block_hash() == *hash).then_some((below, header)));
+            }
+            height = first - 1;
         }
         Ok(None)
     }
@@ -258,7 +262,7 @@ mod tests {
             });
         }
         // Seven changes an apply: the partition boundary at 65,536 falls inside the fifth
-        // apply's gathered entries (`IndexBatch` packs partition 0 before writing above it).
+        // apply, which indexes partition 0 at its end.
         for group in changes.chunks(7) {
             store.apply(group).unwrap();
         }
@@ -268,10 +272,11 @@ mod tests {
                 Ok((stat.entries, stat.leaf_pages))
             })
             .unwrap();
-        assert_eq!(entries, 140_001);
-        // 20 bytes an entry in 4080-byte pages: 687 pages if all were full; random inserts
-        // alone would need about 990.
-        let full = (140_001 * 20usize).div_ceil(4080);
+        // Partitions 0 and 1 are complete; the tip's (heights 131,072 and up) is not indexed.
+        assert_eq!(entries, 131_072);
+        // 20 bytes an entry in 4080-byte pages: 643 pages if all were full; random inserts
+        // would need about 930.
+        let full = (131_072 * 20usize).div_ceil(4080);
         assert!(
             leaf_pages < full * 115 / 100,
             "{leaf_pages} leaf pages for {full} full ones"
@@ -283,7 +288,117 @@ mod tests {
                 Some((height as u32, headers[height], true))
             );
         }
+        let tip = headers[140_000].block_hash();
+        assert_eq!(
+            store.header_by_hash(&tip).unwrap().map(|(h, _, _)| h),
+            Some(140_000),
+            "the tip, unindexed, is found"
+        );
+        assert_eq!(
+            store
+                .header_by_hash(&bitcoin::BlockHash::all_zeros())
+                .unwrap(),
+            None
+        );
         let report = store.verify().unwrap();
         assert!(report.is_consistent(), "{:#?}", report.problems);
+    }
+
+    /// `len` headers on top of `base`, told apart from any other branch by `salt`.
+    fn branch(base: &Header, len: u32, salt: u32) -> Vec<Header> {
+        let mut out: Vec<Header> = Vec::new();
+        for i in 0..len {
+            let prev = out.last().copied().unwrap_or(*base);
+            let mut header = prev;
+            header.prev_blockhash = prev.block_hash();
+            header.time = prev.time + 1;
+            header.nonce = salt.wrapping_mul(1_000_003).wrapping_add(i);
+            out.push(header);
+        }
+        out
+    }
+
+    #[test]
+    fn reorganisations_across_a_partition_boundary_keep_exactly_the_complete_partitions_indexed() {
+        let headers = chain(65_600);
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            durability: Durability::NoSync,
+            ..StoreOptions::default()
+        };
+        let store = HeaderStore::open_with(dir.path(), Network::Regtest, &options).unwrap();
+        let work = |n: u64| {
+            bitcoin::Work::from_be_bytes({
+                let mut be = [0u8; 32];
+                be[24..].copy_from_slice(&(2 * n).to_be_bytes());
+                be
+            })
+        };
+        store
+            .apply(&[PersistChain {
+                fork_height: 0,
+                rejoined: vec![],
+                connected: headers[1..].to_vec(),
+                side: vec![],
+                tip_work: work(65_601),
+            }])
+            .unwrap();
+        let consistent = |store: &HeaderStore| {
+            let report = store.verify().unwrap();
+            assert!(report.is_consistent(), "{:#?}", report.problems);
+            store.read(|txn| Ok(store.index.len(txn)?)).unwrap()
+        };
+        assert_eq!(consistent(&store), 65_536);
+        // A longer branch from below the boundary: the entries above the fork are rebuilt.
+        let long = branch(&headers[65_500], 150, 1);
+        store
+            .apply(&[PersistChain {
+                fork_height: 65_500,
+                rejoined: vec![],
+                connected: long.clone(),
+                side: vec![],
+                tip_work: work(65_651),
+            }])
+            .unwrap();
+        assert_eq!(consistent(&store), 65_536);
+        assert_eq!(
+            store.header_by_hash(&long[10].block_hash()).unwrap(),
+            Some((65_511, long[10], true))
+        );
+        assert_eq!(
+            store
+                .header_by_hash(&headers[65_511].block_hash())
+                .unwrap()
+                .map(|(h, _, best)| (h, best)),
+            Some((65_511, false)),
+            "the old header is a side header now"
+        );
+        // A change that ends below the boundary (the store takes the core's word for the
+        // work): partition 0 is the tip's again and holds no entries.
+        let short = branch(&headers[65_500], 20, 2);
+        store
+            .apply(&[PersistChain {
+                fork_height: 65_500,
+                rejoined: vec![],
+                connected: short.clone(),
+                side: vec![],
+                tip_work: work(70_000),
+            }])
+            .unwrap();
+        let report = store.verify().unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.contains("stored chain work")),
+            "only the claimed work is off: {:#?}",
+            report.problems
+        );
+        assert_eq!(store.read(|txn| Ok(store.index.len(txn)?)).unwrap(), 0);
+        assert_eq!(
+            store.header_by_hash(&headers[7].block_hash()).unwrap(),
+            Some((7, headers[7], true)),
+            "found in the tail"
+        );
     }
 }

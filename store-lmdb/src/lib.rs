@@ -8,13 +8,13 @@
 //!
 //! # Layout
 //!
-//! Schema 2 ([`SCHEMA_VERSION`]), five named databases; the byte formats and the reasons are
+//! Schema 3 ([`SCHEMA_VERSION`]), five named databases; the byte formats and the reasons are
 //! in `layout.rs`:
 //!
 //! | database | key | value |
 //! |---|---|---|
 //! | `headers` | group `height / 51`, u32 big-endian | the group's best-chain headers, 80 bytes each, 1..=51 |
-//! | `hashes` | `height >> 16` (u16 BE) ‖ first 6 bytes of the hash ‖ `height & 0xffff` (u16 BE) | empty |
+//! | `hashes` | `height >> 16` (u16 BE) ‖ first 6 bytes of the hash ‖ `height & 0xffff` (u16 BE), for the heights below the tip's partition | empty |
 //! | `side` | hash, 32 bytes | height ‖ header (84 bytes) |
 //! | `meta` | `network`, `schema`, `tip`, `work` (and `migration` while migrating) | name, version, height ‖ hash, chain work |
 //! | `addrbook` | address record key; `0x00` ‖ `secret` | record value; the book's 32-byte secret |
@@ -37,14 +37,17 @@
 //!   overflow pages, 80 bytes a header copied out, no hashing).
 //! - **Every header can be found by hash**, for the API and the inspection commands: side
 //!   headers by their full hash in `side`, best-chain headers through `hashes` (`index.rs`).
-//!   Its keys start with the height's partition of 65,536, so a commit's inserts land in the
-//!   newest partition only (a partition is rewritten in key order, pages full, once the chain
-//!   has passed it): schema 1's random 32-byte keys made every commit copy nearly the
-//!   whole index (LMDB is copy-on-write, and keeps freed copies two commits), which was most of
-//!   its 263 bytes a header. A 6-byte prefix of the hash and the offset in the partition make
-//!   a 10-byte key with no value; a lookup probes each partition (16 at a million headers) and
-//!   compares the full hash of every candidate's header, so a shared prefix never returns the
-//!   wrong header.
+//!   Its keys start with the height's partition of 65,536, and only complete partitions are
+//!   indexed: the write that takes the chain into a new partition indexes the one below in
+//!   key order with `MDB_APPEND` (pages full), and headers of the tip's partition (the tail)
+//!   are found by scanning it from the tip down, comparing each header's `prev_blockhash`.
+//!   Schema 1's random 32-byte keys made every commit copy nearly the whole index (LMDB is
+//!   copy-on-write, and keeps freed copies two commits), which was most of its 263 bytes a
+//!   header; schema 2's per-header inserts into the newest partition were most of a sync's
+//!   store time. A 6-byte prefix of the hash and the offset in the partition make a 10-byte
+//!   key with no value; a lookup probes each partition (15 at a million headers) and compares
+//!   the full hash of every candidate's header, so a shared prefix never returns the wrong
+//!   header.
 //! - **Side headers are rare** (stale blocks, short reorgs) and live in their own database
 //!   keyed by hash, so the dense `headers` tree never has holes.
 //! - **A reorg is one transaction.** Best headers above the fork height move to `side` (their
@@ -55,25 +58,30 @@
 //!   rewritten at the end of every transaction, so the tip, the groups and the hash index
 //!   always change together.
 //!
-//! # Migration from schema 1
+//! # Migration from schemas 1 and 2
+//!
+//! A schema-2 store (every best-chain header indexed) is migrated by the first read-write open
+//! in one transaction that removes the tail's entries (at most 65,535) and sets version 3
+//! (`migrate::migrate_v2`): a kill leaves the schema-2 store or the schema-3 one.
 //!
 //! Schema 1 (`best`: height → header; `index`: hash → height ‖ best/side flag; the same
 //! `side`, `meta` and `addrbook`) is migrated by the first read-write open, before it returns
 //! (`migrate.rs`): the schema-2 databases are built beside the schema-1 ones in write
 //! transactions of 65,536 headers (one index partition each), each recording its progress in
-//! `meta`; schema 1 stays authoritative until one last transaction checks the copy, sets the
-//! schema version to 2 and drops `best` and `index`. A kill at any moment leaves a whole
-//! schema-1 or a whole schema-2 store; the next read-write open resumes (or, if the schema-1
+//! `meta`; schema 1 stays authoritative until one last transaction checks the copy, removes
+//! the tail's index entries, sets the schema version to 3 and drops `best` and `index`. A kill
+//! at any moment leaves a whole schema-1 or a whole schema-3 store; the next read-write open
+//! resumes (or, if the schema-1
 //! chain changed meanwhile, starts over). It is logged at info: start, progress after every
 //! transaction, done with headers/s. Measured in `write_million`: a million headers in 0.4 to
 //! 0.9 s with `Full` durability. The data file keeps its size (LMDB never shrinks it): the
 //! freed schema-1 pages are reused by the headers that follow.
 //!
-//! A read-only open of a schema-1 store gives [`StoreError::NeedsMigration`], one line that says
+//! A read-only open of a schema-1 or schema-2 store gives [`StoreError::NeedsMigration`], one line that says
 //! to start the node once; a read-only open never writes, and reading both layouts in every
 //! read path would double them for a state that lasts about a second once per store. A store
 //! with a schema newer than this build is refused ([`StoreError::UnknownSchema`]) untouched, and
-//! builds that only know schema 1 refuse a schema-2 store the same way.
+//! builds that only know schema 1 or 2 refuse a schema-3 store the same way.
 //!
 //! # Durability
 //!
@@ -116,7 +124,20 @@
 //! # Measurements
 //!
 //! `cargo bench -p headway-store-lmdb --bench write_million` (2 shared cores, virtual disk;
-//! 1,000,000 synthetic headers, 2000 a change, 10 changes an apply, fresh store), schema 2:
+//! 1,000,000 synthetic headers, 2000 a change, 10 changes an apply, fresh store), schema 3
+//! (measured at the commit that introduced it; the oldest tail header by hash took 262–282
+//! µs, a tail of 16,960 headers):
+//!
+//! | mode | headers/s written | `load_chain` | `best_headers` (2000) | by hash | bytes on disk / header |
+//! |---|---|---|---|---|---|
+//! | `Full` (default) | 2.17M–2.64M | 68–70 ms | 19–20 µs | 10 µs | 100.7 |
+//! | `NoMetaSync` | 3.44M–5.22M | 66–85 ms | 20 µs | 12 µs | 100.7 |
+//! | `NoSync` | 2.65M–7.53M | 63–67 ms | 20 µs | 10 µs | 100.7 |
+//! | raw 80-byte append + fdatasync | 1.44M–1.99M | | | | 80 |
+//!
+//! Schema 2, an earlier machine (the figures below): 654k–677k headers/s `Full`, 104.4 bytes
+//! a header; on this session's machine 1.22M/s `Full` and 2.08M/s `NoSync` just before
+//! schema 3 (with sorted index writes), 4.8M/s with the index writes left out.
 //!
 //! | mode | headers/s written | `load` | `for_each_stored` | `load_chain` | `best_headers` (2000) | by hash | bytes on disk / header |
 //! |---|---|---|---|---|---|---|---|
@@ -131,12 +152,12 @@
 //! store of the same million headers (`Full`): 0.44–0.68 s, 1.5M–2.3M headers/s. What the
 //! numbers say:
 //!
-//! - The groups cost 80.4 bytes a header; the hash index about 20 in its complete partitions
-//!   (packed) and about 29 in the newest one (random inserts fill pages to about 69%), plus
-//!   the copies of the newest partition that recent commits freed. A commit copies only the
-//!   groups it appends and one partition of the index, so `Full` writes are over 4x schema 1's
-//!   and half the raw file's rate; packing a partition (once per 65,536 headers) is what keeps
-//!   `NoSync` from going faster.
+//! - The groups cost 80.4 bytes a header; the hash index 20 in its complete partitions
+//!   (written in key order) and nothing in the tail. In schema 2 the newest partition took
+//!   about 29 (random inserts fill pages to about 69%) plus the copies recent commits freed,
+//!   and its inserts held `Full` writes to half the raw file's rate; in schema 3 a commit
+//!   writes only the groups it appends (and, once each 65,536 headers, one partition's
+//!   index), as fast as the raw append.
 //! - `for_each_stored` streams a million headers in about 9 ms; `load` adds building an 80 MB
 //!   vector. The rest of `load_chain` (about 350 ms) is the core rebuilding its tree, hashing
 //!   every header: the store's share of a 100 ms start is the streaming read.

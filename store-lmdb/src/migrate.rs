@@ -1,4 +1,5 @@
-//! The migration of a schema-1 store to schema 2, run by a read-write open before anything
+//! The migrations of a schema-1 store (to schema 3, through schema 2's databases) and of a
+//! schema-2 store (to schema 3), run by a read-write open before anything
 //! else touches the store. This module owns reading schema 1 (its `best` and `index`
 //! databases, see `layout::v1`) and the `migration` progress record.
 //!
@@ -6,14 +7,15 @@
 //!
 //! Schema 1 stays authoritative until the last transaction: the schema version stays 1, its
 //! `best` and `index` databases are only read, and `side`, `meta`'s tip and work and the
-//! address book have the same format in both schemas and are left as they are. The schema-2
+//! address book have the same format in both schemas and are left as they are. The new
 //! databases (`headers`, `hashes`) are built beside them in write transactions of at most
 //! [`MIGRATION_CHUNK`] headers; each transaction also writes the progress record (the next
 //! height to copy and the hash of the header below it), so the new databases and the record
-//! always agree. The last transaction checks that everything up to the tip is copied, sets
-//! the schema version to 2, deletes the record and drops `best` and `index`. A kill at any
+//! always agree. The last transaction checks that everything up to the tip is copied, removes
+//! the index entries of the tip's partition (schema 3 does not index it), sets the schema
+//! version to 3, deletes the record and drops `best` and `index`. A kill at any
 //! moment therefore leaves a complete schema-1 store (with a partial copy that schema 1 does not
-//! read) or a complete schema-2 store; the next read-write open resumes at the record. If the
+//! read) or a complete schema-3 store; the next read-write open resumes at the record. If the
 //! schema-1 chain changed meanwhile (a build that only knows schema 1 wrote to it: the header
 //! below the recorded height is no longer the recorded one), the copy is cleared and starts
 //! over; headers appended meanwhile are simply copied too.
@@ -33,6 +35,7 @@ use heed::{CommitOrAbort, Database, Env, PutFlags, RwTxn, WithoutTls};
 
 use crate::best;
 use crate::error::StoreError;
+use crate::index;
 use crate::layout::{self, v1, PARTITION_BITS, SCHEMA_VERSION};
 use crate::open::write_growing;
 
@@ -50,11 +53,11 @@ enum Step {
     /// The schema-1 chain no longer holds what the record says was copied: the copy was
     /// cleared.
     Restarted,
-    /// Everything was copied and the store is schema 2.
+    /// Everything was copied and the store is schema 3.
     Done { headers: u64 },
 }
 
-/// Migrates the schema-1 store in `env` to schema 2 (see the module docs). Called by a
+/// Migrates the schema-1 store in `env` to schema 3 (see the module docs). Called by a
 /// read-write open after the metadata checks, with no other transaction of this process on
 /// `env`; a full map is grown between transactions.
 pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreError> {
@@ -96,7 +99,7 @@ pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreErro
                 if next > tip {
                     tracing::info!(
                         dir = %dir.display(),
-                        "header store migration: all headers copied, switching to schema 2"
+                        "header store migration: all headers copied, switching to schema 3"
                     );
                 }
             }
@@ -114,12 +117,51 @@ pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreErro
                     headers,
                     seconds = elapsed,
                     headers_per_s = (headers as f64 / elapsed) as u64,
-                    "header store migration: done, schema 2"
+                    "header store migration: done, schema 3"
                 );
                 return Ok(());
             }
         }
     }
+}
+
+/// Migrates the schema-2 store in `env` to schema 3 in one transaction: the index entries of
+/// the tip's partition (at most 65,535) are removed and the version set, so a kill leaves the
+/// schema-2 store or the schema-3 one (`layout.rs`, "Schema 3"). Called as [`migrate`] is.
+pub(crate) fn migrate_v2(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let tip = write_growing(env, dir, |txn| {
+        let mut tip = None;
+        env.create_databases_and_commit(txn, |opener, txn| {
+            let meta = open(
+                opener.open_database(txn, Some(layout::DB_META))?,
+                dir,
+                "meta",
+            )?;
+            let hashes = open(
+                opener.open_database(txn, Some(layout::DB_HASHES))?,
+                dir,
+                "hashes",
+            )?;
+            let value = meta
+                .get(txn, layout::META_TIP)?
+                .ok_or_else(|| corrupt(dir, "no tip record".into()))?;
+            let (height, _) = layout::decode_tip_value(value)
+                .ok_or_else(|| corrupt(dir, "malformed tip record".into()))?;
+            index::unindex_tail(hashes, txn, height)?;
+            meta.put(txn, layout::META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+            tip = Some(height);
+            Ok::<_, StoreError>(CommitOrAbort::<(), ()>::Commit(()))
+        })?;
+        tip.ok_or_else(|| StoreError::Mismatch("the schema 3 migration was aborted".into()))
+    })?;
+    tracing::info!(
+        dir = %dir.display(),
+        tip,
+        seconds = started.elapsed().as_secs_f64(),
+        "header store migration: done, schema 3 (the tip's partition is no longer indexed)"
+    );
+    Ok(())
 }
 
 /// The databases a migration transaction uses.
@@ -245,7 +287,8 @@ fn restart(dbs: &Dbs, txn: &mut RwTxn) -> Result<Step, StoreError> {
     Ok(Step::Restarted)
 }
 
-/// The last transaction: check, set schema 2, drop schema 1's databases.
+/// The last transaction: check, drop the tail's index entries, set schema 3, drop schema 1's
+/// databases.
 fn switch(
     dbs: &Dbs,
     txn: &mut RwTxn,
@@ -264,6 +307,8 @@ fn switch(
             ),
         ));
     }
+    // Schema 3 does not index the tip's partition: at most 65,535 entries go.
+    index::unindex_tail(dbs.hashes, txn, tip.0)?;
     dbs.meta
         .put(txn, layout::META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
     dbs.meta.delete(txn, layout::META_MIGRATION)?;

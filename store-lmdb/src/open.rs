@@ -9,10 +9,10 @@ use headway_core::Network;
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, RoTxn, RwTxn, WithoutTls};
 
+use crate::best;
 use crate::error::StoreError;
 use crate::layout::{self, SCHEMA_VERSION};
 use crate::store::RawDb;
-use crate::{best, index};
 
 /// The four header databases: meta, headers (the best chain's groups), side, hashes (the best
 /// chain's index).
@@ -45,6 +45,8 @@ pub(crate) enum Existing {
     /// A schema-1 store (only reported to a read-write open, which migrates it; a read-only
     /// open gets [`StoreError::NeedsMigration`]).
     Schema1,
+    /// A schema-2 store (the same: a read-write open migrates it).
+    Schema2,
 }
 
 /// Opens the databases of an existing store and checks its metadata (network when `wanted` is
@@ -75,10 +77,11 @@ pub(crate) fn open_existing(
         };
         let (schema, network) = check_metadata(meta, txn, dir, wanted)?;
         found = Some((schema, network));
-        if schema == layout::v1::SCHEMA_VERSION {
+        if schema == layout::v1::SCHEMA_VERSION || schema == layout::SCHEMA_V2 {
             return if read_only {
                 Err(StoreError::NeedsMigration {
                     dir: dir.to_path_buf(),
+                    found: schema,
                 })
             } else {
                 Ok(CommitOrAbort::Commit(None))
@@ -105,11 +108,12 @@ pub(crate) fn open_existing(
     Ok(match (opened.commit().flatten(), found) {
         (Some(dbs), Some((_, network))) => Existing::Current(dbs, network),
         (None, Some((schema, _))) if schema == layout::v1::SCHEMA_VERSION => Existing::Schema1,
+        (None, Some((schema, _))) if schema == layout::SCHEMA_V2 => Existing::Schema2,
         _ => Existing::New,
     })
 }
 
-/// Checks the schema version (this one or schema 1, which is migrated) and, when `wanted` is
+/// Checks the schema version (this one, or schema 1 or 2, which are migrated) and, when `wanted` is
 /// given, the network; returns the store's schema version and network.
 fn check_metadata(
     meta: Database<'_, Bytes, Bytes>,
@@ -126,7 +130,10 @@ fn check_metadata(
         .ok_or_else(|| corrupt("no schema version"))?;
     let schema =
         layout::decode_height(schema).ok_or_else(|| corrupt("malformed schema version"))?;
-    if schema != SCHEMA_VERSION && schema != layout::v1::SCHEMA_VERSION {
+    if schema != SCHEMA_VERSION
+        && schema != layout::SCHEMA_V2
+        && schema != layout::v1::SCHEMA_VERSION
+    {
         return Err(StoreError::UnknownSchema {
             dir: dir.to_path_buf(),
             found: schema,
@@ -171,8 +178,8 @@ pub(crate) fn create(
         meta.put(txn, layout::META_NETWORK, network.name().as_bytes())?;
         meta.put(txn, layout::META_TIP, &layout::tip_value(0, &hash))?;
         meta.put(txn, layout::META_WORK, &genesis.work().to_be_bytes())?;
+        // Genesis alone is the tail: nothing is indexed yet (`layout::indexed_end`).
         best::append(best, txn, dir, 0, &[genesis])?;
-        index::put(index, txn, 0, &hash)?;
         Ok::<_, StoreError>(CommitOrAbort::<_, ()>::Commit((
             (meta, best, side, index),
             Some(addrbook),

@@ -345,6 +345,15 @@ mod tests {
                 tip_work: work_of(&chain) + work_of(&long),
             }])
             .unwrap();
+        let long_group = store.snapshot(|s| {
+            let mut out = Vec::new();
+            s.for_each_best(0, 50, |_, h| {
+                out.extend_from_slice(&layout::encode_header(h));
+                Ok(())
+            })?;
+            Ok(out)
+        });
+        let long_group = long_group.unwrap();
         damage(&|txn| store.best.delete(txn, &group0).map(|_| ()));
         assert_corrupt(
             store.snapshot(|s| s.for_each_best(10, 55, |_, _| Ok(()))),
@@ -352,26 +361,26 @@ mod tests {
         );
         assert_corrupt(
             store.snapshot(|s| s.entry(&long[10].block_hash())),
-            "an index entry whose group is gone",
+            "a tail header whose group is gone",
         );
-        damage(&|txn| store.best.put(txn, &group0, &good_group));
+        damage(&|txn| store.best.put(txn, &group0, &long_group));
 
         // An index entry that names the wrong height is no answer (the full hash is checked):
-        // the header is not found by hash, and verify reports the index.
+        // the header is found where it is (in the unindexed tail here), and verify reports
+        // the entry.
         damage(&|txn| {
             let hash = chain[3].block_hash();
-            store.index.delete(txn, &layout::index_key(3, &hash))?;
             store.index.put(txn, &layout::index_key(4, &hash), &[])
         });
         assert_eq!(
             store.snapshot(|s| s.entry(&chain[3].block_hash())).unwrap(),
-            None
+            Some((3, chain[3], true))
         );
         let report = store.verify().unwrap();
         assert!(report
             .problems
             .iter()
-            .any(|p| p.contains("index entry of best header")));
+            .any(|p| p.contains("hash index holds 1 entries")));
 
         // A side header stored under another hash.
         damage(&|txn| {

@@ -68,7 +68,8 @@ impl HeaderStore {
     /// Opens or creates the store in `dir` for `network` (read-write), with the default
     /// [`StoreOptions`]. Refuses a directory made for another network, an unknown schema
     /// version, or unreadable files, without writing to the data file. A schema-1 store is
-    /// migrated to schema 2 first (see the crate docs): in bounded transactions, resumable,
+    /// migrated to schema 3 first, and a schema-2 store in one transaction (see the crate
+    /// docs): in bounded transactions, resumable,
     /// logged at info.
     pub fn open(dir: &Path, network: Network) -> Result<HeaderStore, StoreError> {
         HeaderStore::open_with(dir, network, &StoreOptions::default())
@@ -101,17 +102,24 @@ impl HeaderStore {
             source,
         })?;
         let mut existing = open_existing(&env, dir, Some(network), false)?;
-        if let Existing::Schema1 = existing {
-            migrate::migrate(&env, dir)?;
-            existing = open_existing(&env, dir, Some(network), false)?;
+        match existing {
+            Existing::Schema1 => {
+                migrate::migrate(&env, dir)?;
+                existing = open_existing(&env, dir, Some(network), false)?;
+            }
+            Existing::Schema2 => {
+                migrate::migrate_v2(&env, dir)?;
+                existing = open_existing(&env, dir, Some(network), false)?;
+            }
+            _ => {}
         }
         let ((meta, best, side, index), addrbook) = match existing {
             Existing::Current(dbs, _) => dbs,
             Existing::New => create(&env, dir, network)?,
-            Existing::Schema1 => {
+            Existing::Schema1 | Existing::Schema2 => {
                 return Err(StoreError::Corrupt {
                     dir: dir.to_path_buf(),
-                    detail: "still schema 1 after its migration".into(),
+                    detail: "still of an older schema after its migration".into(),
                 })
             }
         };

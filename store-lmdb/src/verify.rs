@@ -46,7 +46,7 @@ impl HeaderStore {
     /// groups that are full but for the last, and each header links to the one below; every
     /// side header links to a stored header one height below (so, by induction, to genesis)
     /// and is not also on the best chain; the hash index holds exactly the best-chain headers
-    /// at their heights; the tip record names the last best header; the
+    /// below the tip's partition, at their heights (`layout::indexed_end`); the tip record names the last best header; the
     /// stored work is the sum of the best chain's work; the address book's secret, if stored,
     /// is 32 bytes, no other reserved key is used and no record value is over the store's bound
     /// (the records themselves are the core's and not checked). Broken invariants are listed in
@@ -96,10 +96,11 @@ impl HeaderStore {
             }
             self.verify_side(txn, &mut report)?;
             let indexed = self.index.len(txn)?;
-            if indexed != report.best_headers {
+            let expected = u64::from(layout::indexed_end(report.tip_height));
+            if indexed != expected {
                 report.problem(format!(
-                    "hash index holds {indexed} entries for {} best-chain headers",
-                    report.best_headers
+                    "hash index holds {indexed} entries for the {expected} best-chain headers \
+                     below the tip's partition"
                 ));
             }
             for problem in self.verify_addr_book(txn, MAX_PROBLEMS)? {
@@ -117,6 +118,7 @@ impl HeaderStore {
         report: &mut VerifyReport,
     ) -> Result<(Option<BlockHash>, Option<Work>), StoreError> {
         let genesis = self.network.params().genesis_hash();
+        let indexed_end = layout::indexed_end(report.tip_height);
         let mut prev: Option<BlockHash> = None;
         let mut work: Option<Work> = None;
         let mut expected_group = 0u32;
@@ -175,12 +177,15 @@ impl HeaderStore {
                     )),
                     _ => {}
                 }
-                match self.is_indexed(txn, height, &hash) {
-                    Ok(true) => {}
-                    Ok(false) => report.problem(format!(
+                match (self.is_indexed(txn, height, &hash), height < indexed_end) {
+                    (Ok(true), true) | (Ok(false), false) => {}
+                    (Ok(false), true) => report.problem(format!(
                         "index entry of best header {hash} at {height} is missing"
                     )),
-                    Err(e) => report.problem(format!("index entry of {hash}: {e}")),
+                    (Ok(true), false) => report.problem(format!(
+                        "best header {hash} at {height} is indexed, in the tip's partition"
+                    )),
+                    (Err(e), _) => report.problem(format!("index entry of {hash}: {e}")),
                 }
                 work = Some(match work {
                     Some(w) => w + header.work(),
@@ -328,11 +333,35 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_index_entry_is_found() {
+    fn an_index_entry_in_the_tips_partition_is_found() {
         let report = damaged(|store, txn| {
             let hash = store.best_header(txn, 4).unwrap().unwrap().block_hash();
-            assert!(store.unindex(txn, 4, &hash).unwrap());
+            store
+                .index
+                .put(txn, &layout::index_key(4, &hash), &[])
+                .unwrap();
         });
+        assert!(report
+            .problems
+            .iter()
+            .any(|p| p.contains("is indexed, in the tip's partition")));
+        assert!(report
+            .problems
+            .iter()
+            .any(|p| p.contains("hash index holds 1 entries for the 0")));
+    }
+
+    #[test]
+    fn a_missing_index_entry_is_found() {
+        // A complete partition (65,536 heights) and a few headers above it.
+        let headers = chain(65_540);
+        let (_dir, store) = store_with(&headers);
+        assert!(store.verify().unwrap().is_consistent());
+        let mut txn = store.env.write_txn().unwrap();
+        let hash = headers[4].block_hash();
+        assert!(store.unindex(&mut txn, 4, &hash).unwrap());
+        txn.commit().unwrap();
+        let report = store.verify().unwrap();
         assert!(report
             .problems
             .iter()
@@ -340,7 +369,7 @@ mod tests {
         assert!(report
             .problems
             .iter()
-            .any(|p| p.contains("hash index holds 10 entries")));
+            .any(|p| p.contains("hash index holds 65535 entries for the 65536")));
     }
 
     #[test]

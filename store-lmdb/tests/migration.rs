@@ -171,3 +171,40 @@ fn a_partial_copy_of_another_chain_is_started_over() {
     let store = open_fast(dir.path(), Network::Mainnet);
     assert_migrated(&store, &best[..1000], &[]);
 }
+
+#[test]
+fn a_schema_2_store_loses_its_tail_entries_and_becomes_schema_3() {
+    // One complete partition of 65,536 heights and a tail above it.
+    let best = synthetic_chain(Network::Mainnet, 70_000);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open_fast(dir.path(), Network::Mainnet);
+        store.apply(&appends(&best, 1, best.len(), 2000)).unwrap();
+        assert_consistent(&store);
+    }
+    // What schema 2 held besides: an entry for every tail header (partition, 6-byte hash
+    // prefix, low height bits), and its version.
+    poke(dir.path(), |txn, [meta, _, hashes]| {
+        for (height, header) in best.iter().enumerate().skip(65_536) {
+            let mut key = Vec::with_capacity(10);
+            key.extend_from_slice(&((height >> 16) as u16).to_be_bytes());
+            key.extend_from_slice(&header.block_hash().as_raw_hash()[..6]);
+            key.extend_from_slice(&((height & 0xffff) as u16).to_be_bytes());
+            hashes.put(txn, &key, &[]).unwrap();
+        }
+        meta.put(txn, b"schema", &2u32.to_be_bytes()).unwrap();
+    });
+    let err = HeaderStore::open_read_only(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NeedsMigration { found: 2, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert_eq!(schema1::schema(dir.path()), 2);
+
+    let store = open_fast(dir.path(), Network::Mainnet);
+    assert_migrated(&store, &best, &[]);
+    drop(store);
+    assert_eq!(schema1::schema(dir.path()), SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 3);
+}

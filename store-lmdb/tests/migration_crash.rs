@@ -1,7 +1,7 @@
 //! A migration killed at any moment: a child process (this test binary, re-executed) opens a
-//! schema-1 store read-write, which migrates it to schema 2; the parent kills it with SIGKILL
+//! schema-1 store read-write, which migrates it to schema 3; the parent kills it with SIGKILL
 //! at varied moments, and after every kill the store must be a whole schema-1 store (every
-//! height, the tip, the index) or a whole schema-2 one (verify, every header, lookups), never
+//! height, the tip, the index) or a whole schema-3 one (verify, every header, lookups), never
 //! something between; the next child resumes. At the end a child runs to completion and the
 //! store must hold exactly the headers written.
 //!
@@ -302,7 +302,7 @@ fn check_store(dir: &Path, best: &[Header], side: &[(u32, Header)], thorough: bo
             schema1::assert_holds(dir, best, side, if thorough { 1 } else { 997 });
         }
         SCHEMA_VERSION => {
-            let store = HeaderStore::open_read_only(dir).expect("a schema-2 store opens");
+            let store = HeaderStore::open_read_only(dir).expect("a schema-3 store opens");
             let report = store.verify().expect("verify");
             assert!(report.is_consistent(), "problems: {:#?}", report.problems);
             let (loaded, mut loaded_side) = store.load().expect("load");
