@@ -115,6 +115,12 @@ impl Tree {
             .find(hash, |idx| nodes.get(idx as usize).map(|n| n.hash))
     }
 
+    /// Brings the hash index's slots for `hashes` into the cache ahead of their lookups
+    /// ([`HashIndex::warm`]).
+    pub fn warm_index(&self, hashes: &[BlockHash]) -> u32 {
+        self.index.warm(hashes)
+    }
+
     /// Index of the best tip.
     pub fn tip(&self) -> u32 {
         self.best.last().copied().unwrap_or(0)
