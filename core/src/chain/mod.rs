@@ -14,6 +14,7 @@
 
 pub mod difficulty;
 mod hash_index;
+mod header_hash;
 pub mod load;
 pub mod locator;
 pub mod pow;
@@ -22,7 +23,6 @@ pub mod validate;
 mod work;
 
 use bitcoin::block::Header;
-use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::{BlockHash, Work};
 use tracing::debug;
 
@@ -34,6 +34,7 @@ use difficulty::{Ancestry, BlockInfo, DifficultyRules};
 use tree::{Node, Tree};
 use work::ProofCache;
 
+pub use header_hash::header_hash;
 pub use load::ChainLoader;
 pub use locator::HeaderRange;
 
@@ -189,18 +190,6 @@ pub struct HeaderChain {
     /// What Core's min-difficulty walk-back returns from each node, by node index, on the
     /// networks that need it (testnet3, testnet4; see [`needs_walk_cache`]).
     walk_bits: Option<Vec<u32>>,
-}
-
-/// The double SHA-256 of a header's 80-byte serialization.
-pub fn header_hash(header: &Header) -> BlockHash {
-    let mut buf = [0u8; 80];
-    buf[0..4].copy_from_slice(&header.version.to_consensus().to_le_bytes());
-    buf[4..36].copy_from_slice(header.prev_blockhash.as_ref());
-    buf[36..68].copy_from_slice(header.merkle_root.as_ref());
-    buf[68..72].copy_from_slice(&header.time.to_le_bytes());
-    buf[72..76].copy_from_slice(&header.bits.to_consensus().to_le_bytes());
-    buf[76..80].copy_from_slice(&header.nonce.to_le_bytes());
-    BlockHash::from_raw_hash(sha256d::Hash::hash(&buf))
 }
 
 /// Whether the min-difficulty walk-back (Core's loop in `GetNextWorkRequired`) needs a cached
