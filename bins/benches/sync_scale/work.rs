@@ -20,7 +20,7 @@
 
 use std::io::Write as _;
 
-use headway_core::bitcoin::consensus::encode::serialize;
+use headway_core::bitcoin::consensus::encode::{serialize, VarInt};
 use headway_core::bitcoin::hashes::{sha256d, Hash};
 use headway_core::chain::header_hash;
 
@@ -80,7 +80,14 @@ pub(crate) fn work_leg(served: &ServedStore, scratch: &Path) -> Result<RequiredW
     // Payloads as they cross the wire: a count, then each header and a zero transaction count.
     let payloads: Vec<Vec<u8>> = headers
         .chunks(PER_MESSAGE)
-        .map(|chunk| serialize(&chunk.to_vec()))
+        .map(|chunk| {
+            let mut payload = serialize(&VarInt(chunk.len() as u64));
+            for header in chunk {
+                payload.extend_from_slice(&serialize(header));
+                payload.push(0);
+            }
+            payload
+        })
         .collect();
 
     let mut hashing = Vec::new();
