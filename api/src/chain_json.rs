@@ -216,12 +216,7 @@ mod tests {
 
     use super::*;
 
-    fn work_of(headers: &[Header]) -> Work {
-        headers
-            .iter()
-            .map(|h| h.work())
-            .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
-    }
+    use headway_regtest::work_of;
 
     fn view_of(dir: &std::path::Path, network: Network, chain: &[Header]) -> ChainView {
         let options = StoreOptions {

@@ -28,12 +28,7 @@ struct Fixture {
     old: Vec<Header>,
 }
 
-fn work_of(headers: &[Header]) -> Work {
-    headers
-        .iter()
-        .map(|h| h.work())
-        .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
-}
+use headway_regtest::work_of;
 
 fn fixture() -> Fixture {
     let chain = headway_regtest::chain(3000, 1);

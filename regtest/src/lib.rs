@@ -15,13 +15,22 @@ pub mod microsocks;
 
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;
-use bitcoin::{CompactTarget, TxMerkleNode};
+use bitcoin::{CompactTarget, TxMerkleNode, Work};
 
 /// Regtest's pow limit in compact form, the bits every mined header carries.
 pub const REGTEST_BITS: u32 = 0x207f_ffff;
 
 /// Seconds between mined headers by default: the block interval.
 pub const SPACING_SECS: u32 = 600;
+
+/// The chain work of `headers` together: the sum of each one's proof (from its nBits), what
+/// a store's or a chain's tip work is for a chain of these headers from genesis.
+pub fn work_of(headers: &[Header]) -> Work {
+    headers
+        .iter()
+        .map(|h| h.work())
+        .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
+}
 
 /// The regtest genesis header (Core's `CRegTestParams`).
 pub fn genesis() -> Header {

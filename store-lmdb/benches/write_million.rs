@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use headway_core::bitcoin::block::{Header, Version};
 use headway_core::bitcoin::consensus::serialize;
 use headway_core::bitcoin::hashes::Hash;
-use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode, Work};
+use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode};
 use headway_core::{Network, PersistChain};
 use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
 
@@ -29,12 +29,8 @@ mod schema1;
 const PER_CHANGE: usize = 2000;
 
 /// The summed work of `headers`.
-fn work_of(headers: &[Header]) -> Work {
-    headers
-        .iter()
-        .map(|h| h.work())
-        .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
-}
+use headway_regtest::work_of;
+
 const CHANGES_PER_APPLY: usize = 10;
 
 /// `count` headers chained on the mainnet genesis (index 0 is genesis). The store does not

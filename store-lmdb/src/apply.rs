@@ -159,12 +159,14 @@ impl HeaderStore {
         // hashed): the core validated every link, as `ChainLoader` trusts the store's, and
         // `verify` hashes the whole chain. Hashing all of them again was a sixth of this
         // thread's time in a sync.
-        let next_prev = change.connected.iter().skip(1).map(|h| h.prev_blockhash);
         let last = change.connected.last().map(Header::block_hash);
-        for (height, hash) in (first..=new_height).zip(next_prev.chain(last)) {
-            if side_stored {
+        if side_stored {
+            let next_prev = change.connected.iter().skip(1).map(|h| h.prev_blockhash);
+            for (height, hash) in (first..=new_height).zip(next_prev.chain(last)) {
                 self.take_side(txn, height, &hash)?;
             }
+        }
+        if let Some(hash) = last {
             prev_hash = hash;
         }
         best::append(self.best, txn, &self.dir, first, &change.connected)?;
@@ -304,27 +306,17 @@ impl HeaderStore {
 mod tests {
     use bitcoin::block::Header;
     use bitcoin::hashes::Hash;
-    use bitcoin::Work;
-    use headway_core::{Network, PersistChain};
+    use headway_core::PersistChain;
 
     use super::*;
-    use crate::{Durability, StoreOptions};
+    use crate::test_support::*;
 
-    fn work_of(headers: &[Header]) -> Work {
-        headers
-            .iter()
-            .map(|h| h.work())
-            .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
-    }
+    use headway_regtest::work_of;
 
     /// A store with best chain `a` (index = height) whose top above `fork` was replaced by
     /// `b`, so that `a[fork + 1..]` is stored as side headers.
     fn reorged(dir: &std::path::Path, a: &[Header], fork: usize, b: &[Header]) -> HeaderStore {
-        let options = StoreOptions {
-            durability: Durability::NoSync,
-            ..StoreOptions::default()
-        };
-        let store = HeaderStore::open_with(dir, Network::Regtest, &options).unwrap();
+        let store = open_unsynced(dir);
         store
             .apply(&[PersistChain {
                 fork_height: 0,

@@ -212,41 +212,18 @@ impl HeaderStore {
 
 #[cfg(test)]
 mod tests {
-    use bitcoin::block::{Header, Version};
+    use bitcoin::block::Header;
     use bitcoin::hashes::Hash;
-    use bitcoin::{CompactTarget, TxMerkleNode};
-    use headway_core::{Network, PersistChain};
+    use headway_core::PersistChain;
 
-    use crate::{Durability, HeaderStore, StoreOptions};
-
-    /// `len` headers chained on the regtest genesis (index = height); no proof of work.
-    fn chain(len: u32) -> Vec<Header> {
-        let mut out = vec![Network::Regtest.params().genesis];
-        for i in 1..=len {
-            let prev = out[out.len() - 1];
-            let mut merkle = [0u8; 32];
-            merkle[..4].copy_from_slice(&i.to_le_bytes());
-            out.push(Header {
-                version: Version::from_consensus(4),
-                prev_blockhash: prev.block_hash(),
-                merkle_root: TxMerkleNode::from_byte_array(merkle),
-                time: prev.time + 1,
-                bits: CompactTarget::from_consensus(0x207f_ffff),
-                nonce: i,
-            });
-        }
-        out
-    }
+    use crate::test_support::{chain, open_unsynced};
+    use crate::HeaderStore;
 
     #[test]
     fn complete_partitions_are_packed_and_still_found() {
         let headers = chain(140_000);
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            durability: Durability::NoSync,
-            ..StoreOptions::default()
-        };
-        let store = HeaderStore::open_with(dir.path(), Network::Regtest, &options).unwrap();
+        let store = open_unsynced(dir.path());
         let mut work = headers[0].work();
         let mut changes = Vec::new();
         for (i, batch) in headers[1..].chunks(2000).enumerate() {
@@ -322,11 +299,7 @@ mod tests {
     fn reorganisations_across_a_partition_boundary_keep_exactly_the_complete_partitions_indexed() {
         let headers = chain(65_600);
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            durability: Durability::NoSync,
-            ..StoreOptions::default()
-        };
-        let store = HeaderStore::open_with(dir.path(), Network::Regtest, &options).unwrap();
+        let store = open_unsynced(dir.path());
         let work = |n: u64| {
             bitcoin::Work::from_be_bytes({
                 let mut be = [0u8; 32];

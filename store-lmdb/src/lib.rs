@@ -181,6 +181,8 @@ mod open;
 mod options;
 mod snapshot;
 mod store;
+#[cfg(test)]
+mod test_support;
 mod verify;
 
 pub use addrbook::{ADDR_BOOK_MAX_RECORDS, ADDR_BOOK_MAX_VALUE_LEN};

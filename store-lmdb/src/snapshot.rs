@@ -110,24 +110,15 @@ impl Snapshot<'_> {
 mod tests {
     use bitcoin::block::Header;
     use bitcoin::hashes::Hash;
-    use headway_core::{Network, PersistChain};
+    use headway_core::PersistChain;
 
     use super::*;
-    use crate::{Durability, StoreOptions};
+    use crate::test_support::*;
 
-    fn work_of(headers: &[Header]) -> Work {
-        headers
-            .iter()
-            .map(|h| h.work())
-            .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
-    }
+    use headway_regtest::work_of;
 
     fn open(dir: &std::path::Path) -> HeaderStore {
-        let options = StoreOptions {
-            durability: Durability::NoSync,
-            ..StoreOptions::default()
-        };
-        HeaderStore::open_with(dir, Network::Regtest, &options).unwrap()
+        open_unsynced(dir)
     }
 
     /// A store holding `chain` (index = height) as its best chain, in one change.

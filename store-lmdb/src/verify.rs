@@ -242,37 +242,15 @@ impl HeaderStore {
 
 #[cfg(test)]
 mod tests {
-    use bitcoin::block::{Header, Version};
-    use bitcoin::{CompactTarget, TxMerkleNode};
-    use headway_core::{Network, PersistChain};
+    use bitcoin::block::Header;
+    use headway_core::PersistChain;
 
     use super::*;
-    use crate::{Durability, StoreOptions};
-
-    /// Headers chained on the regtest genesis; the store does not check proof of work.
-    fn chain(len: u32) -> Vec<Header> {
-        let mut out = vec![Network::Regtest.params().genesis];
-        for i in 1..=len {
-            let prev = out[out.len() - 1];
-            out.push(Header {
-                version: Version::from_consensus(4),
-                prev_blockhash: prev.block_hash(),
-                merkle_root: TxMerkleNode::all_zeros(),
-                time: prev.time + 1,
-                bits: CompactTarget::from_consensus(0x207f_ffff),
-                nonce: i,
-            });
-        }
-        out
-    }
+    use crate::test_support::*;
 
     fn store_with(headers: &[Header]) -> (tempfile::TempDir, HeaderStore) {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            durability: Durability::NoSync,
-            ..StoreOptions::default()
-        };
-        let store = HeaderStore::open_with(dir.path(), Network::Regtest, &options).unwrap();
+        let store = open_unsynced(dir.path());
         let work = headers
             .iter()
             .fold(Work::from_be_bytes([0; 32]), |w, h| w + h.work());

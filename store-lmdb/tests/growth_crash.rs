@@ -17,15 +17,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use headway_core::Network;
 use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
+use support::child::ReportingChild;
 use support::{appends, mainnet_headers};
 
 /// 64 KiB: sixteen pages, full after a few hundred headers.
@@ -182,104 +180,27 @@ fn parse(line: &str) -> Option<Report> {
     })
 }
 
-/// A running child writer whose reports arrive on a channel; killed on drop.
-struct Writer {
-    child: std::process::Child,
-    reports: mpsc::Receiver<Report>,
-    seen: Vec<Report>,
-    reader: Option<thread::JoinHandle<()>>,
+/// The writing child (see `support::child`).
+type Writer = ReportingChild<Report>;
+
+fn start_writer(dir: &Path) -> Writer {
+    ReportingChild::start(TEST_NAME, WRITER_ENV, dir, parse, CHILD_WAIT)
 }
 
-impl Writer {
-    fn start(dir: &Path) -> Writer {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(WRITER_ENV, dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the writer");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (tx, reports) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(report) = parse(&line) {
-                    if tx.send(report).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        Writer {
-            child,
-            reports,
-            seen: Vec::new(),
-            reader: Some(reader),
-        }
-    }
-
-    /// Waits for the next report; panics with what was seen if none comes in time.
-    fn next(&mut self) -> Option<Report> {
-        match self.reports.recv_timeout(CHILD_WAIT) {
-            Ok(report) => {
-                self.seen.push(report.clone());
-                Some(report)
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                "the writer reported nothing for {CHILD_WAIT:?}; seen: {:?}",
-                self.seen
-            ),
-        }
-    }
-
-    /// SIGKILL, reap, and collect every report the child wrote before it died.
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL the writer");
-        let status = self.child.wait().expect("reap the writer");
-        assert!(!status.success(), "the writer was not killed: {status}");
-        self.drain();
-    }
-
-    /// Waits (bounded) for the child to exit by itself with success.
-    fn wait_success(&mut self) {
-        let deadline = Instant::now() + CHILD_WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                assert!(
-                    status.success(),
-                    "writer failed: {status}; seen {:?}",
-                    self.seen
-                );
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the writer did not finish within {CHILD_WAIT:?}; seen {:?}",
-                self.seen
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-        self.drain();
-    }
-
-    fn drain(&mut self) {
-        if let Some(reader) = self.reader.take() {
-            // The pipe is closed once the child is gone, so the reader thread ends.
-            reader.join().expect("the report reader");
-        }
-        self.seen.extend(self.reports.try_iter());
-    }
+/// SIGKILL, reap, and collect every report the child wrote before it died.
+fn kill(writer: &mut Writer) {
+    let (_, status) = writer.kill();
+    assert!(!status.success(), "the writer was not killed: {status}");
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Waits (bounded) for the child to exit by itself with success.
+fn wait_success(writer: &mut Writer) {
+    let status = writer.wait_exit(true);
+    assert!(
+        status.success(),
+        "writer failed: {status}; seen {:?}",
+        writer.seen
+    );
 }
 
 /// Where a kill landed, from the child's reports.
@@ -355,7 +276,7 @@ fn a_writer_killed_while_the_map_grows_leaves_a_committed_tip() {
             stores += 1;
             last_tip = 0;
         }
-        let mut writer = Writer::start(dir.path());
+        let mut writer = start_writer(dir.path());
         // Aim at the first growth after a random number of completed applies, so that kills
         // land in small and in large maps alike.
         let skip = rng.below(SKIP_APPLIES + 1) as usize;
@@ -364,7 +285,7 @@ fn a_writer_killed_while_the_map_grows_leaves_a_committed_tip() {
         while grown_to == 0 {
             match writer.next() {
                 Some(Report::Done(_)) => done += 1,
-                Some(Report::Grown(size)) if done >= skip => grown_to = size,
+                Some(Report::Grown(size)) if done >= skip => grown_to = *size,
                 Some(Report::End) | None => panic!(
                     "run {i}: the writer finished before a growth after {skip} applies: {:?}",
                     writer.seen
@@ -377,7 +298,7 @@ fn a_writer_killed_while_the_map_grows_leaves_a_committed_tip() {
         while Instant::now() < until {
             std::hint::spin_loop();
         }
-        writer.kill();
+        kill(&mut writer);
         let landed = landing(&writer.seen);
         let tip = check_store(dir.path(), &chain);
         // Nothing the writer reported committed is lost; the apply in flight is all or nothing.
@@ -412,8 +333,8 @@ fn a_writer_killed_while_the_map_grows_leaves_a_committed_tip() {
     eprintln!("{KILLS} kills over {stores} stores, {in_growing_apply} inside a growing apply");
 
     // A last writer, not killed, finishes the chain from what the kills left.
-    let mut writer = Writer::start(dir.path());
-    writer.wait_success();
+    let mut writer = start_writer(dir.path());
+    wait_success(&mut writer);
     assert_eq!(writer.seen.last(), Some(&Report::End));
     assert_eq!(check_store(dir.path(), &chain), 39_999);
     let data_len = std::fs::metadata(dir.path().join("data.mdb"))

@@ -22,16 +22,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use headway_core::bitcoin::block::Header;
 use headway_core::Network;
 use headway_store_lmdb::{Durability, HeaderStore, StoreError, StoreOptions, SCHEMA_VERSION};
+use support::child::ReportingChild;
 use support::schema1::{self, side_branch, synthetic_chain};
 
 /// SIGKILLs, before the last, unkilled run.
@@ -171,97 +169,37 @@ fn parse(line: &str) -> Option<Report> {
     })
 }
 
-/// A running child whose reports arrive on a channel; killed on drop.
-struct Child {
-    child: std::process::Child,
-    reports: mpsc::Receiver<Report>,
-    seen: Vec<Report>,
-    reader: Option<thread::JoinHandle<()>>,
+/// The migrating child (see `support::child`).
+type Child = ReportingChild<Report>;
+
+fn start_child(dir: &Path) -> Child {
+    ReportingChild::start(TEST_NAME, CHILD_ENV, dir, parse, CHILD_WAIT)
 }
 
-impl Child {
-    fn start(dir: &Path) -> Child {
-        let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the child");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (tx, reports) = mpsc::channel();
-        let reader = thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(report) = parse(&line) {
-                    if tx.send(report).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        Child {
-            child,
-            reports,
-            seen: Vec::new(),
-            reader: Some(reader),
+/// Waits for a report matching `want`; `false` if the child ended first.
+fn wait_for(child: &mut Child, want: impl Fn(&Report) -> bool) -> bool {
+    while let Some(report) = child.next() {
+        if want(report) {
+            return true;
         }
     }
-
-    /// Waits for a report matching `want`; `false` if the child ended first.
-    fn wait_for(&mut self, want: impl Fn(&Report) -> bool) -> bool {
-        loop {
-            match self.reports.recv_timeout(CHILD_WAIT) {
-                Ok(report) => {
-                    let hit = want(&report);
-                    self.seen.push(report);
-                    if hit {
-                        return true;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                    "the child reported nothing for {CHILD_WAIT:?}; seen: {:?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-
-    /// SIGKILL (if still running), reap, and collect every report written before it died.
-    fn kill(&mut self) -> bool {
-        let killed = matches!(self.child.try_wait(), Ok(None));
-        let _ = self.child.kill();
-        let status = self.child.wait().expect("reap the child");
-        self.drain();
-        killed && !status.success()
-    }
-
-    fn wait_success(&mut self) {
-        let status = self.child.wait().expect("wait for the child");
-        self.drain();
-        assert!(
-            status.success(),
-            "child failed: {status}; seen {:?}",
-            self.seen
-        );
-    }
-
-    fn drain(&mut self) {
-        if let Some(reader) = self.reader.take() {
-            reader.join().expect("the report reader");
-        }
-        self.seen.extend(self.reports.try_iter());
-    }
+    false
 }
 
-impl Drop for Child {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// SIGKILL (if still running), reap, and collect every report written before it died;
+/// whether it was killed (it was still running, and did not end well).
+fn kill(child: &mut Child) -> bool {
+    let (running, status) = child.kill();
+    running && !status.success()
+}
+
+fn wait_success(child: &mut Child) {
+    let status = child.wait_exit(false);
+    assert!(
+        status.success(),
+        "child failed: {status}; seen {:?}",
+        child.seen
+    );
 }
 
 /// Where a kill landed, from what the child printed.
@@ -361,8 +299,8 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
     // One uncut run on a copy: the migration's speed, and the time a chunk takes here.
     let work = tempfile::tempdir().unwrap();
     fresh_copy(pristine.path(), work.path());
-    let mut child = Child::start(work.path());
-    child.wait_success();
+    let mut child = start_child(work.path());
+    wait_success(&mut child);
     let Some(Report::Done { rate, seconds }) = child
         .seen
         .iter()
@@ -391,8 +329,8 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
             {
                 // A kill inside the switch left a complete copy: a run resumes right at the
                 // switch, copying nothing.
-                let mut child = Child::start(work.path());
-                child.wait_success();
+                let mut child = start_child(work.path());
+                wait_success(&mut child);
                 assert!(
                     !child.seen.iter().any(|r| matches!(r, Report::Progress(_))),
                     "the resumed run copied again: {:?}",
@@ -409,7 +347,7 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
         } else if schema1::schema(work.path()) == SCHEMA_VERSION {
             fresh_copy(pristine.path(), work.path());
         }
-        let mut child = Child::start(work.path());
+        let mut child = start_child(work.path());
         // A delay that grows with the kill's number, as a fraction of a chunk's time.
         let grow = (i / 4 + 1) as f64 / (KILLS / 4 + 1) as f64;
         let (aim, delay) = match i % 4 {
@@ -426,9 +364,9 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
             ),
         };
         let reached = match i % 4 {
-            0 => child.wait_for(|r| *r == Report::Begin),
-            1 | 2 => child.wait_for(|r| matches!(r, Report::Progress(_))),
-            _ => child.wait_for(|r| *r == Report::Switching),
+            0 => wait_for(&mut child, |r| *r == Report::Begin),
+            1 | 2 => wait_for(&mut child, |r| matches!(r, Report::Progress(_))),
+            _ => wait_for(&mut child, |r| *r == Report::Switching),
         };
         if reached {
             // Spin: a sleep may overshoot a short delay by more than the delay.
@@ -437,7 +375,7 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
                 std::hint::spin_loop();
             }
         }
-        let killed = child.kill();
+        let killed = kill(&mut child);
         let landed = if killed {
             landing(&child.seen)
         } else {
@@ -467,8 +405,8 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
     );
 
     // A last run, not killed, finishes what the kills left; every header must be there.
-    let mut child = Child::start(work.path());
-    child.wait_success();
+    let mut child = start_child(work.path());
+    wait_success(&mut child);
     assert!(child.seen.contains(&Report::Open), "{:?}", child.seen);
     assert_eq!(check_store(work.path(), &best, &side, true), SCHEMA_VERSION);
     let store = HeaderStore::open_with(work.path(), Network::Mainnet, &options()).unwrap();

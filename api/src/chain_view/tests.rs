@@ -12,12 +12,7 @@ use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
 
 use super::*;
 
-fn work_of(headers: &[Header]) -> Work {
-    headers
-        .iter()
-        .map(|h| h.work())
-        .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
-}
+use headway_regtest::work_of;
 
 fn open(dir: &std::path::Path) -> Arc<HeaderStore> {
     let options = StoreOptions {

@@ -107,13 +107,13 @@ mod tests {
 
     use crate::chain::HeaderChain;
     use crate::input::Input;
-    use crate::node::test_peer::handshake;
+    use crate::node::test_peer::{decoded, handshake, receive};
     use crate::node::{Config, Node, MAX_HEADERS_RESULTS};
     use crate::output::Output;
     use crate::params::Network;
     use crate::peer::PeerId;
     use crate::time::Time;
-    use crate::wire::{encode, FrameDecoder};
+    use crate::wire::encode;
 
     fn synced_with_peer() -> (Node, Time) {
         let network = Network::Regtest;
@@ -133,18 +133,6 @@ mod tests {
         )
     }
 
-    fn is_getheaders(output: &Output) -> bool {
-        let Output::Send { bytes, .. } = output else {
-            return false;
-        };
-        let mut decoder = FrameDecoder::new(Network::Regtest.params().magic);
-        decoder.extend(bytes);
-        matches!(
-            decoder.next_message(),
-            Ok(Some(NetworkMessage::GetHeaders(_)))
-        )
-    }
-
     #[test]
     fn a_full_batch_is_validated_after_the_next_request_is_taken() {
         let (mut node, now) = synced_with_peer();
@@ -153,18 +141,16 @@ mod tests {
             MAX_HEADERS_RESULTS + 10,
             1,
         );
-        let bytes = headers_message(&chain[..MAX_HEADERS_RESULTS]);
-        node.handle(
+        receive(
+            &mut node,
             now,
-            Input::Received {
-                peer: PeerId(1),
-                bytes,
-            },
+            PeerId(1),
+            NetworkMessage::Headers(chain[..MAX_HEADERS_RESULTS].to_vec()),
         );
         assert!(node.validation_pending());
         let first = node.poll().expect("an output");
         assert!(
-            is_getheaders(&first),
+            matches!(decoded(&first), Some(NetworkMessage::GetHeaders(_))),
             "the next request comes first: {first:?}"
         );
         assert_eq!(
@@ -187,22 +173,18 @@ mod tests {
             MAX_HEADERS_RESULTS + 10,
             1,
         );
-        let bytes = headers_message(&chain[..MAX_HEADERS_RESULTS]);
-        node.handle(
+        receive(
+            &mut node,
             now,
-            Input::Received {
-                peer: PeerId(1),
-                bytes,
-            },
+            PeerId(1),
+            NetworkMessage::Headers(chain[..MAX_HEADERS_RESULTS].to_vec()),
         );
         // The driver did not poll in between: the tail still connects, to the held batch.
-        let bytes = headers_message(&chain[MAX_HEADERS_RESULTS - 1..]);
-        node.handle(
+        receive(
+            &mut node,
             now,
-            Input::Received {
-                peer: PeerId(1),
-                bytes,
-            },
+            PeerId(1),
+            NetworkMessage::Headers(chain[MAX_HEADERS_RESULTS - 1..].to_vec()),
         );
         let outputs: Vec<Output> = std::iter::from_fn(|| node.poll()).collect();
         assert_eq!(node.chain().tip_height(), (MAX_HEADERS_RESULTS + 10) as u32);

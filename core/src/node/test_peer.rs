@@ -1,5 +1,5 @@
 //! Test helpers for the node's unit tests: a scripted peer that completes the handshake as
-//! an inbound connection, and the messages the node sent, decoded.
+//! an inbound connection and sends messages, and what the node sent, decoded.
 
 use std::net::SocketAddr;
 
@@ -15,6 +15,22 @@ use crate::params::Network;
 use crate::peer::{Direction, PeerId};
 use crate::time::Time;
 use crate::wire::{encode, FrameDecoder};
+
+/// The message an output sends, decoded (`None` for any other output).
+pub(crate) fn decoded(output: &Output) -> Option<NetworkMessage> {
+    let Output::Send { bytes, .. } = output else {
+        return None;
+    };
+    let mut decoder = FrameDecoder::new(Network::Regtest.params().magic);
+    decoder.extend(bytes);
+    decoder.next_message().ok().flatten()
+}
+
+/// `peer` sends `msg`, in one read.
+pub(crate) fn receive(node: &mut Node, now: Time, peer: PeerId, msg: NetworkMessage) {
+    let bytes = encode(Network::Regtest.params().magic, msg);
+    node.handle(now, Input::Received { peer, bytes });
+}
 
 /// Every message the node sent since the last call, decoded, with its receiver.
 pub(crate) fn sent(node: &mut Node) -> Vec<(PeerId, NetworkMessage)> {

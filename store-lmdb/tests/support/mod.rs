@@ -7,9 +7,11 @@ use std::path::PathBuf;
 
 use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::consensus::deserialize;
-use headway_core::bitcoin::{BlockHash, Work};
+use headway_core::bitcoin::BlockHash;
 use headway_core::{Network, PersistChain};
 use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
+
+pub mod child;
 
 /// The 40,000 first mainnet headers, heights 0..=39999.
 pub fn mainnet_headers() -> Vec<Header> {
@@ -24,12 +26,7 @@ pub fn mainnet_headers() -> Vec<Header> {
 }
 
 /// The summed work of `headers` (genesis included when it is the first).
-pub fn work_of(headers: &[Header]) -> Work {
-    headers
-        .iter()
-        .map(|h| h.work())
-        .fold(Work::from_be_bytes([0; 32]), |a, b| a + b)
-}
+pub use headway_regtest::work_of;
 
 /// `PersistChain`s that append `chain[from..to]` (heights = indexes) to a best chain ending at
 /// height `from - 1`, `batch` headers each.

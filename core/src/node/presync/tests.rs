@@ -9,9 +9,8 @@ use super::state::{HeadersPresync, PresyncNext};
 use super::*;
 use crate::chain::HeaderChain;
 use crate::input::Input;
-use crate::node::test_peer::{handshake, sent};
+use crate::node::test_peer::{decoded, handshake, receive, sent};
 use crate::node::Config;
-use crate::output::Output;
 use crate::params::Network;
 use crate::rng::{Rng, SecretSeed};
 use crate::wire::encode;
@@ -286,7 +285,6 @@ fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_c
 fn a_presync_message_is_processed_after_the_request_that_follows_it_is_taken() {
     let mut node = node_presyncing_below(7, 1, 10_000);
     let now = Time::from_secs(1_700_000_000);
-    let magic = Network::Regtest.params().magic;
     handshake(&mut node, now, PeerId(1));
     let chain = mine(3 * MAX_HEADERS_RESULTS);
     let height = |node: &Node| {
@@ -295,16 +293,11 @@ fn a_presync_message_is_processed_after_the_request_that_follows_it_is_taken() {
             .and_then(|p| p.presync.as_ref())
             .map(|s| s.status().height)
     };
-    let bytes = encode(
-        magic,
-        NetworkMessage::Headers(chain[..MAX_HEADERS_RESULTS].to_vec()),
-    );
-    node.handle(
+    receive(
+        &mut node,
         now,
-        Input::Received {
-            peer: PeerId(1),
-            bytes,
-        },
+        PeerId(1),
+        NetworkMessage::Headers(chain[..MAX_HEADERS_RESULTS].to_vec()),
     );
     sent(&mut node);
     assert_eq!(
@@ -312,26 +305,16 @@ fn a_presync_message_is_processed_after_the_request_that_follows_it_is_taken() {
         Some(MAX_HEADERS_RESULTS as u32),
         "presync started"
     );
-    let bytes = encode(
-        magic,
-        NetworkMessage::Headers(chain[MAX_HEADERS_RESULTS..2 * MAX_HEADERS_RESULTS].to_vec()),
-    );
-    node.handle(
+    receive(
+        &mut node,
         now,
-        Input::Received {
-            peer: PeerId(1),
-            bytes,
-        },
+        PeerId(1),
+        NetworkMessage::Headers(chain[MAX_HEADERS_RESULTS..2 * MAX_HEADERS_RESULTS].to_vec()),
     );
     assert!(node.validation_pending());
     let first = node.poll().expect("the request for the next message");
-    let Output::Send { bytes, .. } = first else {
-        panic!("{first:?}");
-    };
-    let mut decoder = crate::wire::FrameDecoder::new(magic);
-    decoder.extend(&bytes);
-    match decoder.next_message() {
-        Ok(Some(NetworkMessage::GetHeaders(m))) => {
+    match decoded(&first) {
+        Some(NetworkMessage::GetHeaders(m)) => {
             assert_eq!(
                 m.locator_hashes[0],
                 chain[2 * MAX_HEADERS_RESULTS - 1].block_hash()
