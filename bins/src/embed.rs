@@ -121,7 +121,10 @@ impl RunningNode {
         let lock = lock_data_dir(&dir)?;
         let started = Instant::now();
         let store = Arc::new(HeaderStore::open(&dir, settings.network)?);
-        let chain = store.load_chain()?;
+        // The loaded chain's blocks on huge pages (with the binaries' allocator): fewer faults
+        // for a load that fills them at once. A sync's growth stays on 4 KiB pages, whose
+        // first touch is cheaper (headway-hugepages).
+        let chain = headway_hugepages::advising(|| store.load_chain())?;
         info!(
             network = %settings.network,
             datadir = %dir.display(),

@@ -1,5 +1,6 @@
 //! The node binaries' global allocator: the system allocator, with every allocation of at
-//! least [`HUGE_PAGE`] bytes advised to transparent huge pages (`madvise(MADV_HUGEPAGE)`).
+//! least [`HUGE_PAGE`] bytes made inside [`advising`] advised to transparent huge pages
+//! (`madvise(MADV_HUGEPAGE)`).
 //!
 //! Why: the header tree (48 bytes a header), its hash index and the work checkpoints are a
 //! few large vectors, 58 MB at a million headers. In 4 KiB pages, loading them at startup is
@@ -7,6 +8,15 @@
 //! cache miss. Most Linux systems ship THP in `madvise` mode, where only advised memory gets
 //! huge pages, so the advice is what turns them on. Measured with `cargo bench -p headway
 //! --bench sync_scale` (the commit that added this has the figures before and after).
+//!
+//! Why only inside [`advising`] (the bins wrap the chain's load in it): a huge page costs its
+//! first touch too, and there it can cost far more than it saves. On the 2-core VM of issue
+//! 13, touching fresh memory ran at 0.44 GB/s in huge pages against 2.6 GB/s in 4 KiB pages
+//! (64 MiB, `madvise` THP, `defrag=madvise`), so a sync, which touches its tree as it grows
+//! (58 bytes a header), paid about 0.13 s in page faults on its critical path at a million
+//! headers. The load touches a block it fills at once, and there fewer faults win. Measured
+//! with `cargo bench -p headway --bench sync_scale` (the commit that scoped the advice has the
+//! figures).
 //!
 //! What it promises: exactly the system allocator's behaviour otherwise. The advice covers
 //! the whole 2 MiB pages inside the block only (never memory outside it), is given again after
@@ -16,6 +26,26 @@
 //! own allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many [`advising`] calls are running (in any thread): large blocks are advised while it
+/// is above zero.
+static ADVISING: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f` with large allocations advised to huge pages, for every thread of the process
+/// while it runs (the advice is process-wide; a hint, so an allocation of another thread that
+/// gets it loses nothing). Without this allocator installed it only runs `f`.
+pub fn advising<T>(f: impl FnOnce() -> T) -> T {
+    struct Scope;
+    impl Drop for Scope {
+        fn drop(&mut self) {
+            ADVISING.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    ADVISING.fetch_add(1, Ordering::Relaxed);
+    let _scope = Scope;
+    f()
+}
 
 /// The size of a transparent huge page on x86-64 and most aarch64 kernels, and the smallest
 /// allocation advised.
@@ -27,7 +57,7 @@ pub struct HugePageAlloc;
 
 /// Advises the whole huge pages inside `[ptr, ptr + size)`.
 fn advise(ptr: *mut u8, size: usize) {
-    if ptr.is_null() || size < HUGE_PAGE {
+    if ptr.is_null() || size < HUGE_PAGE || ADVISING.load(Ordering::Relaxed) == 0 {
         return;
     }
     let start = (ptr as usize).div_ceil(HUGE_PAGE) * HUGE_PAGE;
@@ -107,15 +137,41 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_large_block_is_advised_where_the_kernel_offers_huge_pages() {
+    fn a_large_block_is_advised_inside_advising_only() {
         let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
             .unwrap_or_default();
+        let advised = advised_mapping(true);
+        let plain = advised_mapping(false);
+        if mode.is_empty() || mode.contains("[never]") {
+            // Without THP (not built in, or switched off) the advice may be refused or not
+            // recorded, and nothing else changes: only the allocation is checked here.
+            eprintln!("transparent huge pages off ({mode:?}): the advice is not checked");
+            return;
+        }
+        assert!(
+            advised,
+            "a 16 MiB block's mapping is not advised inside `advising` (THP mode {mode:?})"
+        );
+        assert!(
+            !plain,
+            "a 16 MiB block's mapping is advised outside `advising` (THP mode {mode:?})"
+        );
+    }
+
+    /// Whether the mapping of a fresh 16 MiB block, allocated inside [`advising`] or not,
+    /// carries the huge-page advice.
+    #[cfg(target_os = "linux")]
+    fn advised_mapping(inside_advising: bool) -> bool {
         let a = HugePageAlloc;
         let size = 8 * HUGE_PAGE;
         let layout = Layout::from_size_align(size, 8).unwrap();
         // SAFETY: written within its size, then freed with its layout.
-        let flagged = unsafe {
-            let p = a.alloc(layout);
+        unsafe {
+            let p = if inside_advising {
+                advising(|| a.alloc(layout))
+            } else {
+                a.alloc(layout)
+            };
             assert!(!p.is_null());
             std::ptr::write_bytes(p, 1, size);
             let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
@@ -141,16 +197,6 @@ mod tests {
             }
             a.dealloc(p, layout);
             flagged
-        };
-        if mode.is_empty() || mode.contains("[never]") {
-            // Without THP (not built in, or switched off) the advice may be refused or not
-            // recorded, and nothing else changes: only the allocation is checked here.
-            eprintln!("transparent huge pages off ({mode:?}): the advice is not checked");
-            return;
         }
-        assert!(
-            flagged,
-            "a 16 MiB block's mapping is not advised (THP mode {mode:?})"
-        );
     }
 }

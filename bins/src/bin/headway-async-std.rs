@@ -1,7 +1,7 @@
 //! `headway-async-std`: the headway node on the async-std driver (a task per socket).
 
-/// Large blocks (the header tree and its index) on transparent huge pages: see
-/// `headway-hugepages`.
+/// Large blocks allocated while the chain loads (the header tree and its index) on transparent
+/// huge pages: see `headway-hugepages`.
 #[global_allocator]
 static ALLOCATOR: headway_hugepages::HugePageAlloc = headway_hugepages::HugePageAlloc;
 
