@@ -179,8 +179,22 @@ impl HashIndex {
         }
     }
 
+    /// Room for `n` keys in all before the table grows: a sync that knows its length sizes
+    /// the table once instead of doubling it (each doubling re-places every key, a cache miss
+    /// each on a big table); `hash_of` gives the hashes of the nodes already in.
+    pub fn reserve(&mut self, n: usize, hash_of: impl Fn(u32) -> Option<BlockHash>) {
+        let slots = slots_for(n);
+        if slots > self.slots.len() {
+            self.resize(slots, &hash_of);
+        }
+    }
+
     fn grow(&mut self, hash_of: &impl Fn(u32) -> Option<BlockHash>) {
-        let bigger = vec![EMPTY; self.slots.len() * 2];
+        self.resize(self.slots.len() * 2, hash_of);
+    }
+
+    fn resize(&mut self, slots: usize, hash_of: &impl Fn(u32) -> Option<BlockHash>) {
+        let bigger = vec![EMPTY; slots];
         let old = std::mem::replace(&mut self.slots, bigger);
         for slot in old.into_iter().filter(|s| *s != EMPTY) {
             let idx = slot & INDEX_MASK;

@@ -99,6 +99,10 @@ impl Tree {
     pub fn reserve(&mut self, more: usize) {
         self.nodes.reserve_exact(more);
         self.best.reserve_exact(more);
+        let nodes = &self.nodes;
+        self.index.reserve(nodes.len().saturating_add(more), |i| {
+            nodes.get(i as usize).map(|n| n.hash)
+        });
     }
 
     /// The node at `idx` (an index this tree handed out).
