@@ -27,6 +27,13 @@ use bitcoin::p2p::Magic;
 /// Largest payload a peer may declare (Core's `MAX_PROTOCOL_MESSAGE_LENGTH`).
 pub const MAX_MESSAGE_LENGTH: usize = 4_000_000;
 
+/// The command of `headers`, zero padding included: the one message decoded here, not by
+/// `bitcoin` (see [`decode_headers`]).
+const HEADERS_COMMAND: &[u8; COMMAND_LEN] = b"headers\0\0\0\0\0";
+/// Bytes of one entry of a `headers` payload: the 80-byte header and its transaction count,
+/// which must be a zero (one byte).
+const HEADERS_ENTRY_LEN: usize = 81;
+
 /// Bytes in a frame header: magic 4, command 12, length 4, checksum 4.
 pub const FRAME_HEADER_LEN: usize = 24;
 
@@ -297,6 +304,19 @@ fn decode_frame(header: &FrameHeader, frame: &[u8]) -> Result<NetworkMessage, Re
     if !command_is_valid(&header.command) {
         return Err(Rejected::BadCommand);
     }
+    if header.command == *HEADERS_COMMAND {
+        // Nearly every byte of a sync: checked and decoded here, in the order `bitcoin` does
+        // (the checksum first), without its per-field reader.
+        let (head, payload) = frame.split_at(FRAME_HEADER_LEN.min(frame.len()));
+        let checksum = bitcoin::hashes::sha256d::Hash::hash(payload);
+        if head.get(20..24) != Some(&checksum.as_byte_array()[..4]) {
+            return Err(Rejected::BadChecksum(header.command_name()));
+        }
+        return decode_headers(payload).map_err(|error| Rejected::Decode {
+            command: header.command_name(),
+            error: error.to_string(),
+        });
+    }
     match encode::deserialize::<RawNetworkMessage>(frame) {
         Ok(raw) => Ok(raw.into_payload()),
         Err(encode::Error::InvalidChecksum { .. }) => {
@@ -326,7 +346,7 @@ pub(crate) fn decode_payload(
         command: *command,
         payload_len: payload.len(),
     };
-    if command == b"headers\0\0\0\0\0" {
+    if command == HEADERS_COMMAND {
         return decode_headers(payload).map_err(|error| Rejected::Decode {
             command: header.command_name(),
             error: error.to_string(),
@@ -349,27 +369,55 @@ pub(crate) fn decode_payload(
 }
 
 /// A `headers` payload as `bitcoin` reads it (a count, then each header followed by a zero
-/// transaction count), without the frame around it.
+/// transaction count), without the frame around it: the same headers and the same verdicts
+/// (`decode_headers_agrees_with_bitcoin` below), read as whole 81-byte entries instead of
+/// field by field through `bitcoin`'s reader (about 60 ns a header, a tenth of a sync's
+/// per-header work on the core's thread, in `perf` of `cargo bench -p headway --bench
+/// sync_scale`).
 fn decode_headers(payload: &[u8]) -> Result<NetworkMessage, encode::Error> {
     use bitcoin::consensus::Decodable;
     let mut reader = payload;
     let count = encode::VarInt::consensus_decode(&mut reader)?.0;
-    // Every header takes at least 81 bytes: a lying count cannot reserve more than arrived.
-    let room = reader.len() / 81;
+    // Every header takes 81 bytes: a lying count cannot reserve more than arrived.
+    let room = reader.len() / HEADERS_ENTRY_LEN;
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     let mut headers = Vec::with_capacity(count.min(room));
+    let mut entries = reader.chunks_exact(HEADERS_ENTRY_LEN);
     for _ in 0..count {
-        headers.push(bitcoin::block::Header::consensus_decode(&mut reader)?);
-        if u8::consensus_decode(&mut reader)? != 0 {
+        let Some(entry) = entries.next() else {
+            return Err(encode::Error::ParseFailed("headers message ends early"));
+        };
+        let Some((bytes, [txs])) = entry.split_first_chunk::<80>() else {
+            return Err(encode::Error::ParseFailed("headers message ends early"));
+        };
+        if *txs != 0 {
             return Err(encode::Error::ParseFailed(
                 "Headers message should not contain transactions",
             ));
         }
+        headers.push(header_from_bytes(bytes));
     }
-    if !reader.is_empty() {
+    if entries.next().is_some() || !entries.remainder().is_empty() {
         return Err(encode::Error::ParseFailed("data not consumed entirely"));
     }
     Ok(NetworkMessage::Headers(headers))
+}
+
+/// A header from its 80-byte serialization (every byte string of that length is one).
+fn header_from_bytes(b: &[u8; 80]) -> bitcoin::block::Header {
+    let word = |at: usize| [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    let mut prev = [0u8; 32];
+    prev.copy_from_slice(&b[4..36]);
+    let mut merkle = [0u8; 32];
+    merkle.copy_from_slice(&b[36..68]);
+    bitcoin::block::Header {
+        version: bitcoin::block::Version::from_consensus(i32::from_le_bytes(word(0))),
+        prev_blockhash: bitcoin::BlockHash::from_byte_array(prev),
+        merkle_root: bitcoin::TxMerkleNode::from_byte_array(merkle),
+        time: u32::from_le_bytes(word(68)),
+        bits: bitcoin::CompactTarget::from_consensus(u32::from_le_bytes(word(72))),
+        nonce: u32::from_le_bytes(word(76)),
+    }
 }
 
 /// Encodes `msg` as one frame for the network with `magic`.
@@ -383,6 +431,64 @@ pub fn encode(magic: Magic, msg: NetworkMessage) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `bitcoin` makes of a `headers` payload, through its whole-frame decoder.
+    fn bitcoin_decode(payload: &[u8]) -> Option<NetworkMessage> {
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&Magic::REGTEST.to_bytes());
+        frame.extend_from_slice(HEADERS_COMMAND);
+        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&bitcoin::hashes::sha256d::Hash::hash(payload)[..4]);
+        frame.extend_from_slice(payload);
+        encode::deserialize::<RawNetworkMessage>(&frame)
+            .ok()
+            .map(|raw| raw.into_payload())
+    }
+
+    #[test]
+    fn decode_headers_agrees_with_bitcoin() {
+        let headers: Vec<bitcoin::block::Header> = (0..5u32)
+            .map(|i| bitcoin::block::Header {
+                version: bitcoin::block::Version::from_consensus(-(i as i32) - 7),
+                prev_blockhash: bitcoin::BlockHash::from_byte_array([i as u8 + 1; 32]),
+                merkle_root: bitcoin::TxMerkleNode::from_byte_array([0xf0 ^ i as u8; 32]),
+                time: 0xfedc_ba98 - i,
+                bits: bitcoin::CompactTarget::from_consensus(0x1d00_ffff + i),
+                nonce: 0x8000_0001u32.wrapping_mul(i + 1),
+            })
+            .collect();
+        let good = encode::serialize(&NetworkMessage::Headers(headers.clone()));
+        let mut cases: Vec<Vec<u8>> = vec![good.clone(), vec![0], vec![], vec![0xfd, 0, 0]];
+        for cut in [1, 2, 80, 81, 82, good.len() - 1] {
+            cases.push(good[..cut].to_vec());
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        cases.push(trailing);
+        let mut extra_entry = good.clone();
+        extra_entry.extend_from_slice(&good[1..82]);
+        cases.push(extra_entry);
+        for entry in 0..headers.len() {
+            let mut txs = good.clone();
+            txs[1 + entry * HEADERS_ENTRY_LEN + 80] = 1;
+            cases.push(txs);
+        }
+        let mut lying = good.clone();
+        lying[0] = 6;
+        cases.push(lying);
+        // A count in three bytes that fits in one: `bitcoin` refuses non-minimal counts.
+        let mut wide = vec![0xfd, 5, 0];
+        wide.extend_from_slice(&good[1..]);
+        cases.push(wide);
+        for case in &cases {
+            let ours = decode_headers(case).ok();
+            assert_eq!(ours, bitcoin_decode(case), "payload {case:02x?}");
+        }
+        assert_eq!(
+            decode_headers(&good).ok(),
+            Some(NetworkMessage::Headers(headers))
+        );
+    }
 
     #[test]
     fn a_large_message_does_not_pin_its_buffer() {
