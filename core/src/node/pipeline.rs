@@ -8,6 +8,13 @@
 //! out the request first, and validates the batch only when every output before it has been
 //! taken: a driver that sends each output as it polls it (both of ours do) overlaps the two.
 //!
+//! A full batch of a sync on a chain that has the work (the usual message) is held as it
+//! arrived: the request for the next one needs only the links its headers carry, so the
+//! double SHA-256 of its headers and the continuity check (Core's "non-continuous headers
+//! sequence", still an offence) run behind the request too. Hashing was the largest part of
+//! the core thread's work per batch (`perf`), and until then it sat between a batch's arrival
+//! and the next request, where the peer idled.
+//!
 //! The order of everything the node does is unchanged: a held batch is validated before the
 //! next input is handled ([`Node::handle`]) and before the next message of the same read
 //! (`on_message`), so nothing can see the chain without it. Only state read between `handle`
@@ -20,7 +27,10 @@ use bitcoin::block::Header;
 use bitcoin::BlockHash;
 use tracing::debug;
 
+use super::sync::is_continuous;
 use super::Node;
+use crate::chain::header_hash;
+use crate::output::DisconnectReason;
 use crate::peer::PeerId;
 
 /// A full batch whose next request is out, waiting to be validated.
@@ -28,8 +38,9 @@ use crate::peer::PeerId;
 pub(super) struct HeldBatch {
     pub(super) peer: PeerId,
     pub(super) headers: Vec<Header>,
-    /// `hashes[i]` is the hash of `headers[i]`.
-    pub(super) hashes: Vec<BlockHash>,
+    /// `hashes[i]` is the hash of `headers[i]`; `None` for a sync batch held as it arrived,
+    /// hashed and checked for continuity when it runs.
+    pub(super) hashes: Option<Vec<BlockHash>>,
     pub(super) then: AfterBatch,
 }
 
@@ -66,8 +77,14 @@ impl Node {
             hashes,
             then,
         } = batch;
+        let hashes = hashes.unwrap_or_else(|| headers.iter().map(header_hash).collect());
         match then {
             AfterBatch::Sync => {
+                // Held before its continuity was checked (`on_headers`): Core's check, now.
+                if !is_continuous(&headers, &hashes) {
+                    self.disconnect(peer, DisconnectReason::NonContinuousHeaders);
+                    return;
+                }
                 if self.store_headers(now, peer, &headers, &hashes, true) {
                     self.end_of_batch(now, peer, true);
                 }
@@ -109,7 +126,7 @@ mod tests {
     use crate::input::Input;
     use crate::node::test_peer::{decoded, handshake, receive};
     use crate::node::{Config, Node, MAX_HEADERS_RESULTS};
-    use crate::output::Output;
+    use crate::output::{DisconnectReason, Output};
     use crate::params::Network;
     use crate::peer::PeerId;
     use crate::time::Time;
@@ -212,5 +229,32 @@ mod tests {
         );
         let _: Vec<Output> = std::iter::from_fn(|| node.poll()).collect();
         assert_eq!(node.chain().tip_height(), 2 * MAX_HEADERS_RESULTS as u32);
+    }
+
+    #[test]
+    fn a_full_batch_that_does_not_chain_is_refused_behind_the_next_request() {
+        let (mut node, now) = synced_with_peer();
+        let mut chain = headway_regtest::mine(
+            &Network::Regtest.params().genesis,
+            MAX_HEADERS_RESULTS + 1,
+            1,
+        );
+        // A gap in the middle: the message is full and its first header connects, so it is
+        // held unhashed behind the request; the continuity check runs when it does.
+        chain.remove(MAX_HEADERS_RESULTS / 2);
+        receive(&mut node, now, PeerId(1), NetworkMessage::Headers(chain));
+        let first = node.poll().expect("an output");
+        assert!(
+            matches!(decoded(&first), Some(NetworkMessage::GetHeaders(_))),
+            "the next request comes first: {first:?}"
+        );
+        let rest: Vec<Output> = std::iter::from_fn(|| node.poll()).collect();
+        assert!(
+            rest.iter().any(|o| matches!(o, Output::Disconnect { peer, reason }
+                if *peer == PeerId(1) && *reason == DisconnectReason::NonContinuousHeaders)),
+            "refused as Core refuses it: {rest:?}"
+        );
+        assert!(!rest.iter().any(|o| matches!(o, Output::Persist(_))));
+        assert_eq!(node.chain().tip_height(), 0, "nothing of it is taken");
     }
 }

@@ -69,6 +69,18 @@ impl Node {
         self.chain.median_time_past(hash).unwrap_or(0)
     }
 
+    /// Whether a message from `id` starting with `first` goes straight to the chain: no
+    /// presync runs with the peer, `first` connects to our tree, and the chain there already
+    /// has the anti-DoS work (so [`Node::screen_low_work`] lets it through without a look).
+    pub(super) fn extends_with_work(&self, id: PeerId, first: &Header) -> bool {
+        if self.peers.get(&id).is_none_or(|p| p.presync.is_some()) {
+            return false;
+        }
+        self.chain
+            .work_of(&first.prev_blockhash)
+            .is_some_and(|work| work_to_u128(work) >= self.anti_dos_threshold())
+    }
+
     /// Core's `TryLowWorkHeadersSync` (§3.6 step 7), for a continuous message whose first
     /// header connects to our chain and whose last one is new: true if the message was taken
     /// care of here (a presync started, the message ignored or the peer disconnected), false
@@ -274,7 +286,7 @@ impl Node {
         self.hold_batch(HeldBatch {
             peer: id,
             headers: std::mem::take(headers),
-            hashes: std::mem::take(hashes),
+            hashes: Some(std::mem::take(hashes)),
             then: AfterBatch::Presync,
         });
         true
@@ -322,7 +334,7 @@ impl Node {
             let batch = HeldBatch {
                 peer: id,
                 headers: processed.release,
-                hashes: processed.release_hashes,
+                hashes: Some(processed.release_hashes),
                 then: AfterBatch::PresyncRelease { full },
             };
             // The released headers are validated once the request is on its way

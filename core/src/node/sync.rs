@@ -285,13 +285,33 @@ impl Node {
             }
             return;
         };
+        if headers.len() == MAX_HEADERS_RESULTS && self.extends_with_work(id, &first) {
+            // The usual message of a sync: a full batch on a chain with the work. The next
+            // request goes out first; this batch is hashed, checked for continuity and
+            // validated behind it (`pipeline`), while the peer serves. The locator names
+            // this batch's headers from the next-to-last, one back as always, by the links
+            // the headers carry (their hashes, once continuity holds; if it does not, the
+            // peer is dropped before anything is taken from the batch), then our chain.
+            let mut locator: Vec<BlockHash> = headers
+                .iter()
+                .rev()
+                .take(10)
+                .map(|h| h.prev_blockhash)
+                .collect();
+            locator.extend(self.chain.locator_from(&first.prev_blockhash));
+            locator.truncate(MAX_LOCATOR_SIZE);
+            if self.send_getheaders(now, id, locator) {
+                self.hold_batch(HeldBatch {
+                    peer: id,
+                    headers,
+                    hashes: None,
+                    then: AfterBatch::Sync,
+                });
+                return;
+            }
+        }
         let hashes: Vec<BlockHash> = headers.iter().map(header_hash).collect();
-        if headers
-            .iter()
-            .skip(1)
-            .zip(&hashes)
-            .any(|(h, prev)| h.prev_blockhash != *prev)
-        {
+        if !is_continuous(&headers, &hashes) {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
         }
@@ -343,7 +363,7 @@ impl Node {
                 self.hold_batch(HeldBatch {
                     peer: id,
                     headers,
-                    hashes,
+                    hashes: Some(hashes),
                     then: AfterBatch::Sync,
                 });
                 return;
@@ -547,4 +567,14 @@ impl Node {
             headers_per_sec: u32::try_from(headers_per_sec).unwrap_or(u32::MAX),
         });
     }
+}
+
+/// Whether each header links to the one before it (Core's "non-continuous headers
+/// sequence"): `hashes[i]` is the hash of `headers[i]`.
+pub(super) fn is_continuous(headers: &[Header], hashes: &[BlockHash]) -> bool {
+    headers
+        .iter()
+        .skip(1)
+        .zip(hashes)
+        .all(|(h, prev)| h.prev_blockhash == *prev)
 }
