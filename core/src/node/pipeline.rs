@@ -90,6 +90,11 @@ impl Node {
                 }
             }
             AfterBatch::Presync => {
+                // Held before its continuity was checked (`pipeline_presync`).
+                if !is_continuous(&headers, &hashes) {
+                    self.disconnect(peer, DisconnectReason::NonContinuousHeaders);
+                    return;
+                }
                 // The request that follows it was certain, so the presync takes the message
                 // (whatever its verdict) and there is nothing for the caller to go on with.
                 let taken = self.continue_presync_after(now, peer, &headers, &hashes, true);
@@ -250,7 +255,8 @@ mod tests {
         );
         let rest: Vec<Output> = std::iter::from_fn(|| node.poll()).collect();
         assert!(
-            rest.iter().any(|o| matches!(o, Output::Disconnect { peer, reason }
+            rest.iter()
+                .any(|o| matches!(o, Output::Disconnect { peer, reason }
                 if *peer == PeerId(1) && *reason == DisconnectReason::NonContinuousHeaders)),
             "refused as Core refuses it: {rest:?}"
         );

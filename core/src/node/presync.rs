@@ -260,23 +260,26 @@ impl Node {
         self.continue_presync_after(now, id, headers, hashes, false)
     }
 
-    /// During PRESYNC, asks for the next message before this one is validated, when the
-    /// request that follows it is certain ([`HeadersPresync::request_after`]); the message
-    /// is then held and fed to the presync once the request is on its way
-    /// (`node/pipeline.rs`). False if it was not asked for (the caller goes on as usual).
+    /// During PRESYNC, asks for the next message before this one is hashed and validated,
+    /// when the request that follows it is certain
+    /// ([`HeadersPresync::request_after`]); the message is then held and fed to the presync
+    /// once the request is on its way (`node/pipeline.rs`), its continuity checked then. False
+    /// if it was not asked for (the caller goes on as usual).
     pub(super) fn pipeline_presync(
         &mut self,
         now: Time,
         id: PeerId,
         headers: &mut Vec<Header>,
-        hashes: &mut Vec<BlockHash>,
     ) -> bool {
         let full = headers.len() == MAX_HEADERS_RESULTS;
+        let Some(last) = headers.last().map(header_hash) else {
+            return false;
+        };
         let Some(locator) = self
             .peers
             .get_mut(&id)
             .and_then(|p| p.presync.as_mut())
-            .and_then(|s| s.request_after(headers, hashes, full))
+            .and_then(|s| s.request_after(headers, &last, full))
         else {
             return false;
         };
@@ -286,7 +289,7 @@ impl Node {
         self.hold_batch(HeldBatch {
             peer: id,
             headers: std::mem::take(headers),
-            hashes: Some(std::mem::take(hashes)),
+            hashes: None,
             then: AfterBatch::Presync,
         });
         true

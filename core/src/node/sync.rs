@@ -285,6 +285,12 @@ impl Node {
             }
             return;
         };
+        let mut headers = headers;
+        if self.peers.get(&id).is_some_and(|p| p.presync.is_some())
+            && self.pipeline_presync(now, id, &mut headers)
+        {
+            return;
+        }
         if headers.len() == MAX_HEADERS_RESULTS && self.extends_with_work(id, &first) {
             // The usual message of a sync: a full batch on a chain with the work. The next
             // request goes out first; this batch is hashed, checked for continuity and
@@ -315,11 +321,8 @@ impl Node {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
         }
-        let mut headers = headers;
-        let mut hashes = hashes;
         if self.peers.get(&id).is_some_and(|p| p.presync.is_some())
-            && (self.pipeline_presync(now, id, &mut headers, &mut hashes)
-                || self.continue_presync(now, id, &headers, &hashes))
+            && self.continue_presync(now, id, &headers, &hashes)
         {
             // Before the connection check: a presync's headers are deliberately not in our
             // chain. A message that does not continue the presync goes on below.

@@ -304,17 +304,21 @@ impl HeadersPresync {
         locator
     }
 
-    /// The request that continues the download once `headers` (a message, `hashes[i]` the
-    /// hash of `headers[i]`) has been processed, when that is certain before processing it:
-    /// in the PRESYNC phase, a full message that continues the presync and cannot reach the
-    /// threshold (the work of all its headers together stays below it) is either followed by
-    /// exactly this request or ends the presync (an invalid header, too many commitments).
-    /// `None` otherwise (the phase may change, or the message may not continue it). Lets the
-    /// node ask before it validates (`node/pipeline.rs`).
+    /// The request that continues the download once `headers` (a message whose last header
+    /// hashes to `last`) has been processed, when that is certain before processing it: in the
+    /// PRESYNC phase, a full message that continues the presync and cannot reach the threshold
+    /// (the work of all its headers together stays below it) is either followed by exactly
+    /// this request or ends the presync (an invalid header, too many commitments). `None`
+    /// otherwise (the phase may change, or the message may not continue it). Lets the node ask
+    /// before it hashes and validates (`node/pipeline.rs`).
+    ///
+    /// Not in REDOWNLOAD: a message there that does not continue the redownload (a commitment
+    /// that does not match) is then processed as a new chain (Core's order), which a request
+    /// already sent for the old one would cross.
     pub(in crate::node) fn request_after(
         &mut self,
         headers: &[Header],
-        hashes: &[BlockHash],
+        last: &BlockHash,
         full: bool,
     ) -> Option<Vec<BlockHash>> {
         if !full || self.phase != PresyncPhase::Presync {
@@ -331,7 +335,7 @@ impl HeadersPresync {
             return None;
         }
         let mut locator = Vec::with_capacity(self.chain_start_locator.len() + 1);
-        locator.push(*hashes.last()?);
+        locator.push(*last);
         locator.extend(&self.chain_start_locator);
         locator.truncate(MAX_LOCATOR_SIZE);
         Some(locator)

@@ -243,7 +243,8 @@ fn an_incomplete_redownload_message_still_releases_what_passed_the_buffer() {
 }
 
 #[test]
-fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_cannot_change() {
+fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_cannot_change_or_end(
+) {
     // Threshold at 40 headers (work 2 each, genesis included).
     let chain = mine(50);
     let all = hashes(&chain);
@@ -252,14 +253,11 @@ fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_c
         state.process(&chain[..10], &all[..10], true).next,
         PresyncNext::RequestMore(_)
     ));
-    let ahead = state.request_after(&chain[10..20], &all[10..20], true);
+    let ahead = state.request_after(&chain[10..20], &all[19], true);
     assert!(ahead.is_some(), "a full message far below the threshold");
+    assert_eq!(state.request_after(&chain[10..20], &all[19], false), None);
     assert_eq!(
-        state.request_after(&chain[10..20], &all[10..20], false),
-        None
-    );
-    assert_eq!(
-        state.request_after(&chain[11..20], &all[11..20], true),
+        state.request_after(&chain[11..20], &all[19], true),
         None,
         "a message that does not continue the presync"
     );
@@ -268,14 +266,14 @@ fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_c
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        state.request_after(&chain[20..40], &all[20..40], true),
+        state.request_after(&chain[20..40], &all[39], true),
         None,
         "a message that reaches the threshold switches to the redownload"
     );
     state.process(&chain[20..40], &all[20..40], true);
     assert_eq!(state.status().phase, PresyncPhase::Redownload);
     assert_eq!(
-        state.request_after(&chain[..10], &all[..10], true),
+        state.request_after(&chain[..10], &all[9], true),
         None,
         "never in the redownload"
     );
