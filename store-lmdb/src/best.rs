@@ -74,6 +74,21 @@ pub(crate) fn visit(
     to: u32,
     mut f: impl FnMut(u32, &Header) -> Result<(), StoreError>,
 ) -> Result<u32, StoreError> {
+    visit_bytes(db, txn, dir, from, to, |height, bytes| {
+        f(height, &decode(dir, height, bytes)?)
+    })
+}
+
+/// [`visit`] over the headers' 80-byte serializations, undecoded: for a reader of one field
+/// (the index takes each header's `prev_blockhash`, [`layout::prev_hash_of`]).
+pub(crate) fn visit_bytes(
+    db: Database<'_, Bytes, Bytes>,
+    txn: &RoTxn,
+    dir: &Path,
+    from: u32,
+    to: u32,
+    mut f: impl FnMut(u32, &[u8; HEADER_LEN]) -> Result<(), StoreError>,
+) -> Result<u32, StoreError> {
     if from > to {
         return Ok(from);
     }
@@ -104,8 +119,10 @@ pub(crate) fn visit(
             if next > to {
                 return Ok(next);
             }
-            let header = decode(dir, next, bytes)?;
-            f(next, &header)?;
+            let Some(bytes) = bytes.first_chunk::<HEADER_LEN>() else {
+                return Err(corrupt(dir, format!("best chain lacks height {next}")));
+            };
+            f(next, bytes)?;
             next += 1;
         }
     }

@@ -200,6 +200,14 @@ pub(crate) fn encode_header(header: &Header) -> [u8; HEADER_LEN] {
 /// Decodes an 80-byte header; `None` if the bytes are not exactly one header. Field by field
 /// (what the consensus decoder does, without its reader machinery: a million headers load in a
 /// few milliseconds instead of tens).
+/// The `prev_blockhash` of a header's 80-byte serialization, undecoded: the hash of the header
+/// below it, which is what the hash index is built from.
+pub(crate) fn prev_hash_of(bytes: &[u8; HEADER_LEN]) -> BlockHash {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&bytes[4..36]);
+    BlockHash::from_byte_array(out)
+}
+
 pub(crate) fn decode_header(bytes: &[u8]) -> Option<Header> {
     let b: &[u8; HEADER_LEN] = bytes.try_into().ok()?;
     let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
