@@ -35,18 +35,50 @@ type Block = GenericArray<u8, sha2::digest::typenum::U64>;
 
 /// The double SHA-256 of `header`'s 80-byte serialization (what `Header::block_hash` gives).
 pub fn header_hash(header: &Header) -> BlockHash {
-    let prev: &[u8; 32] = header.prev_blockhash.as_ref();
-    let merkle: &[u8; 32] = header.merkle_root.as_ref();
+    header_bytes_hash(&serialized(header))
+}
+
+/// The hashes of `headers`, in order: two at a time where the CPU can
+/// (`headway-header-hashing`, about a fifth faster), one at a time otherwise.
+pub fn header_hashes(headers: &[Header]) -> Vec<BlockHash> {
+    let mut out = Vec::with_capacity(headers.len());
+    let mut pairs = headers.chunks_exact(2);
+    for pair in pairs.by_ref() {
+        let (a, b) = (serialized(&pair[0]), serialized(&pair[1]));
+        match headway_header_hashing::double_sha256_pair(&a, &b) {
+            Some([x, y]) => {
+                out.push(BlockHash::from_byte_array(x));
+                out.push(BlockHash::from_byte_array(y));
+            }
+            None => {
+                out.push(header_bytes_hash(&a));
+                out.push(header_bytes_hash(&b));
+            }
+        }
+    }
+    out.extend(pairs.remainder().iter().map(header_hash));
+    out
+}
+
+/// A header's 80-byte serialization: version, prev, merkle root, time, bits, nonce
+/// (little-endian integers).
+fn serialized(header: &Header) -> [u8; 80] {
+    let mut bytes = [0u8; 80];
+    bytes[0..4].copy_from_slice(&header.version.to_consensus().to_le_bytes());
+    bytes[4..36].copy_from_slice(header.prev_blockhash.as_ref());
+    bytes[36..68].copy_from_slice(header.merkle_root.as_ref());
+    bytes[68..72].copy_from_slice(&header.time.to_le_bytes());
+    bytes[72..76].copy_from_slice(&header.bits.to_consensus().to_le_bytes());
+    bytes[76..80].copy_from_slice(&header.nonce.to_le_bytes());
+    bytes
+}
+
+/// The double SHA-256 of a header's 80-byte serialization.
+fn header_bytes_hash(bytes: &[u8; 80]) -> BlockHash {
     let mut blocks = [Block::default(), Block::default()];
-    // The serialization: version, prev, merkle root, time, bits, nonce (little-endian
-    // integers), cut after 64 bytes, then the padding and the length.
-    blocks[0][0..4].copy_from_slice(&header.version.to_consensus().to_le_bytes());
-    blocks[0][4..36].copy_from_slice(prev);
-    blocks[0][36..64].copy_from_slice(&merkle[..28]);
-    blocks[1][0..4].copy_from_slice(&merkle[28..]);
-    blocks[1][4..8].copy_from_slice(&header.time.to_le_bytes());
-    blocks[1][8..12].copy_from_slice(&header.bits.to_consensus().to_le_bytes());
-    blocks[1][12..16].copy_from_slice(&header.nonce.to_le_bytes());
+    // Cut after 64 bytes, then the padding and the length.
+    blocks[0].copy_from_slice(&bytes[..64]);
+    blocks[1][..16].copy_from_slice(&bytes[64..]);
     blocks[1][16] = 0x80;
     blocks[1][56..64].copy_from_slice(&HEADER_BITS.to_be_bytes());
     let mut first = IV;
@@ -95,6 +127,20 @@ mod tests {
                 nonce: i.wrapping_mul(0x9e37_79b9),
             };
             assert_eq!(header_hash(&header), header.block_hash(), "case {i}");
+        }
+    }
+
+    #[test]
+    fn hashes_in_pairs_are_each_headers_hash() {
+        let bytes = include_bytes!("../../testdata/mainnet-headers-0-39999.bin");
+        let headers: Vec<Header> = bytes
+            .chunks_exact(80)
+            .take(2001)
+            .map(|c| deserialize(c).unwrap())
+            .collect();
+        for n in [0, 1, 2, 3, 2000, 2001] {
+            let want: Vec<BlockHash> = headers[..n].iter().map(Header::block_hash).collect();
+            assert_eq!(header_hashes(&headers[..n]), want, "{n} headers");
         }
     }
 }

@@ -34,7 +34,7 @@ use difficulty::{Ancestry, BlockInfo, DifficultyRules};
 use tree::{Node, Tree};
 use work::ProofCache;
 
-pub use header_hash::header_hash;
+pub use header_hash::{header_hash, header_hashes};
 pub use load::ChainLoader;
 pub use locator::HeaderRange;
 
@@ -430,7 +430,7 @@ impl HeaderChain {
     /// earlier in the slice; known ones are skipped), with `now` as the clock for the 2-hour
     /// rule. The best chain moves at most once, to the most-work tip (the first seen on a tie).
     pub fn accept(&mut self, headers: &[Header], now: Time) -> Accepted {
-        let hashes: Vec<BlockHash> = headers.iter().map(header_hash).collect();
+        let hashes: Vec<BlockHash> = header_hashes(headers);
         self.accept_hashed(headers, &hashes, now)
     }
 

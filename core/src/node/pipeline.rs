@@ -29,7 +29,7 @@ use tracing::debug;
 
 use super::sync::is_continuous;
 use super::Node;
-use crate::chain::header_hash;
+use crate::chain::header_hashes;
 use crate::output::DisconnectReason;
 use crate::peer::PeerId;
 
@@ -77,7 +77,7 @@ impl Node {
             hashes,
             then,
         } = batch;
-        let hashes = hashes.unwrap_or_else(|| headers.iter().map(header_hash).collect());
+        let hashes = hashes.unwrap_or_else(|| header_hashes(&headers));
         match then {
             AfterBatch::Sync => {
                 // Held before its continuity was checked (`on_headers`): Core's check, now.

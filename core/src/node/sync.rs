@@ -12,7 +12,7 @@ use tracing::debug;
 use super::discovery::OutboundKind;
 use super::pipeline::{AfterBatch, HeldBatch};
 use super::{Node, MAX_HEADERS_RESULTS, MAX_LOCATOR_SIZE, PROTOCOL_VERSION};
-use crate::chain::header_hash;
+use crate::chain::header_hashes;
 use crate::chain::pow::{self, U256};
 use crate::output::{DisconnectReason, Event, Output};
 use crate::peer::{Direction, PeerId};
@@ -316,7 +316,7 @@ impl Node {
                 return;
             }
         }
-        let hashes: Vec<BlockHash> = headers.iter().map(header_hash).collect();
+        let hashes: Vec<BlockHash> = header_hashes(&headers);
         if !is_continuous(&headers, &hashes) {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
