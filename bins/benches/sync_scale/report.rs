@@ -319,10 +319,23 @@ pub(crate) fn summarise(
                     })
                     .collect::<Vec<_>>(),
             );
+            // The headers cross the wire twice, one pass after the other (Core's order, one
+            // peer): the first download alone is at least the floor client's, so the ratio is
+            // at least 1 + floor / plain sync, however cheap the presync pass's work.
+            let download_bound = median(
+                &presync
+                    .iter()
+                    .filter_map(|(r, _)| {
+                        let p = r.sync[i][0].as_ref()?;
+                        Some(1.0 + secs(r.floor.as_ref()?.total) / secs(p.to_full))
+                    })
+                    .collect::<Vec<_>>(),
+            );
             println!(
                 "    target 5, presync: stored {height} at {} s through presync and redownload \
                  (peak RssAnon {} MB); over the plain sync {} (goal <= {GOAL_PRESYNC_RATIO}: {}; \
-                 the presync pass's hashing and checksums alone make it at least {})",
+                 the presync pass's hashing and checksums alone make it at least {}, its \
+                 download alone at least {})",
                 opt(with, 3),
                 opt(rss_anon, 1),
                 opt(ratio, 3),
@@ -331,6 +344,7 @@ pub(crate) fn summarise(
                     None => "n/a (no plain sync leg)",
                 },
                 opt(bound, 3),
+                opt(download_bound, 3),
             );
         }
     }
