@@ -243,8 +243,7 @@ fn an_incomplete_redownload_message_still_releases_what_passed_the_buffer() {
 }
 
 #[test]
-fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_cannot_change_or_end(
-) {
+fn the_request_after_a_presync_message_is_known_before_it_only_while_the_phase_cannot_change() {
     // Threshold at 40 headers (work 2 each, genesis included).
     let chain = mine(50);
     let all = hashes(&chain);
