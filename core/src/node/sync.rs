@@ -298,25 +298,14 @@ impl Node {
             // this batch's headers from the next-to-last, one back as always, by the links
             // the headers carry (their hashes, once continuity holds; if it does not, the
             // peer is dropped before anything is taken from the batch), then our chain.
-            let mut locator: Vec<BlockHash> = headers
-                .iter()
-                .rev()
-                .take(10)
-                .map(|h| h.prev_blockhash)
-                .collect();
-            locator.extend(self.chain.locator_from(&first.prev_blockhash));
-            locator.truncate(MAX_LOCATOR_SIZE);
-            if self.send_getheaders(now, id, locator) {
-                self.hold_batch(HeldBatch {
-                    peer: id,
-                    headers,
-                    hashes: None,
-                    then: AfterBatch::Sync,
-                });
-                return;
+            let recent = headers.iter().rev().take(10).map(|h| h.prev_blockhash);
+            let recent: Vec<BlockHash> = recent.collect();
+            match self.ask_ahead(now, id, headers, None, recent) {
+                Some((back, _)) => headers = back,
+                None => return,
             }
         }
-        let hashes: Vec<BlockHash> = header_hashes(&headers);
+        let mut hashes: Vec<BlockHash> = header_hashes(&headers);
         if !is_continuous(&headers, &hashes) {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
@@ -355,26 +344,46 @@ impl Node {
         let bulk = headers.len() == MAX_HEADERS_RESULTS;
         if bulk {
             // Pipelining: ask for the next batch before validating this one, so the peer
-            // serves while we validate. The locator names this batch's headers (from the
-            // next-to-last, one back as always) and then our chain below it.
-            let mut locator: Vec<BlockHash> =
-                hashes.iter().rev().skip(1).take(10).copied().collect();
-            locator.extend(self.chain.locator_from(&first.prev_blockhash));
-            locator.truncate(MAX_LOCATOR_SIZE);
-            if self.send_getheaders(now, id, locator) {
-                // Validated once the request is on its way (`pipeline`).
-                self.hold_batch(HeldBatch {
-                    peer: id,
-                    headers,
-                    hashes: Some(hashes),
-                    then: AfterBatch::Sync,
-                });
-                return;
+            // serves while we validate.
+            let recent: Vec<BlockHash> = hashes.iter().rev().skip(1).take(10).copied().collect();
+            match self.ask_ahead(now, id, headers, Some(hashes), recent) {
+                Some((back, Some(back_hashes))) => (headers, hashes) = (back, back_hashes),
+                _ => return,
             }
         }
         if self.store_headers(now, id, &headers, &hashes, bulk) {
             self.end_of_batch(now, id, bulk);
         }
+    }
+
+    /// Asks `id` for the batch after the full one `headers` (whose hashes, from the
+    /// next-to-last back, are `recent`: ten, one back as always, then our chain below it) and
+    /// holds the batch to be validated once the request is on its way (`pipeline`). Gives the
+    /// batch back if no request went out.
+    #[allow(clippy::type_complexity)]
+    fn ask_ahead(
+        &mut self,
+        now: Time,
+        id: PeerId,
+        headers: Vec<Header>,
+        hashes: Option<Vec<BlockHash>>,
+        mut recent: Vec<BlockHash>,
+    ) -> Option<(Vec<Header>, Option<Vec<BlockHash>>)> {
+        let Some(first) = headers.first().map(|h| h.prev_blockhash) else {
+            return Some((headers, hashes));
+        };
+        recent.extend(self.chain.locator_from(&first));
+        recent.truncate(MAX_LOCATOR_SIZE);
+        if !self.send_getheaders(now, id, recent) {
+            return Some((headers, hashes));
+        }
+        self.hold_batch(HeldBatch {
+            peer: id,
+            headers,
+            hashes,
+            then: AfterBatch::Sync,
+        });
+        None
     }
 
     /// Hands headers that passed the anti-DoS screening to the chain and reports what changed
