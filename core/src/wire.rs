@@ -395,29 +395,12 @@ fn decode_headers(payload: &[u8]) -> Result<NetworkMessage, encode::Error> {
                 "Headers message should not contain transactions",
             ));
         }
-        headers.push(header_from_bytes(bytes));
+        headers.push(crate::chain::header_bytes::decode(bytes));
     }
     if entries.next().is_some() || !entries.remainder().is_empty() {
         return Err(encode::Error::ParseFailed("data not consumed entirely"));
     }
     Ok(NetworkMessage::Headers(headers))
-}
-
-/// A header from its 80-byte serialization (every byte string of that length is one).
-fn header_from_bytes(b: &[u8; 80]) -> bitcoin::block::Header {
-    let word = |at: usize| [b[at], b[at + 1], b[at + 2], b[at + 3]];
-    let mut prev = [0u8; 32];
-    prev.copy_from_slice(&b[4..36]);
-    let mut merkle = [0u8; 32];
-    merkle.copy_from_slice(&b[36..68]);
-    bitcoin::block::Header {
-        version: bitcoin::block::Version::from_consensus(i32::from_le_bytes(word(0))),
-        prev_blockhash: bitcoin::BlockHash::from_byte_array(prev),
-        merkle_root: bitcoin::TxMerkleNode::from_byte_array(merkle),
-        time: u32::from_le_bytes(word(68)),
-        bits: bitcoin::CompactTarget::from_consensus(u32::from_le_bytes(word(72))),
-        nonce: u32::from_le_bytes(word(76)),
-    }
 }
 
 /// Encodes `msg` as one frame for the network with `magic`.

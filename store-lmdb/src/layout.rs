@@ -58,9 +58,10 @@
 //! - **Only the best chain is indexed.** Side headers (stale blocks, short reorgs: few) are
 //!   keyed by their full hash in `side`, which a lookup by hash reads first.
 
-use bitcoin::block::{Header, Version};
+use bitcoin::block::Header;
 use bitcoin::hashes::Hash;
-use bitcoin::{BlockHash, CompactTarget, TxMerkleNode, Work};
+use bitcoin::{BlockHash, Work};
+use headway_core::chain::header_bytes;
 
 /// The version of this layout, kept under [`META_SCHEMA`]. A store with a newer version is
 /// refused untouched; a schema-1 or schema-2 store is migrated on its first read-write open.
@@ -113,7 +114,7 @@ pub(crate) const META_WORK: &[u8] = b"work";
 pub(crate) const META_MIGRATION: &[u8] = b"migration";
 
 /// Serialized header size.
-pub(crate) const HEADER_LEN: usize = 80;
+pub(crate) const HEADER_LEN: usize = header_bytes::HEADER_LEN;
 /// LMDB's page size on the platforms headway runs on (x86-64, aarch64 Linux: 4 KiB).
 pub(crate) const PAGE_SIZE: usize = 4096;
 /// LMDB's page header (`PAGEHDRSZ`), which an overflow page spends before its data.
@@ -185,45 +186,22 @@ pub(crate) fn decode_index_key(bytes: &[u8]) -> Option<(u32, [u8; INDEX_PREFIX_L
     Some(((partition << PARTITION_BITS) | offset, prefix))
 }
 
-/// A header in its 80-byte wire form (the consensus encoding, written field by field).
+/// A header in its 80-byte wire form (the core's codec, `headway_core::chain::header_bytes`).
 pub(crate) fn encode_header(header: &Header) -> [u8; HEADER_LEN] {
-    let mut out = [0u8; HEADER_LEN];
-    out[0..4].copy_from_slice(&header.version.to_consensus().to_le_bytes());
-    out[4..36].copy_from_slice(header.prev_blockhash.as_byte_array());
-    out[36..68].copy_from_slice(header.merkle_root.as_byte_array());
-    out[68..72].copy_from_slice(&header.time.to_le_bytes());
-    out[72..76].copy_from_slice(&header.bits.to_consensus().to_le_bytes());
-    out[76..80].copy_from_slice(&header.nonce.to_le_bytes());
-    out
+    header_bytes::encode(header)
 }
 
-/// Decodes an 80-byte header; `None` if the bytes are not exactly one header. Field by field
-/// (what the consensus decoder does, without its reader machinery: a million headers load in a
-/// few milliseconds instead of tens).
+/// Decodes an 80-byte header; `None` if the bytes are not exactly one header.
+pub(crate) fn decode_header(bytes: &[u8]) -> Option<Header> {
+    Some(header_bytes::decode(bytes.try_into().ok()?))
+}
+
 /// The `prev_blockhash` of a header's 80-byte serialization, undecoded: the hash of the header
 /// below it, which is what the hash index is built from.
 pub(crate) fn prev_hash_of(bytes: &[u8; HEADER_LEN]) -> BlockHash {
     let mut out = [0u8; 32];
     out.copy_from_slice(&bytes[4..36]);
     BlockHash::from_byte_array(out)
-}
-
-pub(crate) fn decode_header(bytes: &[u8]) -> Option<Header> {
-    let b: &[u8; HEADER_LEN] = bytes.try_into().ok()?;
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let hash_at = |i: usize| {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(&b[i..i + 32]);
-        out
-    };
-    Some(Header {
-        version: Version::from_consensus(u32_at(0) as i32),
-        prev_blockhash: BlockHash::from_byte_array(hash_at(4)),
-        merkle_root: TxMerkleNode::from_byte_array(hash_at(36)),
-        time: u32_at(68),
-        bits: CompactTarget::from_consensus(u32_at(72)),
-        nonce: u32_at(76),
-    })
 }
 
 /// The key of a header in the side database (and in schema 1's index).
@@ -296,6 +274,7 @@ pub(crate) mod v1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bitcoin::block::Version;
     use bitcoin::consensus::{deserialize, serialize};
     use headway_core::Network;
 

@@ -15,6 +15,8 @@ use bitcoin::hashes::Hash;
 use bitcoin::BlockHash;
 use sha2::digest::generic_array::GenericArray;
 
+use super::header_bytes;
+
 /// SHA-256's initial hash value (FIPS 180-4, §5.3.3).
 const IV: [u32; 8] = [
     0x6a09_e667,
@@ -35,7 +37,7 @@ type Block = GenericArray<u8, sha2::digest::typenum::U64>;
 
 /// The double SHA-256 of `header`'s 80-byte serialization (what `Header::block_hash` gives).
 pub fn header_hash(header: &Header) -> BlockHash {
-    header_bytes_hash(&serialized(header))
+    header_bytes_hash(&header_bytes::encode(header))
 }
 
 /// The hashes of `headers`, in order: two at a time where the CPU can
@@ -44,7 +46,10 @@ pub fn header_hashes(headers: &[Header]) -> Vec<BlockHash> {
     let mut out = Vec::with_capacity(headers.len());
     let mut pairs = headers.chunks_exact(2);
     for pair in pairs.by_ref() {
-        let (a, b) = (serialized(&pair[0]), serialized(&pair[1]));
+        let (a, b) = (
+            header_bytes::encode(&pair[0]),
+            header_bytes::encode(&pair[1]),
+        );
         match headway_header_hashing::double_sha256_pair(&a, &b) {
             Some([x, y]) => {
                 out.push(BlockHash::from_byte_array(x));
@@ -58,19 +63,6 @@ pub fn header_hashes(headers: &[Header]) -> Vec<BlockHash> {
     }
     out.extend(pairs.remainder().iter().map(header_hash));
     out
-}
-
-/// A header's 80-byte serialization: version, prev, merkle root, time, bits, nonce
-/// (little-endian integers).
-fn serialized(header: &Header) -> [u8; 80] {
-    let mut bytes = [0u8; 80];
-    bytes[0..4].copy_from_slice(&header.version.to_consensus().to_le_bytes());
-    bytes[4..36].copy_from_slice(header.prev_blockhash.as_ref());
-    bytes[36..68].copy_from_slice(header.merkle_root.as_ref());
-    bytes[68..72].copy_from_slice(&header.time.to_le_bytes());
-    bytes[72..76].copy_from_slice(&header.bits.to_consensus().to_le_bytes());
-    bytes[76..80].copy_from_slice(&header.nonce.to_le_bytes());
-    bytes
 }
 
 /// The double SHA-256 of a header's 80-byte serialization.

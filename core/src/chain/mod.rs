@@ -14,6 +14,7 @@
 
 pub mod difficulty;
 mod hash_index;
+pub mod header_bytes;
 mod header_hash;
 pub mod load;
 pub mod locator;
@@ -469,22 +470,17 @@ impl HeaderChain {
             // every header after the first, and the duplicate check is a miss by design (the
             // costliest lookup: the whole probe run, each tag match a read of another node).
             let newest = self.tree.len() as u32 - 1;
+            let extends_newest = matches!(last, Some((h, idx, _))
+                if h == header.prev_blockhash && idx == newest);
+            if !extends_newest && self.tree.lookup(&hash).is_some() {
+                continue;
+            }
             let parent = match last {
-                Some((h, idx, work)) if h == header.prev_blockhash && idx == newest => {
-                    Some((idx, work))
-                }
-                _ => {
-                    if self.tree.lookup(&hash).is_some() {
-                        continue;
-                    }
-                    match last {
-                        Some((h, idx, work)) if h == header.prev_blockhash => Some((idx, work)),
-                        _ => self
-                            .tree
-                            .lookup(&header.prev_blockhash)
-                            .map(|idx| (idx, self.tree.work_of(idx))),
-                    }
-                }
+                Some((h, idx, work)) if h == header.prev_blockhash => Some((idx, work)),
+                _ => self
+                    .tree
+                    .lookup(&header.prev_blockhash)
+                    .map(|idx| (idx, self.tree.work_of(idx))),
             };
             if self.tree.is_full() {
                 out.error = Some((hash, HeaderError::TreeFull));

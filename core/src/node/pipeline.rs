@@ -38,7 +38,7 @@ use crate::peer::PeerId;
 pub(super) struct HeldBatch {
     pub(super) peer: PeerId,
     pub(super) headers: Vec<Header>,
-    /// `hashes[i]` is the hash of `headers[i]`; `None` for a sync batch held as it arrived,
+    /// `hashes[i]` is the hash of `headers[i]`; `None` for a message held as it arrived,
     /// hashed and checked for continuity when it runs.
     pub(super) hashes: Option<Vec<BlockHash>>,
     pub(super) then: AfterBatch,
@@ -77,24 +77,27 @@ impl Node {
             hashes,
             then,
         } = batch;
-        let hashes = hashes.unwrap_or_else(|| header_hashes(&headers));
-        match then {
-            AfterBatch::Sync => {
-                // Held before its continuity was checked (`on_headers`): Core's check, now.
+        // A message held as it arrived (`on_headers`, `pipeline_presync`) is hashed and checked
+        // for continuity (Core's check) now, behind the request; one held with its hashes
+        // passed that check before it was held.
+        let hashes = match hashes {
+            Some(hashes) => hashes,
+            None => {
+                let hashes = header_hashes(&headers);
                 if !is_continuous(&headers, &hashes) {
                     self.disconnect(peer, DisconnectReason::NonContinuousHeaders);
                     return;
                 }
+                hashes
+            }
+        };
+        match then {
+            AfterBatch::Sync => {
                 if self.store_headers(now, peer, &headers, &hashes, true) {
                     self.end_of_batch(now, peer, true);
                 }
             }
             AfterBatch::Presync => {
-                // Held before its continuity was checked (`pipeline_presync`).
-                if !is_continuous(&headers, &hashes) {
-                    self.disconnect(peer, DisconnectReason::NonContinuousHeaders);
-                    return;
-                }
                 // The request that follows it was certain, so the presync takes the message
                 // (whatever its verdict) and there is nothing for the caller to go on with.
                 let taken = self.continue_presync_after(now, peer, &headers, &hashes, true);

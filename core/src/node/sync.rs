@@ -298,8 +298,12 @@ impl Node {
             // this batch's headers from the next-to-last, one back as always, by the links
             // the headers carry (their hashes, once continuity holds; if it does not, the
             // peer is dropped before anything is taken from the batch), then our chain.
-            let recent = headers.iter().rev().take(10).map(|h| h.prev_blockhash);
-            let recent: Vec<BlockHash> = recent.collect();
+            let recent: Vec<BlockHash> = headers
+                .iter()
+                .rev()
+                .take(10)
+                .map(|h| h.prev_blockhash)
+                .collect();
             match self.ask_ahead(now, id, headers, None, recent) {
                 Some((back, _)) => headers = back,
                 None => return,
