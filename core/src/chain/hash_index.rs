@@ -21,7 +21,29 @@ const INDEX_BITS: u32 = 27;
 pub(super) const MAX_NODES: usize = (1 << INDEX_BITS) - 1;
 
 const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
-const EMPTY: u32 = u32::MAX;
+/// A free slot. Slots hold their tag and index inverted ([`pack`]), so that a free slot is
+/// zero and a new table is zeroed memory: the allocator hands that out as untouched pages
+/// (`calloc` of fresh mapped memory), which the first insert of each page faults in, where a
+/// table filled with a non-zero marker is written through in full before the first insert.
+/// A sync sizes the table for the whole chain it is told of (5.3 MB at a million headers), so
+/// that fill sat between the handshake and the first `getheaders`.
+const EMPTY: u32 = 0;
+
+/// The slot of node `idx` with `tag`. Never [`EMPTY`]: the tag has 5 bits and the index is at
+/// most [`MAX_NODES`] − 1, so the packed value is below `u32::MAX` and its inverse above 0.
+fn pack(tag: u32, idx: u32) -> u32 {
+    !((tag << INDEX_BITS) | (idx & INDEX_MASK))
+}
+
+/// The tag of an occupied slot.
+fn tag_of(slot: u32) -> u32 {
+    !slot >> INDEX_BITS
+}
+
+/// The node index of an occupied slot.
+fn index_of(slot: u32) -> u32 {
+    !slot & INDEX_MASK
+}
 
 /// The smallest table.
 const MIN_SLOTS: usize = 16;
@@ -95,8 +117,8 @@ impl HashIndex {
             if slot == EMPTY {
                 return None;
             }
-            if slot >> INDEX_BITS == tag {
-                let idx = slot & INDEX_MASK;
+            if tag_of(slot) == tag {
+                let idx = index_of(slot);
                 if hash_of(idx).is_some_and(|h| h == *hash) {
                     return Some(idx);
                 }
@@ -120,7 +142,7 @@ impl HashIndex {
         })
     }
 
-    /// Inserts `idx` (whose hash is not yet present, and `idx <= MAX_NODES`), growing the table
+    /// Inserts `idx` (whose hash is not yet present, and `idx < MAX_NODES`), growing the table
     /// first when it is three-quarters full; `hash_of` gives the hashes of the nodes already in.
     pub fn insert(
         &mut self,
@@ -145,7 +167,7 @@ impl HashIndex {
                 i = 0;
             }
         }
-        self.slots[i] = (tag << INDEX_BITS) | (idx & INDEX_MASK);
+        self.slots[i] = pack(tag, idx);
     }
 
     /// Replaces the contents with the `n` hashes `hashes` gives (node `i` has the `i`-th), in one
@@ -161,7 +183,7 @@ impl HashIndex {
             .map(|(idx, hash)| {
                 let (position, tag) = hash_key(hash);
                 let start = ((u64::from(position) * cap) >> 32) as u32;
-                (start, (tag << INDEX_BITS) | (idx as u32 & INDEX_MASK))
+                (start, pack(tag, idx as u32))
             })
             .collect();
         keyed.sort_unstable_by_key(|(start, _)| *start);
@@ -197,7 +219,7 @@ impl HashIndex {
         let bigger = vec![EMPTY; slots];
         let old = std::mem::replace(&mut self.slots, bigger);
         for slot in old.into_iter().filter(|s| *s != EMPTY) {
-            let idx = slot & INDEX_MASK;
+            let idx = index_of(slot);
             if let Some(hash) = hash_of(idx) {
                 self.place(&hash, idx);
             }
@@ -220,7 +242,7 @@ impl HashIndex {
                 let (position, tag) = hash_key(hash);
                 let mut i = self.start(position);
                 let mut probes = 1;
-                while self.slots[i] >> INDEX_BITS != tag {
+                while tag_of(self.slots[i]) != tag {
                     i = (i + 1) % n;
                     probes += 1;
                 }
@@ -311,12 +333,26 @@ mod tests {
         let tags: std::collections::BTreeSet<u32> = keys.iter().map(|h| hash_key(h).1).collect();
         assert_eq!(tags.len(), 32, "a 5-bit tag takes every value");
         assert_eq!(MAX_NODES, 134_217_727);
+        let last = MAX_NODES as u32 - 1;
         let mut index = HashIndex::with_capacity(2);
-        index.insert(&keys[0], MAX_NODES as u32, |_| None);
+        index.insert(&keys[0], last, |_| None);
         assert_eq!(
-            index.find(&keys[0], |idx| (idx as usize == MAX_NODES)
-                .then_some(keys[0])),
-            Some(MAX_NODES as u32)
+            index.find(&keys[0], |idx| (idx == last).then_some(keys[0])),
+            Some(last)
         );
+        for tag in 0..32 {
+            for idx in [0, 1, last] {
+                let slot = pack(tag, idx);
+                assert_ne!(slot, EMPTY, "tag {tag}, index {idx}");
+                assert_eq!((tag_of(slot), index_of(slot)), (tag, idx));
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_table_is_all_free_slots() {
+        let index = HashIndex::with_capacity(100_000);
+        assert!(index.slots.iter().all(|s| *s == EMPTY));
+        assert_eq!(index.find(&hashes(1)[0], |_| None), None);
     }
 }
