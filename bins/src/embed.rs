@@ -428,6 +428,7 @@ fn supervise<D: NodeDriver>(
         height = summary.height,
         tip = %summary.tip,
         headers_written = written.headers,
+        commits = written.commits,
         book_records_written = written.book_records,
         addresses = summary.addresses,
         "stopped"

@@ -64,24 +64,28 @@ impl Process {
     pub(super) fn cpu_seconds(&self) -> Result<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
             .context("cannot read /proc/<pid>/stat")?;
-        // The command name, in parentheses, may hold spaces: count fields after its end.
-        // There utime and stime are fields 14 and 15 of the line, 12th and 13th here.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .ok_or_else(|| anyhow!("malformed /proc/<pid>/stat: {stat:?}"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> Result<f64> {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .map(|t| t as f64)
-                .ok_or_else(|| anyhow!("malformed /proc/<pid>/stat: {stat:?}"))
-        };
-        // SAFETY: sysconf only reads a system constant.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        ensure!(hz > 0, "sysconf(_SC_CLK_TCK) failed");
-        Ok((ticks(11)? + ticks(12)?) / hz as f64)
+        Ok(stat_cpu(&stat)?.1)
+    }
+
+    /// CPU seconds by thread name (threads of one name summed), largest first: where a
+    /// process's time went, without a profiler. Threads that have ended are not listed.
+    pub(super) fn cpu_by_thread(&self) -> Result<Vec<(String, f64)>> {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let mut by_name: Vec<(String, f64)> = Vec::new();
+        for entry in std::fs::read_dir(&tasks).with_context(|| format!("cannot list {tasks}"))? {
+            let path = entry.context("cannot list a task")?.path().join("stat");
+            // A thread may end between the listing and the read.
+            let Ok(stat) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let (name, secs) = stat_cpu(&stat)?;
+            match by_name.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, total)) => *total += secs,
+                None => by_name.push((name, secs)),
+            }
+        }
+        by_name.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(by_name)
     }
 
     /// SIGTERM, then up to [`EXIT_WAIT`] for the exit, which must be a clean one (status 0).
@@ -120,4 +124,38 @@ impl Drop for Process {
             let _ = self.child.wait();
         }
     }
+}
+
+/// CPU seconds by thread (as [`Process::cpu_by_thread`] gives them) for a report line:
+/// `name 0.42, ...` for the threads that used at least 10 ms, the rest summed as `other`.
+pub(super) fn thread_cpu_line(threads: &[(String, f64)]) -> String {
+    let (shown, rest): (Vec<_>, Vec<_>) = threads.iter().partition(|(_, s)| *s >= 0.01);
+    let mut parts: Vec<String> = shown.iter().map(|(n, s)| format!("{n} {s:.2}")).collect();
+    let other: f64 = rest.iter().map(|(_, s)| s).sum();
+    if other > 0.0 {
+        parts.push(format!("other {other:.2}"));
+    }
+    parts.join(", ")
+}
+
+/// The command (thread) name and the user and system CPU seconds of a `/proc/.../stat` line.
+fn stat_cpu(stat: &str) -> Result<(String, f64)> {
+    // The command name, in parentheses, may hold spaces: count fields after its end.
+    // There utime and stime are fields 14 and 15 of the line, 12th and 13th here.
+    let (head, rest) = stat
+        .rsplit_once(')')
+        .ok_or_else(|| anyhow!("malformed /proc/<pid>/stat: {stat:?}"))?;
+    let name = head.split_once('(').map(|(_, n)| n).unwrap_or(head);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .map(|t| t as f64)
+            .ok_or_else(|| anyhow!("malformed /proc/<pid>/stat: {stat:?}"))
+    };
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ensure!(hz > 0, "sysconf(_SC_CLK_TCK) failed");
+    Ok((name.to_string(), (ticks(11)? + ticks(12)?) / hz as f64))
 }

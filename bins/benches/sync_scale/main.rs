@@ -326,6 +326,8 @@ pub(crate) struct SyncRun {
     /// CPU seconds B used until its stored tip reached N, and A while serving it.
     pub(crate) b_cpu: f64,
     pub(crate) a_cpu: f64,
+    /// B's CPU seconds by thread name at the same moment, largest first.
+    pub(crate) b_threads: Vec<(String, f64)>,
     /// Presync progress lines in B's log.
     pub(crate) presync_lines: usize,
 }
@@ -543,6 +545,7 @@ fn sync_leg(
         _ => bail!("{} heights reached, not 2", reached.len()),
     };
     let b_cpu = b.cpu_seconds()?;
+    let b_threads = b.cpu_by_thread()?;
     let a_cpu = a.node.cpu_seconds()? - a_cpu_before;
     let mut memory = memory;
     memory.vm_hwm = memory.vm_hwm.max(vm_hwm(b.child.id()).unwrap_or(0));
@@ -586,6 +589,7 @@ fn sync_leg(
         memory,
         b_cpu,
         a_cpu,
+        b_threads,
         presync_lines,
     })
 }

@@ -71,7 +71,7 @@ impl SyncRun {
         format!(
             "to {} {:7.3} s, to {height} {:7.3} s (core synced at {} s); headers/s {early:.0} \
              over 0..{}, {} after; peak RssAnon {:.1} MB, VmRSS {:.1} MB, VmHWM {:.1} MB \
-             ({} samples); cpu B {:.2} s, A {:.2} s; presync log lines {}",
+             ({} samples); cpu B {:.2} s ({}), A {:.2} s; presync log lines {}",
             config.mark,
             secs(self.to_mark),
             secs(self.to_full),
@@ -83,6 +83,7 @@ impl SyncRun {
             mb(self.memory.vm_hwm),
             self.memory.samples,
             self.b_cpu,
+            thread_cpu_line(&self.b_threads),
             self.a_cpu,
             self.presync_lines,
         )

@@ -202,6 +202,8 @@ struct Leg {
     /// CPU seconds (user + system) B used until then, and A while serving.
     b_cpu: f64,
     a_cpu: f64,
+    /// B's CPU seconds by thread name at the same moment, largest first.
+    b_threads: Vec<(String, f64)>,
     /// What B's `getpeerinfo` says of its connection to A.
     transport: String,
     bytes_recv: u64,
@@ -215,11 +217,12 @@ impl Leg {
             None => "n/a".to_string(),
         };
         format!(
-            "stored {:6.2} s, {:>7.0} headers/s (core synced at {core}); B cpu {:.2} s, A cpu \
-             {:.2} s; B received {:.1} MB, sent {:.2} MB; getpeerinfo transport {}",
+            "stored {:6.2} s, {:>7.0} headers/s (core synced at {core}); B cpu {:.2} s ({}), A \
+             cpu {:.2} s; B received {:.1} MB, sent {:.2} MB; getpeerinfo transport {}",
             self.sync.as_secs_f64(),
             self.rate,
             self.b_cpu,
+            thread_cpu_line(&self.b_threads),
             self.a_cpu,
             self.bytes_recv as f64 / 1e6,
             self.bytes_sent as f64 / 1e6,
@@ -424,6 +427,7 @@ fn run_leg(
     let reached = wait_stored_height(&mut b, &b_rpc, served.height, launched)?;
     let sync = reached.duration_since(launched);
     let b_cpu = b.cpu_seconds()?;
+    let b_threads = b.cpu_by_thread()?;
     let a_cpu = a.cpu_seconds()? - a_cpu_before;
 
     let best = rpc_result(&b_rpc, "getbestblockhash", json!([]))?;
@@ -451,6 +455,7 @@ fn run_leg(
         rate: f64::from(served.height) / sync.as_secs_f64(),
         b_cpu,
         a_cpu,
+        b_threads,
         transport: transport_seen,
         bytes_recv: peer["bytesrecv"].as_u64().unwrap_or(0),
         bytes_sent: peer["bytessent"].as_u64().unwrap_or(0),
