@@ -408,7 +408,38 @@ fn decode_headers(payload: &[u8]) -> Result<NetworkMessage, encode::Error> {
 /// The checksum is computed from the re-encoded payload ([`RawNetworkMessage::new`]), so a
 /// message that was decoded leniently still yields a consistent frame.
 pub fn encode(magic: Magic, msg: NetworkMessage) -> Vec<u8> {
+    if let NetworkMessage::Headers(headers) = &msg {
+        if let Some(frame) = encode_headers(magic, headers) {
+            return frame;
+        }
+    }
     encode::serialize(&RawNetworkMessage::new(magic, msg))
+}
+
+/// A `headers` frame, nearly every byte a serving node sends, laid out in one pass into a
+/// buffer of its exact size, its checksum taken over the finished payload in one call.
+/// `bitcoin`'s [`RawNetworkMessage::new`] encodes the payload twice, once field by field into
+/// the hash engine (seven small writes a header, each buffered by the engine) and once into
+/// the frame; that was a quarter of the serving node's core thread in `sync_scale`. `None`
+/// only for a payload too long for the frame's `u32` length (which `bitcoin` refuses too).
+fn encode_headers(magic: Magic, headers: &[bitcoin::block::Header]) -> Option<Vec<u8>> {
+    let count = encode::VarInt(headers.len() as u64);
+    // Each entry is the header and a transaction count of zero.
+    let payload_len = count.size() + headers.len() * (crate::chain::header_bytes::HEADER_LEN + 1);
+    let length = u32::try_from(payload_len).ok()?;
+    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload_len);
+    frame.extend_from_slice(&magic.to_bytes());
+    frame.extend_from_slice(HEADERS_COMMAND);
+    frame.extend_from_slice(&length.to_le_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(&encode::serialize(&count));
+    for header in headers {
+        frame.extend_from_slice(&crate::chain::header_bytes::encode(header));
+        frame.push(0);
+    }
+    let checksum = bitcoin::hashes::sha256d::Hash::hash(&frame[FRAME_HEADER_LEN..]);
+    frame[20..FRAME_HEADER_LEN].copy_from_slice(&checksum.as_byte_array()[..4]);
+    Some(frame)
 }
 
 #[cfg(test)]
@@ -426,6 +457,28 @@ mod tests {
         encode::deserialize::<RawNetworkMessage>(&frame)
             .ok()
             .map(|raw| raw.into_payload())
+    }
+
+    #[test]
+    fn encode_headers_agrees_with_bitcoin() {
+        for count in [0usize, 1, 2, 252, 253, 2000] {
+            let headers: Vec<bitcoin::block::Header> = (0..count as u32)
+                .map(|i| bitcoin::block::Header {
+                    version: bitcoin::block::Version::from_consensus(0x2000_0000 | i as i32),
+                    prev_blockhash: bitcoin::BlockHash::from_byte_array([i as u8; 32]),
+                    merkle_root: bitcoin::TxMerkleNode::from_byte_array([!(i as u8); 32]),
+                    time: 1_231_006_505 + i,
+                    bits: bitcoin::CompactTarget::from_consensus(0x207f_ffff),
+                    nonce: i.wrapping_mul(0x9e37_79b9),
+                })
+                .collect();
+            let msg = NetworkMessage::Headers(headers);
+            let ours = encode(Magic::REGTEST, msg.clone());
+            let theirs = encode::serialize(&RawNetworkMessage::new(Magic::REGTEST, msg.clone()));
+            assert_eq!(ours, theirs, "{count} headers");
+            let back: RawNetworkMessage = encode::deserialize(&ours).expect("decodes");
+            assert_eq!(back.payload(), &msg, "{count} headers round-trip");
+        }
     }
 
     #[test]
