@@ -62,9 +62,7 @@ impl Process {
 
     /// User and system CPU seconds the process has used so far (Linux `/proc`).
     pub(super) fn cpu_seconds(&self) -> Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .context("cannot read /proc/<pid>/stat")?;
-        Ok(stat_cpu(&stat)?.1)
+        cpu_seconds_of(self.child.id())
     }
 
     /// CPU seconds by thread name (threads of one name summed), largest first: where a
@@ -136,6 +134,13 @@ pub(super) fn thread_cpu_line(threads: &[(String, f64)]) -> String {
         parts.push(format!("other {other:.2}"));
     }
     parts.join(", ")
+}
+
+/// User and system CPU seconds process `pid` has used so far (Linux `/proc`).
+pub(super) fn cpu_seconds_of(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .context("cannot read /proc/<pid>/stat")?;
+    Ok(stat_cpu(&stat)?.1)
 }
 
 /// The command (thread) name and the user and system CPU seconds of a `/proc/.../stat` line.

@@ -328,6 +328,8 @@ pub(crate) struct SyncRun {
     pub(crate) a_cpu: f64,
     /// B's CPU seconds by thread name at the same moment, largest first.
     pub(crate) b_threads: Vec<(String, f64)>,
+    /// CPU seconds of B and of A (while serving) when B's stored tip reached the mark.
+    pub(crate) cpu_to_mark: (f64, f64),
     /// Presync progress lines in B's log.
     pub(crate) presync_lines: usize,
 }
@@ -538,10 +540,19 @@ fn sync_leg(
     let launched = Instant::now();
     let launched_wall = SystemTime::now();
     let mut b = Process::spawn(bin, &args, dir.join("b.log"))?;
-    let (reached, memory) =
-        wait_heights_sampling(&mut b, &rpc, &[config.mark, served.height], launched)?;
-    let (to_mark, to_full) = match reached.as_slice() {
-        [m, f] => (m.duration_since(launched), f.duration_since(launched)),
+    let (reached, memory) = wait_heights_sampling(
+        &mut b,
+        a.node.child.id(),
+        &rpc,
+        &[config.mark, served.height],
+        launched,
+    )?;
+    let (to_mark, to_full, cpu_to_mark) = match reached.as_slice() {
+        [m, f] => (
+            m.at.duration_since(launched),
+            f.at.duration_since(launched),
+            (m.node_cpu, m.server_cpu - a_cpu_before),
+        ),
         _ => bail!("{} heights reached, not 2", reached.len()),
     };
     let b_cpu = b.cpu_seconds()?;
@@ -590,6 +601,7 @@ fn sync_leg(
         b_cpu,
         a_cpu,
         b_threads,
+        cpu_to_mark,
         presync_lines,
     })
 }

@@ -96,13 +96,15 @@ pub(super) fn rpc_result(rpc: &Rpc, method: &str, params: Value) -> Result<Value
 
 /// The moment the node's stored tip reached `height`: one `waitforblockheight` call, placed
 /// as soon as the RPC port accepts, returns when the store holds it (no polling interval to
-/// blur the time). Gives up when `stop` is set (the node died) or after the waits.
+/// blur the time), with the CPU seconds the node and the process `server` had used by then.
+/// Gives up when `stop` is set (the node died) or after the waits.
 fn wait_stored_height(
     rpc: &Rpc,
     height: u32,
     launched: Instant,
     stop: &AtomicBool,
-) -> Result<Instant> {
+    pids: (u32, u32),
+) -> Result<Reached> {
     let mut conn = loop {
         if let Ok(conn) = Conn::open(rpc.addr) {
             break conn;
@@ -122,7 +124,8 @@ fn wait_stored_height(
     let reply = conn
         .post(Some(&rpc.auth), body.as_bytes())
         .context("waitforblockheight")?;
-    let reached = Instant::now();
+    let at = Instant::now();
+    let (node_cpu, server_cpu) = (cpu_seconds_of(pids.0)?, cpu_seconds_of(pids.1)?);
     ensure!(
         reply.status == 200,
         "waitforblockheight: status {}: {}",
@@ -134,7 +137,20 @@ fn wait_stored_height(
         got >= u64::from(height),
         "reached only {got} of {height} within {SYNC_WAIT:?}"
     );
-    Ok(reached)
+    Ok(Reached {
+        at,
+        node_cpu,
+        server_cpu,
+    })
+}
+
+/// When a node's stored tip reached a height, and the CPU used by then.
+pub(super) struct Reached {
+    pub(super) at: Instant,
+    /// CPU seconds of the node since its launch.
+    pub(super) node_cpu: f64,
+    /// CPU seconds of the serving process since its launch.
+    pub(super) server_cpu: f64,
 }
 
 /// The peaks of a process's memory over a run, in bytes.
@@ -177,13 +193,15 @@ fn status_kb(line: &str, name: &str) -> Option<u64> {
 
 /// Waits until `node`'s stored tip reaches each of `heights` (one `waitforblockheight` call
 /// each, on threads of their own), sampling its memory every [`MEMORY_SAMPLE`] meanwhile:
-/// the moments each height was reached, and the peaks.
+/// the moments each height was reached (with the CPU that node and `server_pid` had used by
+/// then), and the peaks.
 pub(super) fn wait_heights_sampling(
     node: &mut Process,
+    server_pid: u32,
     rpc: &Rpc,
     heights: &[u32],
     launched: Instant,
-) -> Result<(Vec<Instant>, Memory)> {
+) -> Result<(Vec<Reached>, Memory)> {
     let stop = AtomicBool::new(false);
     let mut memory = Memory::default();
     let pid = node.child.id();
@@ -192,7 +210,7 @@ pub(super) fn wait_heights_sampling(
             .iter()
             .map(|&h| {
                 let stop = &stop;
-                scope.spawn(move || wait_stored_height(rpc, h, launched, stop))
+                scope.spawn(move || wait_stored_height(rpc, h, launched, stop, (pid, server_pid)))
             })
             .collect();
         let mut failure = None;
@@ -206,7 +224,7 @@ pub(super) fn wait_heights_sampling(
             thread::sleep(MEMORY_SAMPLE);
         }
         memory.sample(pid);
-        let joined: Vec<Result<Instant>> = waits
+        let joined: Vec<Result<Reached>> = waits
             .into_iter()
             .map(|w| {
                 w.join()

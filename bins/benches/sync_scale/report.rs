@@ -267,6 +267,46 @@ pub(crate) fn summarise(
                 judged(r_full, GOAL_RATIO_FULL),
                 opt(r_core, 3),
             );
+            // The CPU both processes used over the machine's cores: on a machine they keep
+            // busy, the least wall time B's sync could take for the work it did, whatever the
+            // order of that work. Its ratio to the floor is what the CPU alone costs; its
+            // share of the sync's time says how busy the cores were (1: busy throughout).
+            let cores = thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            // The bound of a run at the mark and at N.
+            let bounds = |s: &SyncRun| {
+                let (b, a) = s.cpu_to_mark;
+                ((b + a) / cores, (s.b_cpu + s.a_cpu) / cores)
+            };
+            let over_floor = |full: bool| {
+                median(
+                    &plain
+                        .iter()
+                        .filter_map(|(r, s)| {
+                            let f = r.floor.as_ref()?;
+                            let (at_mark, at_full) = bounds(s);
+                            Some(if full {
+                                at_full / secs(f.total)
+                            } else {
+                                at_mark / secs(f.to_mark)
+                            })
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let busy = median(
+                &plain
+                    .iter()
+                    .map(|(_, s)| bounds(s).1 / secs(s.to_full))
+                    .collect::<Vec<_>>(),
+            );
+            println!(
+                "    CPU of B and A over {cores} cores: {} times the floor at {mark}, {} at \
+                 {height} (the least time over the floor for the work done, in any order); the \
+                 sync took {} of its time at {height} (1: every core busy throughout)",
+                opt(over_floor(false), 3),
+                opt(over_floor(true), 3),
+                opt(busy, 2),
+            );
             println!(
                 "    target 6, headers/s: {} over 0..{mark}, {} over {mark}..{height}, {} \
                  overall; time a header after {mark} over before {} (goal <= {GOAL_GROWTH}: {})",
