@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use headway_core::{Direction, Input, PeerId};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::proxy;
 use crate::runtime::{
@@ -258,7 +258,9 @@ pub(crate) async fn dial(
             leftover,
         },
         Err(error) => {
-            info!(%addr, %error, "dial failed");
+            // The node logs the failure for the operator (`connect failed`, with its retry);
+            // this line is the driver's, as in the mio driver.
+            debug!(%addr, %error, "dial failed");
             CoreMsg::Input(Input::ConnectFailed { addr, error })
         }
     };
