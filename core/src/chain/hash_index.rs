@@ -48,6 +48,10 @@ fn index_of(slot: u32) -> u32 {
 /// The smallest table.
 const MIN_SLOTS: usize = 16;
 
+/// A rebuild places its keys a bucket at a time, each bucket the keys whose first probe
+/// falls in one run of 2^10 slots (4 KiB of table): the bucket's writes stay in the L1 cache.
+const REBUILD_BUCKET_BITS: u32 = 10;
+
 /// A rebuilt table has room for this fraction more keys (1/16) before it grows, so that a
 /// loaded chain takes the next headers without doubling at once (5.7 bytes a header instead
 /// of 5.3, against 10.7 right after a doubling).
@@ -171,24 +175,40 @@ impl HashIndex {
     }
 
     /// Replaces the contents with the `n` hashes `hashes` gives (node `i` has the `i`-th), in one
-    /// pass: slots are filled in the order of their first probe position, so the writes sweep
-    /// the table once instead of landing at random (a cache and TLB miss each on a big table).
-    pub fn rebuild<'a>(&mut self, n: usize, hashes: impl Iterator<Item = &'a BlockHash>) {
+    /// sweep of the table: the keys are first grouped by the run of slots their first probe
+    /// falls in (a counting pass and a scattering pass over the hashes), then placed a group at
+    /// a time, so the writes move through the table once instead of landing at random (a cache
+    /// and TLB miss each on a big table). Linear probing finds a key whatever order the keys
+    /// went in, so a group needs no order of its own. This replaced a comparison sort of all
+    /// the keys, a third of loading a million headers (`perf` of sync_scale's startup leg).
+    pub fn rebuild<'a, I>(&mut self, n: usize, hashes: I)
+    where
+        I: Iterator<Item = &'a BlockHash> + Clone,
+    {
         self.slots = vec![EMPTY; slots_for(n + n / REBUILD_HEADROOM_DIVISOR + 1)];
         self.len = 0;
-        let cap = self.slots.len() as u64;
-        let mut keyed: Vec<(u32, u32)> = hashes
-            .take(n)
-            .enumerate()
-            .map(|(idx, hash)| {
-                let (position, tag) = hash_key(hash);
-                let start = ((u64::from(position) * cap) >> 32) as u32;
-                (start, pack(tag, idx as u32))
-            })
-            .collect();
-        keyed.sort_unstable_by_key(|(start, _)| *start);
         let cap = self.slots.len();
-        for (start, slot) in keyed {
+        let start_of = |hash: &BlockHash| {
+            let (position, tag) = hash_key(hash);
+            (((u64::from(position) * cap as u64) >> 32) as usize, tag)
+        };
+        let buckets = ((cap - 1) >> REBUILD_BUCKET_BITS) + 1;
+        // Where each bucket's keys begin in `grouped`: counts first, then their running sums.
+        let mut begin = vec![0usize; buckets + 1];
+        for hash in hashes.clone().take(n) {
+            begin[(start_of(hash).0 >> REBUILD_BUCKET_BITS) + 1] += 1;
+        }
+        for b in 1..=buckets {
+            begin[b] += begin[b - 1];
+        }
+        let mut grouped = vec![(0u32, 0u32); begin[buckets]];
+        for (idx, hash) in hashes.take(n).enumerate() {
+            let (start, tag) = start_of(hash);
+            let next = &mut begin[start >> REBUILD_BUCKET_BITS];
+            grouped[*next] = (start as u32, pack(tag, idx as u32));
+            *next += 1;
+        }
+        for (start, slot) in grouped {
             let mut i = start as usize;
             while self.slots[i] != EMPTY {
                 i += 1;
@@ -346,6 +366,24 @@ mod tests {
                 assert_ne!(slot, EMPTY, "tag {tag}, index {idx}");
                 assert_eq!((tag_of(slot), index_of(slot)), (tag, idx));
             }
+        }
+    }
+
+    #[test]
+    fn a_rebuild_over_many_buckets_finds_every_key_and_only_the_first_n() {
+        let keys = hashes(50_000);
+        let n = 40_000;
+        let mut index = HashIndex::with_capacity(0);
+        index.rebuild(n, keys.iter());
+        assert_eq!(index.len(), n);
+        assert!(
+            index.slot_count() >> REBUILD_BUCKET_BITS >= 50,
+            "spans many buckets"
+        );
+        let hash_of = |idx: u32| keys.get(idx as usize).copied();
+        for (i, hash) in keys.iter().enumerate() {
+            let expected = (i < n).then_some(i as u32);
+            assert_eq!(index.find(hash, hash_of), expected, "key {i}");
         }
     }
 
