@@ -420,8 +420,9 @@ pub fn encode(magic: Magic, msg: NetworkMessage) -> Vec<u8> {
 /// buffer of its exact size, its checksum taken over the finished payload in one call.
 /// `bitcoin`'s [`RawNetworkMessage::new`] encodes the payload twice, once field by field into
 /// the hash engine (seven small writes a header, each buffered by the engine) and once into
-/// the frame; that was a quarter of the serving node's core thread in `sync_scale`. `None`
-/// only for a payload too long for the frame's `u32` length (which `bitcoin` refuses too).
+/// the frame; that was about a quarter of the serving node's CPU in `sync_scale`. `None` only
+/// for a payload too long for the frame's `u32` length, which no message we send comes near
+/// (2000 headers at most; `bitcoin`'s encoder panics there).
 fn encode_headers(magic: Magic, headers: &[bitcoin::block::Header]) -> Option<Vec<u8>> {
     let count = encode::VarInt(headers.len() as u64);
     // Each entry is the header and a transaction count of zero.

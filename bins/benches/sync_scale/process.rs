@@ -96,7 +96,8 @@ pub(super) fn rpc_result(rpc: &Rpc, method: &str, params: Value) -> Result<Value
 
 /// The moment the node's stored tip reached `height`: one `waitforblockheight` call, placed
 /// as soon as the RPC port accepts, returns when the store holds it (no polling interval to
-/// blur the time), with the CPU seconds the node and the process `server` had used by then.
+/// blur the time), with the CPU seconds the node and the serving process (`pids`: the node's,
+/// the server's) had used by then.
 /// Gives up when `stop` is set (the node died) or after the waits.
 fn wait_stored_height(
     rpc: &Rpc,
