@@ -62,6 +62,18 @@ pub enum Request {
     /// Keep a connection to `addr`: dial it now and redial it after every disconnect or
     /// failed dial, with backoff.
     AddPeer(SocketAddr),
+    /// Keep a connection to the peer named `host` at `port`, dialled by that name through the
+    /// proxy, which resolves it (a `--connect` or `--addnode` name, or a `.onion` service,
+    /// behind `--proxy`: Core's `ConnectNode` hands a name to its name proxy). The node names
+    /// the connection by the name's stand-in address
+    /// ([`crate::node::named_peers::identity`]) and otherwise treats it as
+    /// [`Request::AddPeer`] does. Without a proxy the driver fails every dial of it.
+    AddNamedPeer {
+        /// The name the proxy is asked to connect to.
+        host: String,
+        /// The port to ask for.
+        port: u16,
+    },
     /// Stop keeping a connection to `addr` (Core's `addnode remove`): it is no longer
     /// redialled; an open connection to it stays open, as in Core.
     RemovePeer(SocketAddr),

@@ -390,6 +390,50 @@ fn persistent_peer_is_redialled_with_backoff_and_shutdown_completes() {
 }
 
 #[test]
+fn a_peer_kept_by_name_is_dialled_and_redialled_by_its_name() {
+    use headway_core::node::named_peers::{identity, is_stand_in};
+    use headway_core::{Input, Output, Time};
+    let mut node = support::fixtures::node_with(
+        Config::new(Network::Regtest),
+        Network::Regtest.params(),
+        &[],
+    );
+    let host = "mynode.example".to_string();
+    let stand_in = identity(&host, 18444);
+    let dials = |node: &mut Node| -> Vec<(std::net::SocketAddr, Option<String>)> {
+        std::iter::from_fn(|| node.poll())
+            .filter_map(|o| match o {
+                Output::Connect { addr, host } => Some((addr, host)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut now = Time::from_secs(1_700_000_000);
+    let request = Request::AddNamedPeer {
+        host: host.clone(),
+        port: 18444,
+    };
+    node.handle(now, Input::Request(request.clone()));
+    assert_eq!(dials(&mut node), [(stand_in, Some(host.clone()))]);
+    assert!(is_stand_in(&stand_in));
+    // Asked again, it is the same peer: no second dial.
+    node.handle(now, Input::Request(request));
+    assert!(dials(&mut node).is_empty());
+    // The proxy could not reach it: redialled by name after the backoff.
+    node.handle(
+        now,
+        Input::ConnectFailed {
+            addr: stand_in,
+            error: "the proxy refused".into(),
+        },
+    );
+    assert!(dials(&mut node).is_empty(), "not at once");
+    now = now + Duration::from_secs(120);
+    node.handle(now, Input::Tick);
+    assert_eq!(dials(&mut node), [(stand_in, Some(host))]);
+}
+
+#[test]
 fn misbehaving_address_is_discouraged_but_loopback_is_not() {
     let mut sim = Sim::new();
     let a = sim.add_node(node(1));

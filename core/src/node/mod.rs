@@ -291,12 +291,19 @@ impl Node {
         self.sync_peer_lost(id);
     }
 
+    /// Keeps a connection to `addr` from now on, dialling it now if it is new.
+    fn add_persistent(&mut self, addr: SocketAddr) {
+        if !self.shutting_down && self.persistent.add(addr) {
+            self.connect(addr);
+        }
+    }
+
     fn on_request(&mut self, now: Time, request: Request) {
         match request {
-            Request::AddPeer(addr) => {
-                if !self.shutting_down && self.persistent.add(addr) {
-                    self.connect(addr);
-                }
+            Request::AddPeer(addr) => self.add_persistent(addr),
+            Request::AddNamedPeer { host, port } => {
+                let addr = self.named.pin(host, port);
+                self.add_persistent(addr);
             }
             Request::RemovePeer(addr) => self.persistent.remove(&addr),
             Request::ConnectOnce(addr) => {

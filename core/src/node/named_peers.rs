@@ -74,6 +74,18 @@ impl NamedPeers {
         addr
     }
 
+    /// Records `host` at `port` for good and returns its stand-in: a peer the user asked to
+    /// keep ([`crate::Request::AddNamedPeer`]) is redialled by its name for as long as the
+    /// node runs, so the name is never forgotten to make room ([`NAMED_LIMIT`] counts only
+    /// the names the node found itself).
+    pub fn pin(&mut self, host: String, port: u16) -> SocketAddr {
+        let addr = identity(&host, port);
+        let book = self.names.get(&addr).and_then(|n| n.book.clone());
+        self.names.insert(addr, Named { host, book });
+        self.order.retain(|a| *a != addr);
+        addr
+    }
+
     /// The name behind a stand-in.
     pub fn get(&self, addr: &SocketAddr) -> Option<&Named> {
         self.names.get(addr)
@@ -107,5 +119,30 @@ mod tests {
         assert!(t.get(&first).is_none(), "the oldest went first");
         let last = identity(&format!("n{NAMED_LIMIT}.example"), 1);
         assert_eq!(t.get(&last).map(|n| n.host.as_str()), Some("n4096.example"));
+    }
+
+    #[test]
+    fn a_pinned_name_outlives_any_number_of_others() {
+        let mut t = NamedPeers::default();
+        let kept = t.pin("mynode.example".into(), 8333);
+        // A name the node found first and the user named after: pinned too.
+        let found = t.insert("found.example".into(), 8333, None);
+        assert_eq!(t.pin("found.example".into(), 8333), found);
+        for i in 0..=2 * NAMED_LIMIT {
+            t.insert(format!("n{i}.example"), 1, None);
+        }
+        assert_eq!(
+            t.get(&kept).map(|n| n.host.as_str()),
+            Some("mynode.example")
+        );
+        assert_eq!(
+            t.get(&found).map(|n| n.host.as_str()),
+            Some("found.example")
+        );
+        assert!(
+            t.get(&identity("n0.example", 1)).is_none(),
+            "the others are still bounded"
+        );
+        assert!(t.order.len() <= NAMED_LIMIT);
     }
 }
