@@ -97,9 +97,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "HEX")]
     pub minimum_chain_work: Option<String>,
     /// Dial every outbound peer through this SOCKS5 proxy (HOST[:PORT], port 9050 if none;
-    /// Tor's SocksPort), as Core's -proxy. DNS seeds are then connected to by name through
-    /// the proxy, onion services from the address book are dialled, and peers must be given
-    /// as IP addresses (a name would be looked up outside the proxy).
+    /// Tor's SocksPort), as Core's -proxy. DNS seeds, and --connect and --addnode peers given
+    /// by name (an .onion service too), are then connected to by name through the proxy,
+    /// onion services from the address book are dialled, and --seednode peers must be IP
+    /// addresses (a name would be looked up outside the proxy).
     #[arg(long, value_name = "ADDR")]
     pub proxy: Option<String>,
     /// Make automatic outbound connections only to this network (repeatable): ipv4, ipv6 or

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::cli::RunArgs;
 use crate::discovery_settings::DiscoverySettings;
-use crate::proxy_settings::{refuse_names_behind_proxy, resolve_proxy, resolve_reachable};
+use crate::proxy_settings::{
+    refuse_seed_names_behind_proxy, resolve_peers, resolve_proxy, resolve_reachable, PeerName,
+};
 use crate::rpc_settings::RpcSettings;
 
 /// Where data lives when neither the command line nor the file says: `./headway-data`.
@@ -147,6 +149,8 @@ pub struct Settings {
     pub network: Network,
     /// Peers to keep connections to, with the network's port filled in where none was given.
     pub connect: Vec<SocketAddr>,
+    /// Peers to keep connections to given by name behind the proxy, dialled by name through it.
+    pub connect_names: Vec<PeerName>,
     /// Where to accept inbound connections, if at all.
     pub listen: Option<SocketAddr>,
     /// The data directory (the store is in `datadir/<network>/`).
@@ -187,15 +191,20 @@ impl Settings {
         };
         let port = network.params().default_port;
         let proxy = resolve_proxy(cli, file)?;
-        if proxy.is_some() {
+        let through_proxy = proxy.is_some();
+        if through_proxy {
             // Before anything below resolves a name.
-            refuse_names_behind_proxy(cli, file)?;
+            refuse_seed_names_behind_proxy(cli, file)?;
         }
-        let connect = if !cli.connect.is_empty() {
-            resolve_all(&cli.connect, port).context("--connect")?
+        let (connect, connect_names) = if !cli.connect.is_empty() {
+            resolve_peers(&cli.connect, port, through_proxy).context("--connect")?
         } else {
-            resolve_all(file.connect.as_deref().unwrap_or_default(), port)
-                .context("key `connect`")?
+            resolve_peers(
+                file.connect.as_deref().unwrap_or_default(),
+                port,
+                through_proxy,
+            )
+            .context("key `connect`")?
         };
         let listen = match (&cli.listen, &file.listen) {
             (Some(addr), _) => Some(resolve_addr(addr, port).context("--listen")?),
@@ -222,13 +231,16 @@ impl Settings {
             (None, Some(hex)) => Some(parse_chain_work(hex).context("key `minimum_chain_work`")?),
             (None, None) => None,
         };
-        let discovery = DiscoverySettings::resolve(cli, file, network, !connect.is_empty())?;
+        let connect_only = !connect.is_empty() || !connect_names.is_empty();
+        let discovery =
+            DiscoverySettings::resolve(cli, file, network, connect_only, through_proxy)?;
         let reachable = resolve_reachable(cli, file, proxy)?;
         let rpc = RpcSettings::resolve(&cli.rpc, file, network)?;
         let secs = |cli: Option<u64>, file: Option<u64>| cli.or(file).map(Duration::from_secs);
         Ok(Settings {
             network,
             connect,
+            connect_names,
             listen,
             datadir,
             log_level,
@@ -282,13 +294,6 @@ pub fn parse_chain_work(text: &str) -> anyhow::Result<Work> {
             .expect("two checked hex digits make a byte");
     }
     Ok(Work::from_be_bytes(bytes))
-}
-
-fn resolve_all(addrs: &[String], default_port: u16) -> anyhow::Result<Vec<SocketAddr>> {
-    addrs
-        .iter()
-        .map(|a| resolve_addr(a, default_port))
-        .collect()
 }
 
 /// Turns `ip`, `ip:port`, `[v6]:port`, `host` or `host:port` into one socket address, using

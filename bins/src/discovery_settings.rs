@@ -16,6 +16,7 @@ use headway_core::Network;
 
 use crate::cli::RunArgs;
 use crate::config::{resolve_addr, FileConfig};
+use crate::proxy_settings::{resolve_peers, PeerName};
 
 /// Connections in total when neither the command line nor the file says (Core's
 /// `DEFAULT_MAX_PEER_CONNECTIONS`).
@@ -39,6 +40,8 @@ pub struct DiscoverySettings {
     pub seed_nodes: Vec<SocketAddr>,
     /// Peers kept connected and redialled forever, beside the automatic ones (`--addnode`).
     pub add_nodes: Vec<SocketAddr>,
+    /// `--addnode` peers given by name behind the proxy, dialled by name through it.
+    pub add_node_names: Vec<PeerName>,
     /// Automatic outbound connections.
     pub max_outbound: usize,
     /// Connections in total: outbound, feeler and inbound.
@@ -52,12 +55,15 @@ pub struct DiscoverySettings {
 
 impl DiscoverySettings {
     /// Resolves the discovery settings for `network`; `connect_only` is whether `--connect` (or
-    /// the file's `connect`) named peers. Errors are one line naming the flag or key.
+    /// the file's `connect`) named peers, `through_proxy` whether outbound peers are dialled
+    /// through a proxy (added nodes given by name then stay names). Errors are one line naming
+    /// the flag or key.
     pub fn resolve(
         cli: &RunArgs,
         file: &FileConfig,
         network: Network,
         connect_only: bool,
+        through_proxy: bool,
     ) -> anyhow::Result<DiscoverySettings> {
         let port = network.params().default_port;
         let dns_seed_on = if cli.no_dns_seeds {
@@ -85,11 +91,15 @@ impl DiscoverySettings {
             resolve_list(file.seednode.as_deref().unwrap_or_default(), port)
                 .context("key `seednode`")?
         };
-        let add_nodes = if !cli.addnode.is_empty() {
-            resolve_list(&cli.addnode, port).context("--addnode")?
+        let (add_nodes, add_node_names) = if !cli.addnode.is_empty() {
+            resolve_peers(&cli.addnode, port, through_proxy).context("--addnode")?
         } else {
-            resolve_list(file.addnode.as_deref().unwrap_or_default(), port)
-                .context("key `addnode`")?
+            resolve_peers(
+                file.addnode.as_deref().unwrap_or_default(),
+                port,
+                through_proxy,
+            )
+            .context("key `addnode`")?
         };
         let (max_outbound, outbound_from) = match (cli.max_outbound, file.max_outbound) {
             (Some(n), _) => (n, "--max-outbound"),
@@ -138,6 +148,7 @@ impl DiscoverySettings {
             fixed_seeds: enabled && fixed_seeds,
             seed_nodes: if enabled { seed_nodes } else { Vec::new() },
             add_nodes,
+            add_node_names,
             max_outbound,
             max_connections,
             max_inbound,
@@ -200,7 +211,7 @@ mod tests {
         let file = FileConfig::parse(file).map_err(|e| anyhow!(e))?;
         let connect_only =
             !cli.connect.is_empty() || file.connect.as_ref().is_some_and(|c| !c.is_empty());
-        DiscoverySettings::resolve(&cli, &file, Network::Regtest, connect_only)
+        DiscoverySettings::resolve(&cli, &file, Network::Regtest, connect_only, false)
     }
 
     fn error(cli: RunArgs, file: &str) -> String {
@@ -213,6 +224,7 @@ mod tests {
             &RunArgs::default(),
             &FileConfig::default(),
             Network::Mainnet,
+            false,
             false,
         )
         .unwrap();

@@ -232,6 +232,24 @@ impl RunningNode {
             info!(%addr, "adding peer (addnode)");
             running.request(Request::AddPeer(*addr));
         }
+        let named = settings
+            .connect_names
+            .iter()
+            .map(|n| (n, "--connect"))
+            .chain(
+                settings
+                    .discovery
+                    .add_node_names
+                    .iter()
+                    .map(|n| (n, "--addnode")),
+            );
+        for (name, given_by) in named {
+            info!(host = %name.host, port = name.port, given_by, "adding peer by name, dialled through the proxy");
+            running.request(Request::AddNamedPeer {
+                host: name.host.clone(),
+                port: name.port,
+            });
+        }
         log_discovery(settings, book_empty, p2p_addr);
         Ok(running)
     }

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 
 use headway_core::Reachable;
 
@@ -82,38 +82,82 @@ fn is_ip_literal(text: &str) -> bool {
             .is_ok()
 }
 
-/// A list of peers as given: the flag, the file's key, the flag's values, the file's values.
-type PeerList<'a> = (&'a str, &'a str, &'a [String], Option<&'a Vec<String>>);
+/// A peer given by name behind a proxy: never looked up here, dialled by this name through
+/// the proxy, which resolves it (an `.onion` service needs that too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerName {
+    /// The name, as the proxy is asked for it.
+    pub host: String,
+    /// The port, the network's when none was given.
+    pub port: u16,
+}
 
-/// With a proxy, refuses peers given by name before anything resolves them: the lookup would
-/// leave the machine outside the proxy. The error names the flag or key and what to do.
-pub fn refuse_names_behind_proxy(cli: &RunArgs, file: &FileConfig) -> anyhow::Result<()> {
-    let lists: [PeerList<'_>; 3] = [
-        ("--connect", "connect", &cli.connect, file.connect.as_ref()),
-        ("--addnode", "addnode", &cli.addnode, file.addnode.as_ref()),
-        (
-            "--seednode",
-            "seednode",
-            &cli.seednode,
-            file.seednode.as_ref(),
-        ),
-    ];
-    for (flag, key, given, in_file) in lists {
-        let (source, names): (String, &[String]) = if !given.is_empty() {
-            (flag.to_string(), given)
+/// The most bytes of a name a SOCKS5 request carries (RFC 1928: a one-byte length).
+const MAX_NAME_LEN: usize = 255;
+
+/// The peers of a `--connect` or `--addnode` list (`ip`, `ip:port`, `[v6]:port`, `host`,
+/// `host:port`): IP addresses as they are; names looked up once here, or, behind a proxy
+/// (`through_proxy`), kept as names for the proxy to resolve.
+pub fn resolve_peers(
+    list: &[String],
+    default_port: u16,
+    through_proxy: bool,
+) -> anyhow::Result<(Vec<SocketAddr>, Vec<PeerName>)> {
+    let mut addrs = Vec::new();
+    let mut names = Vec::new();
+    for text in list {
+        if through_proxy && !is_ip_literal(text) {
+            names.push(parse_name(text, default_port)?);
         } else {
-            (
-                format!("key `{key}`"),
-                in_file.map(Vec::as_slice).unwrap_or_default(),
-            )
-        };
-        if let Some(name) = names.iter().find(|n| !is_ip_literal(n)) {
-            bail!(
-                "{source}: `{name}` is a name, and with --proxy peers must be given as IP \
-                 addresses (a name would be looked up outside the proxy; dialling by name \
-                 through it is not supported yet)"
-            );
+            addrs.push(resolve_addr(text, default_port)?);
         }
+    }
+    Ok((addrs, names))
+}
+
+/// `host` or `host:port` as a [`PeerName`]; the error says what is wrong with it.
+fn parse_name(text: &str, default_port: u16) -> anyhow::Result<PeerName> {
+    let text = text.trim();
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| anyhow!("bad port in address `{text}`"))?;
+            (host, port)
+        }
+        None => (text, default_port),
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if host.is_empty() || host.len() > MAX_NAME_LEN || !host.chars().all(valid) {
+        bail!(
+            "`{text}` is neither an IP address nor a host name (letters, digits, `.`, `-` and \
+             `_`, at most {MAX_NAME_LEN} bytes)"
+        );
+    }
+    Ok(PeerName {
+        host: host.to_ascii_lowercase(),
+        port,
+    })
+}
+
+/// With a proxy, refuses seed nodes given by name before anything resolves them: the lookup
+/// would leave the machine outside the proxy, and a seed node is dialled once by address. The
+/// error names the flag or key and what to do.
+pub fn refuse_seed_names_behind_proxy(cli: &RunArgs, file: &FileConfig) -> anyhow::Result<()> {
+    let (source, names): (&str, &[String]) = if !cli.seednode.is_empty() {
+        ("--seednode", &cli.seednode)
+    } else {
+        (
+            "key `seednode`",
+            file.seednode.as_deref().unwrap_or_default(),
+        )
+    };
+    if let Some(name) = names.iter().find(|n| !is_ip_literal(n)) {
+        bail!(
+            "{source}: `{name}` is a name, and with --proxy seed nodes must be given as IP \
+             addresses (a name would be looked up outside the proxy); give it with --addnode \
+             or --connect to dial it by name through the proxy"
+        );
     }
     Ok(())
 }
@@ -136,24 +180,60 @@ mod tests {
     }
 
     #[test]
-    fn names_are_refused_behind_a_proxy_and_ip_addresses_pass() {
+    fn behind_a_proxy_names_stay_names_and_ip_addresses_pass() {
+        let list: Vec<String> = ["127.0.0.1:18444", "[::1]", "Node.Example:8333", "abc.onion"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (addrs, names) = resolve_peers(&list, 18444, true).unwrap();
+        assert_eq!(
+            addrs,
+            vec![
+                "127.0.0.1:18444".parse::<SocketAddr>().unwrap(),
+                "[::1]:18444".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            names,
+            vec![
+                PeerName {
+                    host: "node.example".into(),
+                    port: 8333
+                },
+                PeerName {
+                    host: "abc.onion".into(),
+                    port: 18444
+                }
+            ]
+        );
+        for bad in ["node.example:x", "no spaces.example", ":8333"] {
+            let error = resolve_peers(&[bad.to_string()], 1, true).unwrap_err();
+            assert!(error.to_string().contains(bad), "{bad}: {error}");
+        }
+        // Without a proxy a name is looked up here (`localhost` resolves everywhere).
+        let (addrs, names) = resolve_peers(&["localhost:7".into()], 1, false).unwrap();
+        assert!(names.is_empty() && addrs.len() == 1 && addrs[0].port() == 7);
+    }
+
+    #[test]
+    fn seed_node_names_are_refused_behind_a_proxy() {
         let ips = RunArgs {
-            connect: vec!["127.0.0.1:18444".into(), "[::1]".into(), "10.0.0.1".into()],
+            seednode: vec!["127.0.0.1:18444".into(), "[::1]".into()],
             ..RunArgs::default()
         };
-        assert!(refuse_names_behind_proxy(&ips, &FileConfig::default()).is_ok());
+        assert!(refuse_seed_names_behind_proxy(&ips, &FileConfig::default()).is_ok());
         let named = RunArgs {
-            addnode: vec!["127.0.0.1".into(), "node.example:8333".into()],
+            seednode: vec!["127.0.0.1".into(), "seed.example:8333".into()],
             ..RunArgs::default()
         };
-        let error = refuse_names_behind_proxy(&named, &FileConfig::default()).unwrap_err();
+        let error = refuse_seed_names_behind_proxy(&named, &FileConfig::default()).unwrap_err();
         let text = error.to_string();
         assert!(
-            text.starts_with("--addnode: `node.example:8333` is a name"),
+            text.starts_with("--seednode: `seed.example:8333` is a name"),
             "{text}"
         );
         let file = FileConfig::parse("seednode = [\"seed.example\"]\n").unwrap();
-        let error = refuse_names_behind_proxy(&RunArgs::default(), &file).unwrap_err();
+        let error = refuse_seed_names_behind_proxy(&RunArgs::default(), &file).unwrap_err();
         assert!(error.to_string().starts_with("key `seednode`"), "{error}");
     }
 

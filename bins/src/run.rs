@@ -219,8 +219,8 @@ pub(crate) fn log_discovery(settings: &Settings, book_empty: bool, listening: Op
     if let Some(proxy) = settings.proxy {
         info!(
             %proxy,
-            "dialling every outbound peer through the SOCKS5 proxy; DNS seeds are connected \
-             to by name through it, never resolved here"
+            "dialling every outbound peer through the SOCKS5 proxy; DNS seeds and peers \
+             given by name are connected to by name through it, never resolved here"
         );
     }
     if d.enabled {
@@ -228,22 +228,24 @@ pub(crate) fn log_discovery(settings: &Settings, book_empty: bool, listening: Op
             dns_seeds = d.dns_seeds.len(),
             fixed_seeds = d.fixed_seeds,
             seednodes = d.seed_nodes.len(),
-            addnodes = d.add_nodes.len(),
+            addnodes = d.add_nodes.len() + d.add_node_names.len(),
             max_outbound = d.max_outbound,
             max_inbound = d.max_inbound,
             "discovering peers"
         );
     } else {
         info!(
-            peers = settings.connect.len(),
-            addnodes = d.add_nodes.len(),
+            peers = settings.connect.len() + settings.connect_names.len(),
+            addnodes = d.add_nodes.len() + d.add_node_names.len(),
             max_inbound = d.max_inbound,
             "peer discovery off: connecting only to the --connect peers"
         );
     }
     let fixed = d.fixed_seeds && !headway_core::seeds::fixed_seeds(settings.network).is_empty();
     let no_source = settings.connect.is_empty()
+        && settings.connect_names.is_empty()
         && d.add_nodes.is_empty()
+        && d.add_node_names.is_empty()
         && d.seed_nodes.is_empty()
         && d.dns_seeds.is_empty()
         && !fixed

@@ -3,9 +3,11 @@
 //! - a node started with `--proxy` syncs from bcoin, and bcoin sees the connection come from
 //!   the proxy's outgoing address (127.0.0.5, microsocks's `-b`), not from the node: the node
 //!   dialled nobody but the proxy;
-//! - behind a proxy no name is looked up locally: `--connect` by name is refused with a
-//!   one-line error before anything runs, and a mainnet node (which has DNS seeds) asks none
-//!   and says so;
+//! - behind a proxy no name is looked up locally: a `--connect` or `--addnode` peer given by
+//!   name (`localhost`, which microsocks resolves to bcoin's 127.0.0.1) is dialled by that
+//!   name through the proxy and synced from, a `--seednode` by name is refused with a one-line
+//!   error before anything runs, and a mainnet node (which has DNS seeds) asks none and says
+//!   so;
 //! - a proxy that refuses (nothing listens on its port) is a failed dial that names the proxy,
 //!   retried as any failed dial;
 //! - behind microsocks a DNS seed (`localhost`) is not resolved by the node but connected to by
@@ -100,9 +102,79 @@ fn async_std_syncs_through_the_proxy() {
     syncs_through_the_proxy(HEADWAY_ASYNC_STD);
 }
 
+/// A node behind microsocks given bcoin by name (`localhost`, with `flag`: `--connect` or
+/// `--addnode`) syncs from it: the name went to the proxy, which resolved it, and bcoin sees
+/// the proxy's outgoing address.
+fn syncs_from_a_peer_given_by_name(bin: &'static str, flag: &str) {
+    let bcoin = Bcoin::start_on(Ipv4Addr::LOCALHOST, free_port());
+    bcoin.mine(BLOCKS);
+    let proxy = Microsocks::start(&["-b", &PROXY_OUTGOING.to_string()]);
+    let data = tempfile::tempdir().expect("temp dir");
+    let datadir = data.path().join("data");
+    let by_name = format!("localhost:{}", bcoin.p2p_addr().port());
+    let proxy_addr = proxy.addr.to_string();
+    let mut node = HeadwayProcess::start(
+        bin,
+        &[
+            "--network",
+            "regtest",
+            flag,
+            &by_name,
+            "--proxy",
+            &proxy_addr,
+            "--datadir",
+            datadir.to_str().expect("utf-8 path"),
+        ],
+        data.path(),
+        "headway",
+    );
+    let best = bcoin.best_hash();
+    wait_for(
+        SYNC_WAIT,
+        "the node to reach the tip of the peer it was given by name",
+        || node.log().contains(&format!("hash={best}")).then_some(()),
+        || node.log(),
+    );
+    let peers = bcoin.peers();
+    let ours = peers
+        .iter()
+        .find(|p| {
+            p["subver"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("/headway:"))
+        })
+        .unwrap_or_else(|| panic!("bcoin does not see headway: {peers:?}"));
+    let addr = ours["addr"].as_str().expect("an address");
+    assert!(
+        addr.starts_with(&format!("{PROXY_OUTGOING}:")),
+        "bcoin sees the node at {addr}, not at the proxy's outgoing address"
+    );
+    let log = node.log();
+    assert!(
+        log.contains("adding peer by name, dialled through the proxy")
+            && log.contains("host=localhost"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("resolving"),
+        "a name was resolved here:\n{log}"
+    );
+    assert!(node.terminate(EXIT_WAIT).success(), "{}", node.log());
+}
+
+#[test]
+fn mio_syncs_from_a_connect_peer_given_by_name_through_the_proxy() {
+    syncs_from_a_peer_given_by_name(HEADWAY_MIO, "--connect");
+}
+
+#[test]
+fn async_std_syncs_from_an_addnode_peer_given_by_name_through_the_proxy() {
+    syncs_from_a_peer_given_by_name(HEADWAY_ASYNC_STD, "--addnode");
+}
+
 #[test]
 fn behind_a_proxy_no_name_is_looked_up() {
-    // A peer by name is refused before anything resolves it.
+    // A seed node by name is refused before anything resolves it.
     let data = tempfile::tempdir().expect("temp dir");
     let datadir = data.path().to_str().expect("utf-8 path").to_string();
     let out = run_bounded(
@@ -112,14 +184,14 @@ fn behind_a_proxy_no_name_is_looked_up() {
             "regtest",
             "--proxy",
             "127.0.0.1:9",
-            "--connect",
+            "--seednode",
             "peer.invalid:18444",
             "--datadir",
             &datadir,
         ],
         EXIT_WAIT,
     );
-    assert_one_line_error(&out, &["--connect", "peer.invalid:18444", "IP addresses"]);
+    assert_one_line_error(&out, &["--seednode", "peer.invalid:18444", "IP addresses"]);
 
     // Mainnet has DNS seeds; behind a proxy none is resolved here (they are connected to by
     // name through the proxy). The proxy's port is closed, so every dial fails there, naming
@@ -153,7 +225,7 @@ fn behind_a_proxy_no_name_is_looked_up() {
     );
     let log = node.log();
     assert!(
-        log.contains("DNS seeds are connected to by name through it"),
+        log.contains("DNS seeds and peers given by name are connected to by name through it"),
         "{log}"
     );
     assert!(
