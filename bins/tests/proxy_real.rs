@@ -3,9 +3,10 @@
 //! - a node started with `--proxy` syncs from bcoin, and bcoin sees the connection come from
 //!   the proxy's outgoing address (127.0.0.5, microsocks's `-b`), not from the node: the node
 //!   dialled nobody but the proxy;
-//! - behind a proxy no name is looked up locally: a `--connect` or `--addnode` peer given by
-//!   name (`localhost`, which microsocks resolves to bcoin's 127.0.0.1) is dialled by that
-//!   name through the proxy and synced from, a `--seednode` by name is refused with a one-line
+//! - behind a proxy no name is looked up locally: a `--connect`, `--addnode` or `addnode` RPC
+//!   peer given by name (`localhost`, which microsocks resolves to bcoin's 127.0.0.1) is
+//!   dialled by that name through the proxy and synced from (`onetry` by name is refused with
+//!   Core's invalid-parameter code), a `--seednode` by name is refused with a one-line
 //!   error before anything runs, and a mainnet node (which has DNS seeds) asks none and says
 //!   so;
 //! - a proxy that refuses (nothing listens on its port) is a failed dial that names the proxy,
@@ -23,10 +24,12 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use headway_regtest::microsocks::Microsocks;
+use serde_json::json;
 use support::bcoin::{free_port, Bcoin};
 use support::headway::{
     assert_one_line_error, run_bounded, wait_for, HeadwayProcess, HEADWAY_ASYNC_STD, HEADWAY_MIO,
 };
+use support::http::{rpc_body, Rpc};
 
 /// Where microsocks's outgoing connections come from: a loopback address nothing else uses.
 const PROXY_OUTGOING: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 5);
@@ -102,10 +105,10 @@ fn async_std_syncs_through_the_proxy() {
     syncs_through_the_proxy(HEADWAY_ASYNC_STD);
 }
 
-/// A node behind microsocks given bcoin by name (`localhost`, with `flag`: `--connect` or
-/// `--addnode`) syncs from it: the name went to the proxy, which resolved it, and bcoin sees
-/// the proxy's outgoing address.
-fn syncs_from_a_peer_given_by_name(bin: &'static str, flag: &str) {
+/// A node behind microsocks given bcoin by name (`localhost`, with `how`: `--connect`,
+/// `--addnode`, or `rpc` for the `addnode` RPC) syncs from it: the name went to the proxy,
+/// which resolved it, and bcoin sees the proxy's outgoing address.
+fn syncs_from_a_peer_given_by_name(bin: &'static str, how: &str) {
     let bcoin = Bcoin::start_on(Ipv4Addr::LOCALHOST, free_port());
     bcoin.mine(BLOCKS);
     let proxy = Microsocks::start(&["-b", &PROXY_OUTGOING.to_string()]);
@@ -113,21 +116,53 @@ fn syncs_from_a_peer_given_by_name(bin: &'static str, flag: &str) {
     let datadir = data.path().join("data");
     let by_name = format!("localhost:{}", bcoin.p2p_addr().port());
     let proxy_addr = proxy.addr.to_string();
-    let mut node = HeadwayProcess::start(
-        bin,
-        &[
-            "--network",
-            "regtest",
-            flag,
-            &by_name,
-            "--proxy",
-            &proxy_addr,
-            "--datadir",
-            datadir.to_str().expect("utf-8 path"),
-        ],
-        data.path(),
-        "headway",
-    );
+    let rpc_port = free_port().to_string();
+    let mut args = vec![
+        "--network",
+        "regtest",
+        "--proxy",
+        &proxy_addr,
+        "--datadir",
+        datadir.to_str().expect("utf-8 path"),
+    ];
+    if how == "rpc" {
+        args.extend([
+            "--rpc-port",
+            &rpc_port,
+            "--rpc-user",
+            "u",
+            "--rpc-password",
+            "p",
+        ]);
+    } else {
+        args.extend([how, &by_name]);
+    }
+    let mut node = HeadwayProcess::start(bin, &args, data.path(), "headway");
+    if how == "rpc" {
+        let rpc = Rpc::new(
+            format!("127.0.0.1:{rpc_port}").parse().expect("an address"),
+            "u",
+            "p",
+        );
+        let onetry = wait_for(
+            LOG_WAIT,
+            "the RPC server to answer",
+            || {
+                rpc.try_post(&rpc_body("addnode", json!([by_name, "onetry"])))
+                    .ok()
+            },
+            || node.log(),
+        );
+        assert_eq!(onetry.json()["error"]["code"], -8, "{}", onetry.text());
+        assert!(
+            onetry.text().contains("onetry by name"),
+            "{}",
+            onetry.text()
+        );
+        rpc.result("addnode", json!([by_name, "add"]));
+        let again = rpc.call("addnode", json!([by_name, "add"]));
+        assert_eq!(again.json()["error"]["code"], -23, "{}", again.text());
+    }
     let best = bcoin.best_hash();
     wait_for(
         SYNC_WAIT,
@@ -150,11 +185,13 @@ fn syncs_from_a_peer_given_by_name(bin: &'static str, flag: &str) {
         "bcoin sees the node at {addr}, not at the proxy's outgoing address"
     );
     let log = node.log();
-    assert!(
-        log.contains("adding peer by name, dialled through the proxy")
-            && log.contains("host=localhost"),
-        "{log}"
-    );
+    if how != "rpc" {
+        assert!(
+            log.contains("adding peer by name, dialled through the proxy")
+                && log.contains("host=localhost"),
+            "{log}"
+        );
+    }
     assert!(
         !log.contains("resolving"),
         "a name was resolved here:\n{log}"
@@ -170,6 +207,11 @@ fn mio_syncs_from_a_connect_peer_given_by_name_through_the_proxy() {
 #[test]
 fn async_std_syncs_from_an_addnode_peer_given_by_name_through_the_proxy() {
     syncs_from_a_peer_given_by_name(HEADWAY_ASYNC_STD, "--addnode");
+}
+
+#[test]
+fn mio_syncs_from_a_peer_added_by_name_over_rpc_through_the_proxy() {
+    syncs_from_a_peer_given_by_name(HEADWAY_MIO, "rpc");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bitcoin::p2p::ServiceFlags;
 use headway_core::addrbook::netgroup;
-use headway_core::node::PROTOCOL_VERSION;
+use headway_core::node::{named_peers, PROTOCOL_VERSION};
 use headway_core::{Direction, PeerId, PeerReport, PeerSummary, Request, Time};
 use serde_json::{json, Map, Value};
 
@@ -204,17 +204,43 @@ pub fn getnetworkinfo(ctx: &RpcContext, _: &Args) -> Result<Value, RpcError> {
 /// A node address as `addnode` and `disconnectnode` take it: `IP:port`, a bare IP (the
 /// network's port), or a `host:port` name resolved here, in the API's thread.
 fn parse_node(text: &str, default_port: u16) -> Option<SocketAddr> {
+    parse_ip(text, default_port).or_else(|| text.to_socket_addrs().ok()?.next())
+}
+
+/// `IP:port` or a bare IP (the network's port); `None` for anything else, never a lookup.
+fn parse_ip(text: &str, default_port: u16) -> Option<SocketAddr> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Some(addr);
     }
-    if let Ok(ip) = text.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, default_port));
+    let ip = text.trim_matches(['[', ']']).parse::<IpAddr>().ok()?;
+    Some(SocketAddr::new(ip, default_port))
+}
+
+/// The most bytes of a name a SOCKS5 request carries (RFC 1928: a one-byte length).
+const MAX_NAME_LEN: usize = 255;
+
+/// Behind a proxy, a node `addnode` is given by name (`host` or `host:port`, not an IP
+/// address): the lower-cased name and its port, to be dialled by name through the proxy and
+/// never looked up here. `None` for an IP address or what is not a host name.
+fn parse_name(text: &str, default_port: u16) -> Option<(String, u16)> {
+    if text.parse::<SocketAddr>().is_ok() || text.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
+    {
+        return None;
     }
-    text.to_socket_addrs().ok()?.next()
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().ok()?),
+        None => (text, default_port),
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    (!host.is_empty() && host.len() <= MAX_NAME_LEN && host.chars().all(valid))
+        .then(|| (host.to_ascii_lowercase(), port))
 }
 
 /// Core's `addnode`: `add` keeps a connection (redialled as `--addnode`), `remove` stops
-/// keeping it (an open connection stays, as in Core), `onetry` dials once.
+/// keeping it (an open connection stays, as in Core), `onetry` dials once. Behind a proxy a
+/// node given by name is kept by that name and dialled through the proxy
+/// ([`Request::AddNamedPeer`]), as `--addnode` does, and never looked up here; `onetry` by
+/// name is refused there (the node dials a name only for the peers it keeps).
 pub fn addnode(ctx: &RpcContext, args: &Args) -> Result<Value, RpcError> {
     let node = args.str(0).unwrap_or_default();
     let command = args.str(1).unwrap_or_default();
@@ -224,12 +250,25 @@ pub fn addnode(ctx: &RpcContext, args: &Args) -> Result<Value, RpcError> {
             .unwrap_or_default();
         return Err(RpcError::new(RPC_MISC_ERROR, help));
     }
-    let addr = parse_node(node, ctx.params.default_port).ok_or_else(|| {
+    let invalid = || {
         RpcError::new(
             RPC_INVALID_PARAMETER,
             format!("Error: Invalid node address: {node}"),
         )
-    })?;
+    };
+    let name = match ctx.proxy {
+        Some(_) => parse_name(node, ctx.params.default_port),
+        None => None,
+    };
+    let addr = match &name {
+        Some((host, port)) => named_peers::identity(host, *port),
+        None if ctx.proxy.is_some() => {
+            // Only an IP address is left: a name that is not a host name must not be looked
+            // up outside the proxy either.
+            parse_ip(node, ctx.params.default_port).ok_or_else(invalid)?
+        }
+        None => parse_node(node, ctx.params.default_port).ok_or_else(invalid)?,
+    };
     let added = report(ctx)?.added;
     match command {
         "add" if added.contains(&addr) => Err(RpcError::new(
@@ -237,7 +276,10 @@ pub fn addnode(ctx: &RpcContext, args: &Args) -> Result<Value, RpcError> {
             "Error: Node already added",
         )),
         "add" => {
-            ctx.node.request(Request::AddPeer(addr));
+            ctx.node.request(match name {
+                Some((host, port)) => Request::AddNamedPeer { host, port },
+                None => Request::AddPeer(addr),
+            });
             Ok(Value::Null)
         }
         "remove" if !added.contains(&addr) => Err(RpcError::new(
@@ -248,6 +290,13 @@ pub fn addnode(ctx: &RpcContext, args: &Args) -> Result<Value, RpcError> {
             ctx.node.request(Request::RemovePeer(addr));
             Ok(Value::Null)
         }
+        _ if name.is_some() => Err(RpcError::new(
+            RPC_INVALID_PARAMETER,
+            format!(
+                "Error: onetry by name is not supported behind the proxy: {node} (use add, \
+                 or an IP address)"
+            ),
+        )),
         _ => {
             ctx.node.request(Request::ConnectOnce(addr));
             Ok(Value::Null)
@@ -290,6 +339,26 @@ pub fn disconnectnode(ctx: &RpcContext, args: &Args) -> Result<Value, RpcError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn behind_a_proxy_addnode_takes_names_as_names_and_never_looks_them_up() {
+        assert_eq!(
+            parse_name("MyNode.Example:8333", 18444),
+            Some(("mynode.example".to_string(), 8333))
+        );
+        assert_eq!(
+            parse_name("abc.onion", 18444),
+            Some(("abc.onion".to_string(), 18444))
+        );
+        for ip in ["127.0.0.1", "127.0.0.1:1", "[::1]:1", "::1"] {
+            assert_eq!(parse_name(ip, 1), None, "{ip} is an address");
+        }
+        for bad in ["host:port", "", "a b", ":1"] {
+            assert_eq!(parse_name(bad, 1), None, "{bad:?}");
+        }
+        assert_eq!(parse_ip("localhost:1", 1), None, "no lookup");
+        assert_eq!(parse_ip("[::1]", 7), "[::1]:7".parse().ok());
+    }
 
     #[test]
     fn versions_services_and_networks_use_cores_names() {
