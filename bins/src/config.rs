@@ -310,21 +310,27 @@ pub fn resolve_addr(text: &str, default_port: u16) -> anyhow::Result<SocketAddr>
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, default_port));
     }
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) => {
-            let port = port
-                .parse::<u16>()
-                .map_err(|_| anyhow!("bad port in address `{text}`"))?;
-            (host, port)
-        }
-        None => (text, default_port),
-    };
+    let (host, port) = split_host_port(text, default_port)?;
     let mut found = (host, port)
         .to_socket_addrs()
         .map_err(|e| anyhow!("cannot resolve `{text}`: {e}"))?;
     found
         .next()
         .ok_or_else(|| anyhow!("`{text}` resolves to no address"))
+}
+
+/// `host:port` or `host` (then `default_port`) as its two parts; the error names the address
+/// whose port is not a number.
+pub fn split_host_port(text: &str, default_port: u16) -> anyhow::Result<(&str, u16)> {
+    match text.rsplit_once(':') {
+        Some((host, port)) => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| anyhow!("bad port in address `{text}`"))?;
+            Ok((host, port))
+        }
+        None => Ok((text, default_port)),
+    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 
 use headway_core::Reachable;
 
 use crate::cli::RunArgs;
-use crate::config::{resolve_addr, FileConfig};
+use crate::config::{resolve_addr, split_host_port, FileConfig};
 
 /// The proxy's port when none is given: Tor's `SocksPort` (Core's `-proxy` example too).
 pub const DEFAULT_PROXY_PORT: u16 = 9050;
@@ -118,15 +118,7 @@ pub fn resolve_peers(
 /// `host` or `host:port` as a [`PeerName`]; the error says what is wrong with it.
 fn parse_name(text: &str, default_port: u16) -> anyhow::Result<PeerName> {
     let text = text.trim();
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) => {
-            let port = port
-                .parse::<u16>()
-                .map_err(|_| anyhow!("bad port in address `{text}`"))?;
-            (host, port)
-        }
-        None => (text, default_port),
-    };
+    let (host, port) = split_host_port(text, default_port)?;
     let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
     if host.is_empty() || host.len() > MAX_NAME_LEN || !host.chars().all(valid) {
         bail!(

@@ -42,6 +42,24 @@ const SYNC_WAIT: Duration = Duration::from_secs(120);
 const EXIT_WAIT: Duration = Duration::from_secs(30);
 const LOG_WAIT: Duration = Duration::from_secs(30);
 
+/// bcoin's headway peer is the proxy's outgoing side: the node dialled nobody but the proxy.
+fn assert_bcoin_sees_the_proxy(bcoin: &Bcoin) {
+    let peers = bcoin.peers();
+    let ours = peers
+        .iter()
+        .find(|p| {
+            p["subver"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("/headway:"))
+        })
+        .unwrap_or_else(|| panic!("bcoin does not see headway: {peers:?}"));
+    let addr = ours["addr"].as_str().expect("an address");
+    assert!(
+        addr.starts_with(&format!("{PROXY_OUTGOING}:")),
+        "bcoin sees the node at {addr}, not at the proxy's outgoing address"
+    );
+}
+
 fn syncs_through_the_proxy(bin: &'static str) {
     let bcoin = Bcoin::start_on(BCOIN_HOST, free_port());
     bcoin.mine(BLOCKS);
@@ -72,21 +90,7 @@ fn syncs_through_the_proxy(bin: &'static str) {
         || node.log().contains(&format!("hash={best}")).then_some(()),
         || node.log(),
     );
-    // bcoin's peer is the proxy's outgoing side.
-    let peers = bcoin.peers();
-    let ours = peers
-        .iter()
-        .find(|p| {
-            p["subver"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("/headway:"))
-        })
-        .unwrap_or_else(|| panic!("bcoin does not see headway: {peers:?}"));
-    let addr = ours["addr"].as_str().expect("an address");
-    assert!(
-        addr.starts_with(&format!("{PROXY_OUTGOING}:")),
-        "bcoin sees the node at {addr}, not at the proxy's outgoing address"
-    );
+    assert_bcoin_sees_the_proxy(&bcoin);
     let log = node.log();
     assert!(
         log.contains("dialling every outbound peer through the SOCKS5 proxy"),
@@ -170,20 +174,7 @@ fn syncs_from_a_peer_given_by_name(bin: &'static str, how: &str) {
         || node.log().contains(&format!("hash={best}")).then_some(()),
         || node.log(),
     );
-    let peers = bcoin.peers();
-    let ours = peers
-        .iter()
-        .find(|p| {
-            p["subver"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("/headway:"))
-        })
-        .unwrap_or_else(|| panic!("bcoin does not see headway: {peers:?}"));
-    let addr = ours["addr"].as_str().expect("an address");
-    assert!(
-        addr.starts_with(&format!("{PROXY_OUTGOING}:")),
-        "bcoin sees the node at {addr}, not at the proxy's outgoing address"
-    );
+    assert_bcoin_sees_the_proxy(&bcoin);
     let log = node.log();
     if how != "rpc" {
         assert!(
