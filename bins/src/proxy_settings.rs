@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context};
 
+use headway_core::node::named_peers;
 use headway_core::Reachable;
 
 use crate::cli::RunArgs;
@@ -92,9 +93,6 @@ pub struct PeerName {
     pub port: u16,
 }
 
-/// The most bytes of a name a SOCKS5 request carries (RFC 1928: a one-byte length).
-const MAX_NAME_LEN: usize = 255;
-
 /// The peers of a `--connect` or `--addnode` list (`ip`, `ip:port`, `[v6]:port`, `host`,
 /// `host:port`): IP addresses as they are; names looked up once here, or, behind a proxy
 /// (`through_proxy`), kept as names for the proxy to resolve.
@@ -119,17 +117,14 @@ pub fn resolve_peers(
 fn parse_name(text: &str, default_port: u16) -> anyhow::Result<PeerName> {
     let text = text.trim();
     let (host, port) = split_host_port(text, default_port)?;
-    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    if host.is_empty() || host.len() > MAX_NAME_LEN || !host.chars().all(valid) {
+    let Some(host) = named_peers::host_name(host) else {
         bail!(
             "`{text}` is neither an IP address nor a host name (letters, digits, `.`, `-` and \
-             `_`, at most {MAX_NAME_LEN} bytes)"
+             `_`, at most {} bytes)",
+            named_peers::MAX_HOST_LEN
         );
-    }
-    Ok(PeerName {
-        host: host.to_ascii_lowercase(),
-        port,
-    })
+    };
+    Ok(PeerName { host, port })
 }
 
 /// With a proxy, refuses seed nodes given by name before anything resolves them: the lookup

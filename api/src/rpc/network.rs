@@ -216,24 +216,19 @@ fn parse_ip(text: &str, default_port: u16) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, default_port))
 }
 
-/// The most bytes of a name a SOCKS5 request carries (RFC 1928: a one-byte length).
-const MAX_NAME_LEN: usize = 255;
-
 /// Behind a proxy, a node `addnode` is given by name (`host` or `host:port`, not an IP
-/// address): the lower-cased name and its port, to be dialled by name through the proxy and
-/// never looked up here. `None` for an IP address or what is not a host name.
+/// address): the lower-cased name ([`named_peers::host_name`], the settings' rule too) and
+/// its port, to be dialled by name through the proxy and never looked up here. `None` for an
+/// IP address or what is not a host name.
 fn parse_name(text: &str, default_port: u16) -> Option<(String, u16)> {
-    if text.parse::<SocketAddr>().is_ok() || text.trim_matches(['[', ']']).parse::<IpAddr>().is_ok()
-    {
+    if parse_ip(text, default_port).is_some() {
         return None;
     }
     let (host, port) = match text.rsplit_once(':') {
         Some((host, port)) => (host, port.parse::<u16>().ok()?),
         None => (text, default_port),
     };
-    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    (!host.is_empty() && host.len() <= MAX_NAME_LEN && host.chars().all(valid))
-        .then(|| (host.to_ascii_lowercase(), port))
+    Some((named_peers::host_name(host)?, port))
 }
 
 /// Core's `addnode`: `add` keeps a connection (redialled as `--addnode`), `remove` stops

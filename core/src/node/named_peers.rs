@@ -35,6 +35,20 @@ pub fn identity(host: &str, port: u16) -> SocketAddr {
     SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(octets), port, 0, 0))
 }
 
+/// The longest name a peer can be given by: what a SOCKS5 request carries (RFC 1928 §5, a
+/// one-byte length; `headway-socks5`'s `DomainName` refuses longer ones at the wire).
+pub const MAX_HOST_LEN: usize = 255;
+
+/// `host` as a peer's name to be dialled through the proxy, lower-cased, if it is one: 1 to
+/// [`MAX_HOST_LEN`] letters, digits, `.`, `-` and `_` (a DNS name or an `.onion` service).
+/// The one rule for names a user gives (`--connect`, `--addnode`, the `addnode` RPC), so the
+/// settings and the RPC accept the same names and name the same stand-in.
+pub fn host_name(host: &str) -> Option<String> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    (!host.is_empty() && host.len() <= MAX_HOST_LEN && host.chars().all(valid))
+        .then(|| host.to_ascii_lowercase())
+}
+
 /// Whether `addr` is a stand-in.
 pub fn is_stand_in(addr: &SocketAddr) -> bool {
     match addr {
@@ -107,6 +121,17 @@ mod tests {
         assert!(!is_stand_in(&"1.2.3.4:1".parse().unwrap()));
         let (kind, _) = crate::addrbook::netgroup::from_socket(a);
         assert!(!crate::addrbook::netgroup::is_routable(&kind));
+    }
+
+    #[test]
+    fn host_names_are_lower_cased_and_bounded() {
+        assert_eq!(host_name("Node.Example").as_deref(), Some("node.example"));
+        assert_eq!(host_name("a_b-c.onion").as_deref(), Some("a_b-c.onion"));
+        for bad in ["", "a b", "a:1", "[::1]"] {
+            assert_eq!(host_name(bad), None, "{bad:?}");
+        }
+        assert!(host_name(&"a".repeat(MAX_HOST_LEN)).is_some());
+        assert_eq!(host_name(&"a".repeat(MAX_HOST_LEN + 1)), None);
     }
 
     #[test]

@@ -304,12 +304,17 @@ impl Node {
                 .take(10)
                 .map(|h| h.prev_blockhash)
                 .collect();
-            match self.ask_ahead(now, id, headers, None, recent) {
-                Some((back, _)) => headers = back,
-                None => return,
+            if self.ask_ahead(now, id, &first.prev_blockhash, recent) {
+                self.hold_batch(HeldBatch {
+                    peer: id,
+                    headers,
+                    hashes: None,
+                    then: AfterBatch::Sync,
+                });
+                return;
             }
         }
-        let mut hashes: Vec<BlockHash> = header_hashes(&headers);
+        let hashes: Vec<BlockHash> = header_hashes(&headers);
         if !is_continuous(&headers, &hashes) {
             self.disconnect(id, DisconnectReason::NonContinuousHeaders);
             return;
@@ -350,9 +355,15 @@ impl Node {
             // Pipelining: ask for the next batch before validating this one, so the peer
             // serves while we validate.
             let recent: Vec<BlockHash> = hashes.iter().rev().skip(1).take(10).copied().collect();
-            match self.ask_ahead(now, id, headers, Some(hashes), recent) {
-                Some((back, Some(back_hashes))) => (headers, hashes) = (back, back_hashes),
-                _ => return,
+            if self.ask_ahead(now, id, &first.prev_blockhash, recent) {
+                // Validated once the request is on its way (`pipeline`).
+                self.hold_batch(HeldBatch {
+                    peer: id,
+                    headers,
+                    hashes: Some(hashes),
+                    then: AfterBatch::Sync,
+                });
+                return;
             }
         }
         if self.store_headers(now, id, &headers, &hashes, bulk) {
@@ -360,34 +371,20 @@ impl Node {
         }
     }
 
-    /// Asks `id` for the batch after the full one `headers` (whose hashes, from the
-    /// next-to-last back, are `recent`: ten, one back as always, then our chain below it) and
-    /// holds the batch to be validated once the request is on its way (`pipeline`). Gives the
-    /// batch back if no request went out.
-    #[allow(clippy::type_complexity)]
+    /// Asks `id` for the batch after a full one whose first header's parent is `below`:
+    /// `recent` names that batch's headers from the next-to-last back (ten, one back as
+    /// always), then our chain below it follows. Whether the request went out; the caller then
+    /// holds the batch to validate behind it (`pipeline`).
     fn ask_ahead(
         &mut self,
         now: Time,
         id: PeerId,
-        headers: Vec<Header>,
-        hashes: Option<Vec<BlockHash>>,
+        below: &BlockHash,
         mut recent: Vec<BlockHash>,
-    ) -> Option<(Vec<Header>, Option<Vec<BlockHash>>)> {
-        let Some(first) = headers.first().map(|h| h.prev_blockhash) else {
-            return Some((headers, hashes));
-        };
-        recent.extend(self.chain.locator_from(&first));
+    ) -> bool {
+        recent.extend(self.chain.locator_from(below));
         recent.truncate(MAX_LOCATOR_SIZE);
-        if !self.send_getheaders(now, id, recent) {
-            return Some((headers, hashes));
-        }
-        self.hold_batch(HeldBatch {
-            peer: id,
-            headers,
-            hashes,
-            then: AfterBatch::Sync,
-        });
-        None
+        self.send_getheaders(now, id, recent)
     }
 
     /// Hands headers that passed the anti-DoS screening to the chain and reports what changed
