@@ -75,23 +75,33 @@ impl HeaderStore {
         let (height, hash) = self.read_tip(txn)?;
         let work = self.read_work(txn)?;
         let mut tip = TipState { height, hash, work };
-        // The index holds the heights below `indexed_end` of the tip; a reorganisation below
-        // that removes the entries above its fork (`disconnect_above`).
-        let mut indexed = layout::indexed_end(height);
+        // The index holds the complete partitions, below `indexed_end` of the tip. A
+        // reorganisation rewrites the partitions from the one its fork's successor is in: the
+        // ones below `kept` hold best-chain headers that no change touched.
+        let before = layout::indexed_end(height);
+        let mut kept = before;
         for change in changes {
             if change.fork_height < tip.height {
-                indexed = indexed.min(change.fork_height.saturating_add(1));
+                let first = change.fork_height.saturating_add(1);
+                kept = kept.min(layout::partition_start(layout::index_partition(first)));
             }
             self.apply_one(txn, &mut tip, change)?;
         }
-        // The partitions the chain completed (usually none; one each 65,536 heights).
+        // A chain that ended lower than it began may have its tip in a partition that was
+        // complete: the tip's partition is never indexed.
         let end = layout::indexed_end(tip.height);
-        if indexed < end {
-            self.index_heights(txn, indexed, end)?;
-        } else if end < indexed {
-            // A reorganisation ended lower, in a partition that was complete: it is the tail
-            // again and must not be indexed.
-            index::unindex_tail(self.index, txn, tip.height)?;
+        let kept = kept.min(end);
+        if kept < before {
+            index::unindex_from(self.index, txn, layout::index_partition(kept))?;
+        }
+        // The partitions the chain completed (usually none; one each 65,536 heights), and
+        // those a reorganisation rewrote.
+        if kept < end {
+            self.index_partitions(
+                txn,
+                layout::index_partition(kept),
+                layout::index_partition(end),
+            )?;
         }
         self.meta.put(
             txn,
@@ -181,7 +191,8 @@ impl HeaderStore {
         Ok(())
     }
 
-    /// Moves the best-chain headers above `fork` (through `top`) to the side set.
+    /// Moves the best-chain headers above `fork` (through `top`) to the side set (`apply_in`
+    /// rewrites the index partitions above the fork).
     fn disconnect_above(&self, txn: &mut RwTxn, fork: u32, top: u32) -> Result<(), StoreError> {
         // Not sized from `top`: a corrupt tip record far above the chain must end in the
         // check below, not in a huge allocation.
@@ -207,7 +218,6 @@ impl HeaderStore {
                 &layout::hash_key(&hash),
                 &layout::side_value(*height, header),
             )?;
-            self.unindex(txn, *height, &hash)?;
         }
         best::truncate(self.best, txn, &self.dir, fork + 1)
     }

@@ -1,8 +1,10 @@
-//! The best chain's hash index (the `hashes` database, see `layout.rs`): writing and removing
-//! entries, and finding a header by hash, best chain or side. Free functions for the writes,
-//! shared with the migration (`migrate.rs`); the lookups are [`HeaderStore`] methods.
+//! The best chain's hash index (the `hash_index` database, see `layout.rs`): writing and
+//! removing whole partitions, and finding a header by hash, best chain or side. Free functions
+//! for the writes, shared with the migration (`migrate.rs`); the lookups are [`HeaderStore`]
+//! methods.
 
 use std::ops::Bound;
+use std::path::Path;
 
 use bitcoin::block::Header;
 use bitcoin::BlockHash;
@@ -11,113 +13,155 @@ use heed::{Database, PutFlags, RoTxn, RwTxn};
 
 use crate::best;
 use crate::error::StoreError;
-use crate::layout;
+use crate::layout::{self, PartitionEntries, PARTITION_HEIGHTS};
 use crate::store::HeaderStore;
 
-/// Removes the entries of the partition of `tip` and above: what schema 3 leaves unindexed
-/// (`layout::indexed_end`); at most 65,535 entries in a store that keeps that rule.
-pub(crate) fn unindex_tail(
+/// Removes the partitions from `partition` up: what a reorganisation rewrites, or what
+/// schema 4 leaves unindexed once the tip is back in `partition` (`layout::indexed_end`).
+pub(crate) fn unindex_from(
     db: Database<'_, Bytes, Bytes>,
     txn: &mut RwTxn,
-    tip: u32,
+    partition: u16,
 ) -> Result<(), StoreError> {
-    let prefix = layout::index_partition(layout::indexed_end(tip)).to_be_bytes();
-    let bounds = (Bound::Included(prefix.as_slice()), Bound::Unbounded);
+    let key = layout::partition_key(partition);
+    let bounds = (Bound::Included(key.as_slice()), Bound::Unbounded);
     db.delete_range(txn, &bounds)?;
     Ok(())
 }
 
-/// Index keys built at once for one partition: about 640 kB for a full one.
-const MAX_KEYS_AT_ONCE: u32 = layout::PARTITION_HEIGHTS;
+/// Writes the complete partition `partition` of the best chain in `headers` into `index`
+/// (replacing it if it is there), in one put: its 65,536 entries, from each header's
+/// successor's `prev_blockhash` (only the partition's top header is hashed). `MDB_APPEND`
+/// when the index holds nothing at or above it, the usual case of a partition just completed.
+pub(crate) fn write_partition(
+    headers: Database<'_, Bytes, Bytes>,
+    index: Database<'_, Bytes, Bytes>,
+    txn: &mut RwTxn,
+    dir: &Path,
+    partition: u16,
+) -> Result<(), StoreError> {
+    let start = layout::partition_start(partition);
+    let top = start + (PARTITION_HEIGHTS - 1);
+    let mut entries: Vec<u64> = Vec::with_capacity(PARTITION_HEIGHTS as usize);
+    let mut top_bytes = None;
+    let next = best::visit_bytes(headers, txn, dir, start, top, |height, bytes| {
+        if height > start {
+            entries.push(layout::index_entry(
+                height - 1,
+                &layout::prev_hash_of(bytes),
+            ));
+        }
+        if height == top {
+            top_bytes = Some(*bytes);
+        }
+        Ok(())
+    })?;
+    let top_header = match top_bytes {
+        Some(bytes) if next > top => layout::decode_header(&bytes),
+        _ => None,
+    }
+    .ok_or_else(|| corrupt(dir, format!("no best-chain header at height {next}")))?;
+    entries.push(layout::index_entry(top, &top_header.block_hash()));
+    sort_entries(&mut entries);
+    let key = layout::partition_key(partition);
+    let append = match index.last(txn)? {
+        None => true,
+        Some((last, _)) => {
+            layout::decode_partition_key(last)
+                .ok_or_else(|| corrupt(dir, format!("malformed hash index key {last:02x?}")))?
+                < partition
+        }
+    };
+    let flags = if append {
+        PutFlags::APPEND
+    } else {
+        PutFlags::empty()
+    };
+    index.put_with_flags(txn, flags, &key, &layout::encode_partition(&entries))?;
+    Ok(())
+}
 
-/// An index key after its 2-byte partition: the hash prefix and the height's low bits, as one
-/// big-endian integer (so integers sort as the keys do within a partition).
-fn key_rest(key: &[u8; layout::INDEX_KEY_LEN]) -> u64 {
-    const _: () = assert!(layout::INDEX_KEY_LEN == 2 + 8, "the rest of a key is a u64");
-    let mut rest = [0u8; 8];
-    rest.copy_from_slice(&key[2..]);
-    u64::from_be_bytes(rest)
+/// Sorts a partition's entries: a counting sort by the prefix's top 16 bits (uniform: a hash's
+/// random end), which leaves about one entry a bucket, then an insertion pass that puts each
+/// bucket in order (about half an exchange an entry). A comparison sort of the 65,536 entries
+/// took several times as long, and a partition is sorted on the store thread mid-sync.
+fn sort_entries(entries: &mut Vec<u64>) {
+    const BUCKET_BITS: u32 = 16;
+    let bucket = |entry: u64| (entry >> (64 - 16 - BUCKET_BITS)) as usize & 0xffff;
+    let mut starts = vec![0u32; 1 << BUCKET_BITS];
+    for &entry in entries.iter() {
+        starts[bucket(entry)] += 1;
+    }
+    let mut sum = 0u32;
+    for start in starts.iter_mut() {
+        let count = *start;
+        *start = sum;
+        sum += count;
+    }
+    let mut out = vec![0u64; entries.len()];
+    for &entry in entries.iter() {
+        let at = &mut starts[bucket(entry)];
+        out[*at as usize] = entry;
+        *at += 1;
+    }
+    for i in 1..out.len() {
+        let mut j = i;
+        while j > 0 && out[j - 1] > out[j] {
+            out.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    *entries = out;
+}
+
+fn corrupt(dir: &Path, detail: String) -> StoreError {
+    StoreError::Corrupt {
+        dir: dir.to_path_buf(),
+        detail,
+    }
 }
 
 impl HeaderStore {
-    /// Indexes the best-chain headers at heights `from..to` (`to` at most the stored tip: each
-    /// hash is the `prev_blockhash` of the header above), none of which may be indexed yet.
-    /// Written per partition in key order, with `MDB_APPEND` when nothing is indexed at or
-    /// above the partition (the usual case: a partition just completed), which fills the
-    /// pages; otherwise (after a reorganisation below the tail) one by one.
-    pub(crate) fn index_heights(
+    /// Indexes the complete partitions from `from` up to (not including) `to`, none of which
+    /// may be indexed yet: each written whole (`write_partition`).
+    pub(crate) fn index_partitions(
         &self,
         txn: &mut RwTxn,
-        from: u32,
-        to: u32,
+        from: u16,
+        to: u16,
     ) -> Result<(), StoreError> {
-        let mut start = from;
-        while start < to {
-            let end = to.min(
-                (start / MAX_KEYS_AT_ONCE)
-                    .saturating_add(1)
-                    .saturating_mul(MAX_KEYS_AT_ONCE),
-            );
-            // Every key of one pass shares the partition: sorted by the rest, read as one
-            // big-endian integer (an integer sort, not one of byte strings: it was a fifth of
-            // the store thread's time in a 1M sync, `perf` of the sync_scale bench).
-            let partition = layout::index_partition(start);
-            let mut rests: Vec<u64> = Vec::with_capacity((end - start) as usize);
-            let mut below: Option<u32> = None;
-            let next =
-                best::visit_bytes(self.best, txn, &self.dir, start, end, |height, bytes| {
-                    if let Some(h) = below {
-                        rests.push(key_rest(&layout::index_key(
-                            h,
-                            &layout::prev_hash_of(bytes),
-                        )));
-                    }
-                    below = (height < end).then_some(height);
-                    Ok(())
-                })?;
-            if next <= end {
-                return Err(self.corrupt(format!("no best-chain header at height {next}")));
-            }
-            rests.sort_unstable();
-            let keys = rests.into_iter().map(|rest| {
-                let mut key = [0u8; layout::INDEX_KEY_LEN];
-                key[..2].copy_from_slice(&partition.to_be_bytes());
-                key[2..].copy_from_slice(&rest.to_be_bytes());
-                key
-            });
-            let append = match self.index.last(txn)? {
-                None => true,
-                Some((last, _)) => {
-                    layout::decode_index_key(last)
-                        .map(|(height, _)| layout::index_partition(height))
-                        .ok_or_else(|| {
-                            self.corrupt(format!("malformed hash index key {last:02x?}"))
-                        })?
-                        < partition
-                }
-            };
-            let flags = if append {
-                PutFlags::APPEND
-            } else {
-                PutFlags::empty()
-            };
-            for key in keys {
-                self.index.put_with_flags(txn, flags, &key, &[])?;
-            }
-            start = end;
+        for partition in from..to {
+            write_partition(self.best, self.index, txn, &self.dir, partition)?;
         }
         Ok(())
     }
 
-    /// Removes the index entry of the best-chain header `hash` at `height`; whether it was
-    /// there.
-    pub(crate) fn unindex(
+    /// The entries of stored partition `partition`, if it is stored.
+    fn partition<'t>(
         &self,
-        txn: &mut RwTxn,
-        height: u32,
-        hash: &BlockHash,
-    ) -> Result<bool, StoreError> {
-        Ok(self.index.delete(txn, &layout::index_key(height, hash))?)
+        txn: &'t RoTxn,
+        partition: u16,
+    ) -> Result<Option<PartitionEntries<'t>>, StoreError> {
+        match self.index.get(txn, &layout::partition_key(partition))? {
+            Some(value) => self.entries_of(partition, value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A stored partition's value as its entries; one that is not a complete partition is
+    /// [`StoreError::Corrupt`].
+    fn entries_of<'t>(
+        &self,
+        partition: u16,
+        value: &'t [u8],
+    ) -> Result<PartitionEntries<'t>, StoreError> {
+        PartitionEntries::parse(value).ok_or_else(|| {
+            self.corrupt(format!(
+                "hash index partition {partition} holds {} bytes, not {}",
+                value.len(),
+                layout::PARTITION_VALUE_LEN
+            ))
+        })
     }
 
     /// Whether the index holds the entry of `hash` at `height`.
@@ -128,42 +172,36 @@ impl HeaderStore {
         hash: &BlockHash,
     ) -> Result<bool, StoreError> {
         Ok(self
-            .index
-            .get(txn, &layout::index_key(height, hash))?
-            .is_some())
+            .partition(txn, layout::index_partition(height))?
+            .is_some_and(|entries| entries.contains(layout::index_entry(height, hash))))
     }
 
-    /// The best-chain header `hash`: (height, header). Probes every indexed partition, newest
-    /// first (recent headers are the ones asked for most), and reads the header of each
-    /// candidate whose 6-byte prefix matches: only one whose full hash matches is returned, so
+    /// The best-chain header `hash`: (height, header). Searches every indexed partition,
+    /// newest first (recent headers are the ones asked for most), and reads the header of each
+    /// candidate whose 4-byte prefix matches: only one whose full hash matches is returned, so
     /// a prefix shared by two headers costs a header read, never a wrong answer. Then the
     /// unindexed tail, from the tip down ([`HeaderStore::tail_by_hash`]). A candidate above
-    /// the stored chain or a malformed key is [`StoreError::Corrupt`].
+    /// the stored chain or a malformed partition is [`StoreError::Corrupt`].
     pub(crate) fn best_by_hash(
         &self,
         txn: &RoTxn,
         hash: &BlockHash,
     ) -> Result<Option<(u32, Header)>, StoreError> {
-        if let Some((last, _)) = self.index.last(txn)? {
-            let newest = layout::decode_index_key(last)
-                .map(|(height, _)| layout::index_partition(height))
-                .ok_or_else(|| self.corrupt(format!("malformed hash index key {last:02x?}")))?;
-            for partition in (0..=newest).rev() {
-                let prefix = layout::index_prefix(partition, hash);
-                for entry in self.index.prefix_iter(txn, &prefix)? {
-                    let (key, _) = entry?;
-                    let (height, _) = layout::decode_index_key(key).ok_or_else(|| {
-                        self.corrupt(format!("malformed hash index key {key:02x?}"))
+        for entry in self.index.rev_iter(txn)? {
+            let (key, value) = entry?;
+            let partition = layout::decode_partition_key(key)
+                .ok_or_else(|| self.corrupt(format!("malformed hash index key {key:02x?}")))?;
+            let entries = self.entries_of(partition, value)?;
+            for offset in entries.candidates(hash) {
+                let height = layout::partition_start(partition) | u32::from(offset);
+                let header =
+                    best::header_at(self.best, txn, &self.dir, height)?.ok_or_else(|| {
+                        self.corrupt(format!(
+                            "hash index names height {height}, above the best chain"
+                        ))
                     })?;
-                    let header =
-                        best::header_at(self.best, txn, &self.dir, height)?.ok_or_else(|| {
-                            self.corrupt(format!(
-                                "hash index names height {height}, above the best chain"
-                            ))
-                        })?;
-                    if header.block_hash() == *hash {
-                        return Ok(Some((height, header)));
-                    }
+                if header.block_hash() == *hash {
+                    return Ok(Some((height, header)));
                 }
             }
         }
@@ -265,21 +303,16 @@ mod tests {
         for group in changes.chunks(7) {
             store.apply(group).unwrap();
         }
-        let (entries, leaf_pages) = store
+        let (entries, overflow_pages) = store
             .read(|txn| {
                 let stat = store.index.stat(txn)?;
-                Ok((stat.entries, stat.leaf_pages))
+                Ok((stat.entries, stat.overflow_pages))
             })
             .unwrap();
         // Partitions 0 and 1 are complete; the tip's (heights 131,072 and up) is not indexed.
-        assert_eq!(entries, 131_072);
-        // 20 bytes an entry in 4080-byte pages: 643 pages if all were full; random inserts
-        // would need about 930.
-        let full = (131_072 * 20usize).div_ceil(4080);
-        assert!(
-            leaf_pages < full * 115 / 100,
-            "{leaf_pages} leaf pages for {full} full ones"
-        );
+        // Each is one value of 393,216 bytes: 97 overflow pages.
+        assert_eq!(entries, 2);
+        assert_eq!(overflow_pages, 2 * 97);
         for height in (0..=140_000).step_by(7) {
             let hash = headers[height].block_hash();
             assert_eq!(
@@ -343,7 +376,7 @@ mod tests {
             assert!(report.is_consistent(), "{:#?}", report.problems);
             store.read(|txn| Ok(store.index.len(txn)?)).unwrap()
         };
-        assert_eq!(consistent(&store), 65_536);
+        assert_eq!(consistent(&store), 1);
         // A longer branch from below the boundary: the entries above the fork are rebuilt.
         let long = branch(&headers[65_500], 150, 1);
         store
@@ -355,7 +388,7 @@ mod tests {
                 tip_work: work(65_651),
             }])
             .unwrap();
-        assert_eq!(consistent(&store), 65_536);
+        assert_eq!(consistent(&store), 1);
         assert_eq!(
             store.header_by_hash(&long[10].block_hash()).unwrap(),
             Some((65_511, long[10], true))
@@ -395,5 +428,31 @@ mod tests {
             Some((7, headers[7], true)),
             "found in the tail"
         );
+    }
+
+    #[test]
+    fn entries_are_sorted_as_a_comparison_sort_would() {
+        // Random entries, some sharing a prefix's top 16 bits, some whole prefixes.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut entries: Vec<u64> = (0..65_536u64)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let prefix = if i % 100 == 0 {
+                    0x1234_5678
+                } else {
+                    state >> 32
+                };
+                (prefix << 16) | (i & 0xffff)
+            })
+            .collect();
+        let mut expected = entries.clone();
+        expected.sort_unstable();
+        super::sort_entries(&mut entries);
+        assert_eq!(entries, expected);
+        let mut few = vec![5u64 << 32, 3, 1 << 47, 2];
+        super::sort_entries(&mut few);
+        assert_eq!(few, vec![2, 3, 5 << 32, 1 << 47]);
     }
 }

@@ -3,6 +3,31 @@
 //! layout is a change of [`SCHEMA_VERSION`] in one file. The formats of schema 1, which the
 //! migration (`migrate.rs`) reads, are kept in [`v1`].
 //!
+//! # Schema 4
+//!
+//! Schema 3 with its hash index packed: `hashes` (a 10-byte key a header) is replaced by
+//! `hash_index`, one value a complete partition.
+//!
+//! | database | key | value |
+//! |---|---|---|
+//! | `hash_index` | partition `height >> 16`, u16 big-endian ([`partition_key`]), for each complete partition below the tip's | the partition's 65,536 entries ([`index_entry`]: the hash's first 4 bytes ‖ `height & 0xffff`, u16 BE; 6 bytes each), sorted ([`PartitionEntries`]) |
+//!
+//! Why: schema 3 wrote a complete partition as 65,536 `MDB_APPEND` puts, each of which
+//! searches the tree from its root (`mdb_cursor_last`), and as 20-byte leaf nodes (8-byte node
+//! header, 10-byte key, 2-byte slot): in a 1M sync those puts and the first touch of their
+//! pages were 0.13 s of the store thread's 0.3–0.6 s of CPU on the 2-core bench machine (the
+//! sync with the index writes left out: mio 0.55–0.63 s against 0.70–0.76 s, `sync_scale`).
+//! One 393,216-byte value is one put and 6 bytes a header on disk. A lookup binary-searches
+//! each partition's value in the memory map (16 probes) for the 4-byte prefix, then reads and
+//! hashes each candidate's header: two headers of one partition share a 4-byte prefix with
+//! probability about 2^-17 (and a lookup meets a false candidate with about 65,536 / 2^32 per
+//! partition), which costs one header read and never a wrong answer. A reorganisation below
+//! the tip's partition rewrites the partitions above its fork whole (milliseconds each; such
+//! reorganisations are deeper than the tail, and rare). The schema-2 and schema-3 migration
+//! builds the packed partitions from the best chain's headers (each hash is the next header's
+//! `prev_blockhash`), drops `hashes` and sets version 4, in one transaction
+//! (`migrate::migrate_packed`).
+//!
 //! # Schema 3
 //!
 //! Schema 2's databases and encodings, with one rule changed: the hash index holds the
@@ -65,7 +90,10 @@ use headway_core::chain::header_bytes;
 
 /// The version of this layout, kept under [`META_SCHEMA`]. A store with a newer version is
 /// refused untouched; a schema-1 or schema-2 store is migrated on its first read-write open.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
+
+/// Schema 3: schema 4 with the hash index as one key a header (`hashes`, [`DB_HASHES_V3`]).
+pub(crate) const SCHEMA_V3: u32 = 3;
 
 /// Schema 2: schema 3 with every best-chain header indexed, the tail included.
 pub(crate) const SCHEMA_V2: u32 = 2;
@@ -81,8 +109,12 @@ pub(crate) fn indexed_end(tip: u32) -> u32 {
 pub(crate) const DB_META: &str = "meta";
 /// Best chain in groups: group number (u32 big-endian) → up to [`GROUP_HEADERS`] headers.
 pub(crate) const DB_HEADERS: &str = "headers";
-/// The best chain's hash index: [`index_key`] → nothing.
-pub(crate) const DB_HASHES: &str = "hashes";
+/// The best chain's hash index: [`partition_key`] → the partition's entries
+/// ([`PartitionEntries`]).
+pub(crate) const DB_HASH_INDEX: &str = "hash_index";
+/// Schemas 2 and 3's hash index (partition ‖ 6-byte hash prefix ‖ low height bits → nothing),
+/// which the migration to schema 4 drops.
+pub(crate) const DB_HASHES_V3: &str = "hashes";
 /// Headers off the best chain: hash (32 bytes) → height (4, big-endian) ‖ header (80). The same
 /// format in both schemas.
 pub(crate) const DB_SIDE: &str = "side";
@@ -90,8 +122,9 @@ pub(crate) const DB_SIDE: &str = "side";
 /// the book's secret under [`ADDR_SECRET_KEY`].
 pub(crate) const DB_ADDRBOOK: &str = "addrbook";
 /// How many named databases the environment may hold open (LMDB's `max_dbs`: handles this
-/// process opens): schema 2's five and, while migrating, schema 1's `best` and `index`.
-pub(crate) const DB_COUNT: u32 = 7;
+/// process opens): schema 4's five and, while migrating, schema 1's `best` and `index` and
+/// schema 3's `hashes`.
+pub(crate) const DB_COUNT: u32 = 8;
 
 /// The address book's reserved key prefix. Record keys begin with a BIP155 network id, which is
 /// never 0, so no record key can start with it; the store refuses to write one that does.
@@ -127,10 +160,13 @@ pub(crate) const GROUP_LEN: usize = GROUP_HEADERS as usize * HEADER_LEN;
 pub(crate) const PARTITION_BITS: u32 = 16;
 /// The heights of one hash-index partition: 65,536.
 pub(crate) const PARTITION_HEIGHTS: u32 = 1 << PARTITION_BITS;
-/// The hash bytes an index key keeps (the start of `to_byte_array()`, the random end).
-pub(crate) const INDEX_PREFIX_LEN: usize = 6;
-/// An index key's length: partition (2) ‖ prefix ‖ offset in the partition (2).
-pub(crate) const INDEX_KEY_LEN: usize = 2 + INDEX_PREFIX_LEN + 2;
+/// The hash bytes an index entry keeps (the start of `to_byte_array()`, the random end).
+pub(crate) const INDEX_PREFIX_LEN: usize = 4;
+/// An index entry's length: prefix ‖ the height's offset in its partition (u16).
+pub(crate) const INDEX_ENTRY_LEN: usize = INDEX_PREFIX_LEN + 2;
+/// A complete partition's value in `hash_index`: an entry for each of its heights, 393,216
+/// bytes (97 overflow pages).
+pub(crate) const PARTITION_VALUE_LEN: usize = PARTITION_HEIGHTS as usize * INDEX_ENTRY_LEN;
 
 /// The group of `height` and its place in it.
 pub(crate) fn group_of(height: u32) -> (u32, usize) {
@@ -154,13 +190,15 @@ pub(crate) fn decode_height(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(arr))
 }
 
-/// The hash-index key of the best-chain header `hash` at `height`.
-pub(crate) fn index_key(height: u32, hash: &BlockHash) -> [u8; INDEX_KEY_LEN] {
-    let mut out = [0u8; INDEX_KEY_LEN];
-    out[..2].copy_from_slice(&index_partition(height).to_be_bytes());
-    out[2..2 + INDEX_PREFIX_LEN].copy_from_slice(&hash.as_byte_array()[..INDEX_PREFIX_LEN]);
-    out[2 + INDEX_PREFIX_LEN..].copy_from_slice(&((height & 0xffff) as u16).to_be_bytes());
-    out
+/// The key of hash-index partition `partition` in `hash_index`: u16 big-endian, so keys sort
+/// like partitions.
+pub(crate) fn partition_key(partition: u16) -> [u8; 2] {
+    partition.to_be_bytes()
+}
+
+/// Decodes a partition key; `None` if it is not 2 bytes.
+pub(crate) fn decode_partition_key(bytes: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes(bytes.try_into().ok()?))
 }
 
 /// The partition of `height` in the hash index.
@@ -168,22 +206,91 @@ pub(crate) fn index_partition(height: u32) -> u16 {
     (height >> PARTITION_BITS) as u16
 }
 
-/// What every index key of `hash` in `partition` starts with.
-pub(crate) fn index_prefix(partition: u16, hash: &BlockHash) -> [u8; 2 + INDEX_PREFIX_LEN] {
-    let mut out = [0u8; 2 + INDEX_PREFIX_LEN];
-    out[..2].copy_from_slice(&partition.to_be_bytes());
-    out[2..].copy_from_slice(&hash.as_byte_array()[..INDEX_PREFIX_LEN]);
+/// The first height of partition `partition`.
+pub(crate) fn partition_start(partition: u16) -> u32 {
+    u32::from(partition) << PARTITION_BITS
+}
+
+/// The index entry of the best-chain header `hash` at `height`, as the integer entries sort by:
+/// the hash's first [`INDEX_PREFIX_LEN`] bytes (big-endian) above the height's low 16 bits.
+pub(crate) fn index_entry(height: u32, hash: &BlockHash) -> u64 {
+    (u64::from(hash_prefix(hash)) << 16) | u64::from(height & 0xffff)
+}
+
+/// The first [`INDEX_PREFIX_LEN`] bytes of `hash` (of `to_byte_array()`, the random end), as an
+/// integer: what an entry is searched by.
+pub(crate) fn hash_prefix(hash: &BlockHash) -> u32 {
+    const _: () = assert!(INDEX_PREFIX_LEN == 4, "a prefix is a u32");
+    let bytes = hash.as_byte_array();
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// A complete partition's value from its entries ([`index_entry`], sorted ascending): each as
+/// [`INDEX_ENTRY_LEN`] big-endian bytes.
+pub(crate) fn encode_partition(entries: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * INDEX_ENTRY_LEN);
+    for entry in entries {
+        out.extend_from_slice(&entry.to_be_bytes()[8 - INDEX_ENTRY_LEN..]);
+    }
     out
 }
 
-/// Decodes an index key into (height, hash prefix); `None` if it is not [`INDEX_KEY_LEN`] bytes.
-pub(crate) fn decode_index_key(bytes: &[u8]) -> Option<(u32, [u8; INDEX_PREFIX_LEN])> {
-    let arr: [u8; INDEX_KEY_LEN] = bytes.try_into().ok()?;
-    let partition = u32::from(u16::from_be_bytes([arr[0], arr[1]]));
-    let offset = u32::from(u16::from_be_bytes([arr[8], arr[9]]));
-    let mut prefix = [0u8; INDEX_PREFIX_LEN];
-    prefix.copy_from_slice(&arr[2..2 + INDEX_PREFIX_LEN]);
-    Some(((partition << PARTITION_BITS) | offset, prefix))
+/// A complete partition's value, read in place from the memory map: [`PARTITION_HEIGHTS`]
+/// entries in ascending order (`encode_partition`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartitionEntries<'a>(&'a [u8]);
+
+impl<'a> PartitionEntries<'a> {
+    /// The entries of a stored value; `None` unless it is exactly [`PARTITION_VALUE_LEN`]
+    /// bytes (a complete partition).
+    pub(crate) fn parse(bytes: &'a [u8]) -> Option<Self> {
+        (bytes.len() == PARTITION_VALUE_LEN).then_some(PartitionEntries(bytes))
+    }
+
+    /// How many entries there are.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len() / INDEX_ENTRY_LEN
+    }
+
+    /// Entry `i` (below [`Self::len`]) as an integer.
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        let mut out = [0u8; 8];
+        out[8 - INDEX_ENTRY_LEN..]
+            .copy_from_slice(&self.0[i * INDEX_ENTRY_LEN..(i + 1) * INDEX_ENTRY_LEN]);
+        u64::from_be_bytes(out)
+    }
+
+    /// The first position whose entry is at least `entry` (binary search; [`Self::len`] if
+    /// none is).
+    fn lower_bound(&self, entry: u64) -> usize {
+        let (mut low, mut high) = (0, self.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if self.get(mid) < entry {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low
+    }
+
+    /// Whether `entry` is present.
+    pub(crate) fn contains(&self, entry: u64) -> bool {
+        let at = self.lower_bound(entry);
+        at < self.len() && self.get(at) == entry
+    }
+
+    /// The heights' low 16 bits of the entries whose prefix is `hash`'s: the candidates a
+    /// lookup reads and checks by full hash (usually none or one).
+    pub(crate) fn candidates(&self, hash: &BlockHash) -> impl Iterator<Item = u16> + 'a {
+        let prefix = u64::from(hash_prefix(hash));
+        let this = *self;
+        (this.lower_bound(prefix << 16)..this.len())
+            .map(move |i| this.get(i))
+            .take_while(move |entry| entry >> 16 == prefix)
+            .map(|entry| (entry & 0xffff) as u16)
+    }
 }
 
 /// A header in its 80-byte wire form (the core's codec, `headway_core::chain::header_bytes`).
@@ -294,13 +401,61 @@ mod tests {
         );
         assert_eq!(decode_hash(&hash_key(&hash)), Some(hash));
         assert_eq!(decode_height(&height_key(0x0102_0304)), Some(0x0102_0304));
-        let prefix: [u8; INDEX_PREFIX_LEN] =
-            hash.as_byte_array()[..INDEX_PREFIX_LEN].try_into().unwrap();
-        for height in [0, 1, 0xffff, 0x1_0000, 1_000_000, u32::MAX] {
-            let key = index_key(height, &hash);
-            assert_eq!(decode_index_key(&key), Some((height, prefix)));
-            assert!(key.starts_with(&index_prefix(index_partition(height), &hash)));
+        for partition in [0, 1, 15, u16::MAX] {
+            assert_eq!(
+                decode_partition_key(&partition_key(partition)),
+                Some(partition)
+            );
+            assert_eq!(index_partition(partition_start(partition)), partition);
         }
+        // Genesis's hash starts 6f e2 8c 0a (the random end of 000000000019d6...).
+        assert_eq!(index_entry(0x1_0005, &hash), 0x6fe2_8c0a_0005);
+    }
+
+    #[test]
+    fn a_partition_finds_its_entries_and_only_them() {
+        let hashes: Vec<BlockHash> = headway_regtest::chain(PARTITION_HEIGHTS as usize, 9)
+            .iter()
+            .take(PARTITION_HEIGHTS as usize)
+            .map(Header::block_hash)
+            .collect();
+        let mut entries: Vec<u64> = hashes
+            .iter()
+            .enumerate()
+            .map(|(height, hash)| index_entry(height as u32, hash))
+            .collect();
+        // Two heights sharing a prefix: both are candidates.
+        let shared = BlockHash::from_byte_array({
+            let mut bytes = [0xaa; 32];
+            bytes[..4].copy_from_slice(&hashes[7].as_byte_array()[..4]);
+            bytes
+        });
+        entries[8] = index_entry(8, &shared);
+        entries.sort_unstable();
+        let value = encode_partition(&entries);
+        assert_eq!(value.len(), PARTITION_VALUE_LEN);
+        assert!(PartitionEntries::parse(&value[1..]).is_none());
+        let packed = PartitionEntries::parse(&value).unwrap();
+        assert_eq!(packed.len(), PARTITION_HEIGHTS as usize);
+        for (height, hash) in hashes.iter().enumerate().skip(9).step_by(97) {
+            assert_eq!(
+                packed.candidates(hash).collect::<Vec<_>>(),
+                vec![height as u16]
+            );
+            assert!(packed.contains(index_entry(height as u32, hash)));
+            assert!(!packed.contains(index_entry(height as u32 + 1, hash)));
+        }
+        let mut both: Vec<u16> = packed.candidates(&hashes[7]).collect();
+        both.sort_unstable();
+        assert_eq!(both, vec![7, 8]);
+        let absent = BlockHash::from_byte_array([0xff; 32]);
+        assert_eq!(packed.candidates(&absent).count(), 0);
+        assert_eq!(
+            packed
+                .candidates(&BlockHash::from_byte_array([0; 32]))
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -322,7 +477,7 @@ mod tests {
         assert_eq!(decode_side_value(&[1, 2]), None);
         assert_eq!(decode_tip_value(&[0u8; 35]), None);
         assert_eq!(decode_work(&[0u8; 31]), None);
-        assert_eq!(decode_index_key(&[0u8; 9]), None);
+        assert_eq!(decode_partition_key(&[0u8; 3]), None);
     }
 
     #[test]
@@ -334,9 +489,7 @@ mod tests {
         assert_eq!(group_of(50), (0, 50));
         assert_eq!(group_of(51), (1, 0));
         assert_eq!(group_start(2), 102);
-        // A newer partition's keys all sort after an older one's.
-        let hash = BlockHash::from_byte_array([0xff; 32]);
-        let low = BlockHash::from_byte_array([0; 32]);
-        assert!(index_key(0xffff, &hash) < index_key(0x1_0000, &low));
+        assert!(partition_key(0x00ff) < partition_key(0x0100));
+        assert_eq!(PARTITION_VALUE_LEN, 393_216);
     }
 }

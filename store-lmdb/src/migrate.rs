@@ -1,24 +1,30 @@
-//! The migrations of a schema-1 store (to schema 3, through schema 2's databases) and of a
-//! schema-2 store (to schema 3), run by a read-write open before anything
-//! else touches the store. This module owns reading schema 1 (its `best` and `index`
-//! databases, see `layout::v1`) and the `migration` progress record.
+//! The migrations of a schema-1 store (to schema 4, its databases built beside schema 1's) and
+//! of a schema-2 or schema-3 store (to schema 4, its hash index rebuilt packed), run by a
+//! read-write open before anything else touches the store. This module owns reading schema 1
+//! (its `best` and `index` databases, see `layout::v1`) and the `migration` progress record.
 //!
 //! # How it stays safe
 //!
 //! Schema 1 stays authoritative until the last transaction: the schema version stays 1, its
 //! `best` and `index` databases are only read, and `side`, `meta`'s tip and work and the
 //! address book have the same format in both schemas and are left as they are. The new
-//! databases (`headers`, `hashes`) are built beside them in write transactions of at most
-//! [`MIGRATION_CHUNK`] headers; each transaction also writes the progress record (the next
-//! height to copy and the hash of the header below it), so the new databases and the record
-//! always agree. The last transaction checks that everything up to the tip is copied, removes
-//! the index entries of the tip's partition (schema 3 does not index it), sets the schema
-//! version to 3, deletes the record and drops `best` and `index`. A kill at any
-//! moment therefore leaves a complete schema-1 store (with a partial copy that schema 1 does not
-//! read) or a complete schema-3 store; the next read-write open resumes at the record. If the
-//! schema-1 chain changed meanwhile (a build that only knows schema 1 wrote to it: the header
-//! below the recorded height is no longer the recorded one), the copy is cleared and starts
-//! over; headers appended meanwhile are simply copied too.
+//! databases (`headers`, `hash_index`) are built beside them in write transactions of at most
+//! [`MIGRATION_CHUNK`] headers, a chunk that completes a partition writing its index value;
+//! each transaction also writes the progress record (the next height to copy and the hash of
+//! the header below it), so the new databases and the record always agree. The last
+//! transaction checks that everything up to the tip is copied and every complete partition
+//! indexed, sets the schema version to 4, deletes the record and drops `best` and `index`. A
+//! kill at any moment therefore leaves a complete schema-1 store (with a partial copy that
+//! schema 1 does not read) or a complete schema-4 store; the next read-write open resumes at
+//! the record. If the schema-1 chain changed meanwhile (a build that only knows schema 1 wrote
+//! to it: the header below the recorded height is no longer the recorded one), the copy is
+//! cleared and starts over; headers appended meanwhile are simply copied too. A partial copy
+//! left by a build of schema 3 (its index in schema 3's `hashes`) is started over too.
+//!
+//! The schema-2 and schema-3 migration ([`migrate_packed`]) is one transaction: it reads the
+//! best chain's `prev_blockhash` links (about 80 bytes a header, read in place) and writes 6
+//! bytes a header, so its size is bounded by the chain's (about 6 MB for mainnet's 930,000
+//! headers); LMDB commits it whole or not at all.
 //!
 //! A read-only open of a schema-1 store (an inspection command, possibly while a node is
 //! migrating it) gives [`StoreError::NeedsMigration`]: reading both layouts everywhere would
@@ -31,7 +37,7 @@ use std::time::Instant;
 use bitcoin::block::Header;
 use bitcoin::BlockHash;
 use heed::types::Bytes;
-use heed::{CommitOrAbort, Database, Env, PutFlags, RwTxn, WithoutTls};
+use heed::{CommitOrAbort, Database, Env, RwTxn, WithoutTls};
 
 use crate::best;
 use crate::error::StoreError;
@@ -57,7 +63,7 @@ enum Step {
     Done { headers: u64 },
 }
 
-/// Migrates the schema-1 store in `env` to schema 3 (see the module docs). Called by a
+/// Migrates the schema-1 store in `env` to schema 4 (see the module docs). Called by a
 /// read-write open after the metadata checks, with no other transaction of this process on
 /// `env`; a full map is grown between transactions.
 pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreError> {
@@ -77,7 +83,8 @@ pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreErro
                     best1: open(opener.open_database(txn, Some(v1::DB_BEST))?, dir, "best")?,
                     index1: open(opener.open_database(txn, Some(v1::DB_INDEX))?, dir, "index")?,
                     headers: opener.create_database(txn, Some(layout::DB_HEADERS))?,
-                    hashes: opener.create_database(txn, Some(layout::DB_HASHES))?,
+                    index: opener.create_database(txn, Some(layout::DB_HASH_INDEX))?,
+                    hashes_v3: opener.open_database(txn, Some(layout::DB_HASHES_V3))?,
                 };
                 step = Some(one_step(&dbs, txn, dir, first)?);
                 Ok::<_, StoreError>(CommitOrAbort::<(), ()>::Commit(()))
@@ -99,7 +106,8 @@ pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreErro
                 if next > tip {
                     tracing::info!(
                         dir = %dir.display(),
-                        "header store migration: all headers copied, switching to schema 3"
+                        schema = SCHEMA_VERSION,
+                        "header store migration: all headers copied, switching schema"
                     );
                 }
             }
@@ -117,7 +125,8 @@ pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreErro
                     headers,
                     seconds = elapsed,
                     headers_per_s = (headers as f64 / elapsed) as u64,
-                    "header store migration: done, schema 3"
+                    schema = SCHEMA_VERSION,
+                    "header store migration: done"
                 );
                 return Ok(());
             }
@@ -125,11 +134,17 @@ pub(crate) fn migrate(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreErro
     }
 }
 
-/// Migrates the schema-2 store in `env` to schema 3 in one transaction: the index entries of
-/// the tip's partition (at most 65,535) are removed and the version set, so a kill leaves the
-/// schema-2 store or the schema-3 one (`layout.rs`, "Schema 3"). Called as [`migrate`] is.
-pub(crate) fn migrate_v2(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreError> {
+/// Migrates the schema-2 or schema-3 store in `env` to schema 4 in one transaction: the
+/// complete partitions are indexed packed from the best chain's headers, `hashes` is dropped
+/// and the version set, so a kill leaves the old store or the schema-4 one (`layout.rs`,
+/// "Schema 4"). Called as [`migrate`] is.
+pub(crate) fn migrate_packed(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreError> {
     let started = Instant::now();
+    tracing::info!(
+        dir = %dir.display(),
+        schema = SCHEMA_VERSION,
+        "header store migration: packing the hash index begins (one transaction)"
+    );
     let tip = write_growing(env, dir, |txn| {
         let mut tip = None;
         env.create_databases_and_commit(txn, |opener, txn| {
@@ -138,28 +153,53 @@ pub(crate) fn migrate_v2(env: &Env<WithoutTls>, dir: &Path) -> Result<(), StoreE
                 dir,
                 "meta",
             )?;
+            let headers = open(
+                opener.open_database(txn, Some(layout::DB_HEADERS))?,
+                dir,
+                "headers",
+            )?;
             let hashes = open(
-                opener.open_database(txn, Some(layout::DB_HASHES))?,
+                opener.open_database(txn, Some(layout::DB_HASHES_V3))?,
                 dir,
                 "hashes",
             )?;
+            let packed = opener.create_database(txn, Some(layout::DB_HASH_INDEX))?;
             let value = meta
                 .get(txn, layout::META_TIP)?
                 .ok_or_else(|| corrupt(dir, "no tip record".into()))?;
             let (height, _) = layout::decode_tip_value(value)
                 .ok_or_else(|| corrupt(dir, "malformed tip record".into()))?;
-            index::unindex_tail(hashes, txn, height)?;
+            let stored = best::len(headers, txn, dir)?;
+            if stored != height.saturating_add(1) {
+                return Err(corrupt(
+                    dir,
+                    format!(
+                        "the best chain holds {stored} headers, the tip record says {}",
+                        u64::from(height) + 1
+                    ),
+                ));
+            }
+            packed.clear(txn)?;
+            for partition in 0..layout::index_partition(layout::indexed_end(height)) {
+                index::write_partition(headers, packed, txn, dir, partition)?;
+            }
             meta.put(txn, layout::META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+            // SAFETY: as in `switch`: this handle is local to this transaction, and the store
+            // never opens `hashes`.
+            unsafe { hashes.remove(txn)? };
             tip = Some(height);
             Ok::<_, StoreError>(CommitOrAbort::<(), ()>::Commit(()))
         })?;
-        tip.ok_or_else(|| StoreError::Mismatch("the schema 3 migration was aborted".into()))
+        tip.ok_or_else(|| StoreError::Mismatch("the schema 4 migration was aborted".into()))
     })?;
+    let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         dir = %dir.display(),
         tip,
-        seconds = started.elapsed().as_secs_f64(),
-        "header store migration: done, schema 3 (the tip's partition is no longer indexed)"
+        seconds,
+        headers_per_s = (f64::from(tip) / seconds.max(1e-9)) as u64,
+        schema = SCHEMA_VERSION,
+        "header store migration: done, the hash index rebuilt packed"
     );
     Ok(())
 }
@@ -170,7 +210,9 @@ struct Dbs<'t> {
     best1: Database<'t, Bytes, Bytes>,
     index1: Database<'t, Bytes, Bytes>,
     headers: Database<'t, Bytes, Bytes>,
-    hashes: Database<'t, Bytes, Bytes>,
+    index: Database<'t, Bytes, Bytes>,
+    /// Schema 3's index, there only if a build of schema 3 began this migration.
+    hashes_v3: Option<Database<'t, Bytes, Bytes>>,
 }
 
 fn open<'t>(
@@ -208,19 +250,21 @@ fn one_step(dbs: &Dbs, txn: &mut RwTxn, dir: &Path, first: bool) -> Result<Step,
             tip = tip.0,
             from = progress.map_or(0, |(next, _)| next),
             chunk = MIGRATION_CHUNK,
-            "header store migration: schema 1 to 2 begins"
+            schema = SCHEMA_VERSION,
+            "header store migration: schema 1 to the current schema begins"
         );
     }
     let next = match progress {
         None => {
-            // Nothing recorded: whatever a schema-2 database holds is no copy of ours.
-            if !dbs.headers.is_empty(txn)? || !dbs.hashes.is_empty(txn)? {
+            // Nothing recorded: whatever a new database holds is no copy of ours.
+            if !dbs.headers.is_empty(txn)? || !dbs.index.is_empty(txn)? || v3_copy(dbs, txn)? {
                 return restart(dbs, txn);
             }
             0
         }
         Some((next, below)) => {
-            let still = next <= tip.0.saturating_add(1)
+            let still = !v3_copy(dbs, txn)?
+                && next <= tip.0.saturating_add(1)
                 && next > 0
                 && v1_header(dbs, txn, dir, next - 1)?.map(|h| h.block_hash()) == Some(below);
             if !still {
@@ -253,19 +297,16 @@ fn one_step(dbs: &Dbs, txn: &mut RwTxn, dir: &Path, first: bool) -> Result<Step,
         None => headers[i].block_hash(),
     };
     best::append(dbs.headers, txn, dir, next, copy)?;
-    let mut keys: Vec<[u8; layout::INDEX_KEY_LEN]> = (0..copy.len())
-        .map(|i| layout::index_key(next + i as u32, &hash_of(i)))
-        .collect();
-    keys.sort_unstable();
-    // Keys of a partition's first chunk sort above everything stored; a resumed tail chunk
-    // (the tip grew after a copy that had ended at the old tip) shares its partition.
-    let flags = if next.is_multiple_of(MIGRATION_CHUNK) {
-        PutFlags::APPEND
-    } else {
-        PutFlags::empty()
-    };
-    for key in &keys {
-        dbs.hashes.put_with_flags(txn, flags, key, &[])?;
+    // A chunk that completes its partition indexes it (from the copied headers: a resumed
+    // tail chunk completes a partition an earlier chunk began).
+    if last == partition_end {
+        index::write_partition(
+            dbs.headers,
+            dbs.index,
+            txn,
+            dir,
+            layout::index_partition(last),
+        )?;
     }
     let below = hash_of(copy.len() - 1);
     dbs.meta.put(
@@ -279,16 +320,27 @@ fn one_step(dbs: &Dbs, txn: &mut RwTxn, dir: &Path, first: bool) -> Result<Step,
     })
 }
 
+/// Whether a build of schema 3 left index entries of its own copy.
+fn v3_copy(dbs: &Dbs, txn: &RwTxn) -> Result<bool, StoreError> {
+    Ok(match dbs.hashes_v3 {
+        Some(db) => !db.is_empty(txn)?,
+        None => false,
+    })
+}
+
 /// Clears the copy and the record.
 fn restart(dbs: &Dbs, txn: &mut RwTxn) -> Result<Step, StoreError> {
     dbs.headers.clear(txn)?;
-    dbs.hashes.clear(txn)?;
+    dbs.index.clear(txn)?;
+    if let Some(db) = dbs.hashes_v3 {
+        db.clear(txn)?;
+    }
     dbs.meta.delete(txn, layout::META_MIGRATION)?;
     Ok(Step::Restarted)
 }
 
-/// The last transaction: check, drop the tail's index entries, set schema 3, drop schema 1's
-/// databases.
+/// The last transaction: check, set schema 4, drop schema 1's databases (and an earlier
+/// build's empty `hashes`).
 fn switch(
     dbs: &Dbs,
     txn: &mut RwTxn,
@@ -298,7 +350,7 @@ fn switch(
 ) -> Result<Step, StoreError> {
     let stored = best::len(dbs.headers, txn, dir)?;
     let top = best::header_at(dbs.headers, txn, dir, tip.0)?.map(|h| h.block_hash());
-    if stored != next || top != Some(tip.1) || dbs.hashes.len(txn)? != u64::from(next) {
+    if stored != next || top != Some(tip.1) {
         return Err(corrupt(
             dir,
             format!(
@@ -307,17 +359,29 @@ fn switch(
             ),
         ));
     }
-    // Schema 3 does not index the tip's partition: at most 65,535 entries go.
-    index::unindex_tail(dbs.hashes, txn, tip.0)?;
+    let partitions = u64::from(layout::index_partition(layout::indexed_end(tip.0)));
+    let indexed = dbs.index.len(txn)?;
+    if indexed != partitions {
+        return Err(corrupt(
+            dir,
+            format!(
+                "the migrated hash index holds {indexed} partitions, the chain has {partitions} \
+                 complete ones"
+            ),
+        ));
+    }
     dbs.meta
         .put(txn, layout::META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
     dbs.meta.delete(txn, layout::META_MIGRATION)?;
     // SAFETY: `remove` invalidates the handles' database ids; these handles are local to this
     // transaction and not used after it, and no other handle of this environment names them
-    // (the store opens its own after the migration, and never these two).
+    // (the store opens its own after the migration, and never these).
     unsafe {
         dbs.best1.remove(txn)?;
         dbs.index1.remove(txn)?;
+        if let Some(db) = dbs.hashes_v3 {
+            db.remove(txn)?;
+        }
     }
     Ok(Step::Done {
         headers: u64::from(stored),

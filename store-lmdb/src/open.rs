@@ -45,8 +45,9 @@ pub(crate) enum Existing {
     /// A schema-1 store (only reported to a read-write open, which migrates it; a read-only
     /// open gets [`StoreError::NeedsMigration`]).
     Schema1,
-    /// A schema-2 store (the same: a read-write open migrates it).
-    Schema2,
+    /// A schema-2 or schema-3 store, its hash index a key a header (the same: a read-write
+    /// open migrates it).
+    KeyPerHeader,
 }
 
 /// Opens the databases of an existing store and checks its metadata (network when `wanted` is
@@ -77,7 +78,10 @@ pub(crate) fn open_existing(
         };
         let (schema, network) = check_metadata(meta, txn, dir, wanted)?;
         found = Some((schema, network));
-        if schema == layout::v1::SCHEMA_VERSION || schema == layout::SCHEMA_V2 {
+        if schema == layout::v1::SCHEMA_VERSION
+            || schema == layout::SCHEMA_V2
+            || schema == layout::SCHEMA_V3
+        {
             return if read_only {
                 Err(StoreError::NeedsMigration {
                     dir: dir.to_path_buf(),
@@ -98,7 +102,7 @@ pub(crate) fn open_existing(
         };
         let best = open(layout::DB_HEADERS)?;
         let side = open(layout::DB_SIDE)?;
-        let index = open(layout::DB_HASHES)?;
+        let index = open(layout::DB_HASH_INDEX)?;
         let addrbook = opener.open_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
         Ok(CommitOrAbort::Commit(Some((
             (meta, best, side, index),
@@ -108,13 +112,15 @@ pub(crate) fn open_existing(
     Ok(match (opened.commit().flatten(), found) {
         (Some(dbs), Some((_, network))) => Existing::Current(dbs, network),
         (None, Some((schema, _))) if schema == layout::v1::SCHEMA_VERSION => Existing::Schema1,
-        (None, Some((schema, _))) if schema == layout::SCHEMA_V2 => Existing::Schema2,
+        (None, Some((schema, _))) if schema == layout::SCHEMA_V2 || schema == layout::SCHEMA_V3 => {
+            Existing::KeyPerHeader
+        }
         _ => Existing::New,
     })
 }
 
-/// Checks the schema version (this one, or schema 1 or 2, which are migrated) and, when `wanted` is
-/// given, the network; returns the store's schema version and network.
+/// Checks the schema version (this one, or schema 1, 2 or 3, which are migrated) and, when
+/// `wanted` is given, the network; returns the store's schema version and network.
 fn check_metadata(
     meta: Database<'_, Bytes, Bytes>,
     txn: &RoTxn,
@@ -131,6 +137,7 @@ fn check_metadata(
     let schema =
         layout::decode_height(schema).ok_or_else(|| corrupt("malformed schema version"))?;
     if schema != SCHEMA_VERSION
+        && schema != layout::SCHEMA_V3
         && schema != layout::SCHEMA_V2
         && schema != layout::v1::SCHEMA_VERSION
     {
@@ -172,7 +179,7 @@ pub(crate) fn create(
         let meta = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_META))?;
         let best = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_HEADERS))?;
         let side = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_SIDE))?;
-        let index = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_HASHES))?;
+        let index = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_HASH_INDEX))?;
         let addrbook = opener.create_database::<Bytes, Bytes>(txn, Some(layout::DB_ADDRBOOK))?;
         meta.put(txn, layout::META_SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
         meta.put(txn, layout::META_NETWORK, network.name().as_bytes())?;

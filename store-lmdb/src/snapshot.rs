@@ -361,7 +361,8 @@ mod tests {
         // the entry.
         damage(&|txn| {
             let hash = chain[3].block_hash();
-            store.index.put(txn, &layout::index_key(4, &hash), &[])
+            let value = partition_value(&[layout::index_entry(4, &hash)]);
+            store.index.put(txn, &layout::partition_key(0), &value)
         });
         assert_eq!(
             store.snapshot(|s| s.entry(&chain[3].block_hash())).unwrap(),
@@ -371,7 +372,7 @@ mod tests {
         assert!(report
             .problems
             .iter()
-            .any(|p| p.contains("hash index holds 1 entries")));
+            .any(|p| p.contains("hash index holds 1 partitions")));
 
         // A side header stored under another hash.
         damage(&|txn| {

@@ -1,7 +1,7 @@
 //! [`HeaderStore`]: opening (and refusing, or migrating) a data directory, the read paths, and
 //! the growth of the memory map. The write path is in `apply.rs`, the consistency check in
 //! `verify.rs`, the best chain's groups in `best.rs`, the hash index in `index.rs`, the
-//! migration from schema 1 in `migrate.rs`.
+//! migrations from schemas 1, 2 and 3 in `migrate.rs`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ pub struct HeaderStore {
     /// The best chain's header groups (`headers`, see `best.rs`).
     pub(crate) best: RawDb,
     pub(crate) side: RawDb,
-    /// The best chain's hash index (`hashes`, see `index.rs`).
+    /// The best chain's hash index (`hash_index`, see `index.rs`).
     pub(crate) index: RawDb,
     /// The address book (`addrbook.rs`). Always present on a read-write store (created on open
     /// if the store predates it); `None` on a read-only open of such an older store.
@@ -68,9 +68,8 @@ impl HeaderStore {
     /// Opens or creates the store in `dir` for `network` (read-write), with the default
     /// [`StoreOptions`]. Refuses a directory made for another network, an unknown schema
     /// version, or unreadable files, without writing to the data file. A schema-1 store is
-    /// migrated to schema 3 first, and a schema-2 store in one transaction (see the crate
-    /// docs): in bounded transactions, resumable,
-    /// logged at info.
+    /// migrated to schema 4 first, in bounded transactions, resumable; a schema-2 or schema-3
+    /// store in one transaction (see the crate docs); both logged at info.
     pub fn open(dir: &Path, network: Network) -> Result<HeaderStore, StoreError> {
         HeaderStore::open_with(dir, network, &StoreOptions::default())
     }
@@ -107,8 +106,8 @@ impl HeaderStore {
                 migrate::migrate(&env, dir)?;
                 existing = open_existing(&env, dir, Some(network), false)?;
             }
-            Existing::Schema2 => {
-                migrate::migrate_v2(&env, dir)?;
+            Existing::KeyPerHeader => {
+                migrate::migrate_packed(&env, dir)?;
                 existing = open_existing(&env, dir, Some(network), false)?;
             }
             _ => {}
@@ -116,7 +115,7 @@ impl HeaderStore {
         let ((meta, best, side, index), addrbook) = match existing {
             Existing::Current(dbs, _) => dbs,
             Existing::New => create(&env, dir, network)?,
-            Existing::Schema1 | Existing::Schema2 => {
+            Existing::Schema1 | Existing::KeyPerHeader => {
                 return Err(StoreError::Corrupt {
                     dir: dir.to_path_buf(),
                     detail: "still of an older schema after its migration".into(),

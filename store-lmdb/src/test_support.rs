@@ -38,3 +38,18 @@ pub(crate) fn open_unsynced(dir: &Path) -> HeaderStore {
     };
     HeaderStore::open_with(dir, Network::Regtest, &options).unwrap()
 }
+
+/// A complete partition's value (`layout::encode_partition`) holding `entries`
+/// (`layout::index_entry`) and, to fill it, entries whose prefix no test hash has
+/// (`ffffffff`).
+pub(crate) fn partition_value(entries: &[u64]) -> Vec<u8> {
+    let filler = (0..crate::layout::PARTITION_HEIGHTS as u64).map(|i| 0xffff_ffff_0000 | i);
+    let mut all: Vec<u64> = entries
+        .iter()
+        .copied()
+        .chain(filler)
+        .take(crate::layout::PARTITION_HEIGHTS as usize)
+        .collect();
+    all.sort_unstable();
+    crate::layout::encode_partition(&all)
+}

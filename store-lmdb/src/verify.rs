@@ -45,8 +45,9 @@ impl HeaderStore {
     /// Checks the invariants: the best chain is contiguous from this network's genesis, in
     /// groups that are full but for the last, and each header links to the one below; every
     /// side header links to a stored header one height below (so, by induction, to genesis)
-    /// and is not also on the best chain; the hash index holds exactly the best-chain headers
-    /// below the tip's partition, at their heights (`layout::indexed_end`); the tip record names the last best header; the
+    /// and is not also on the best chain; the hash index holds exactly the complete partitions
+    /// below the tip's (`layout::indexed_end`), each with every best-chain header of it at its
+    /// height; the tip record names the last best header; the
     /// stored work is the sum of the best chain's work; the address book's secret, if stored,
     /// is 32 bytes, no other reserved key is used and no record value is over the store's bound
     /// (the records themselves are the core's and not checked). Broken invariants are listed in
@@ -95,12 +96,24 @@ impl HeaderStore {
                 }
             }
             self.verify_side(txn, &mut report)?;
-            let indexed = self.index.len(txn)?;
-            let expected = u64::from(layout::indexed_end(report.tip_height));
-            if indexed != expected {
+            let expected = layout::index_partition(layout::indexed_end(report.tip_height));
+            let mut indexed = 0u64;
+            for entry in self.index.iter(txn)? {
+                let (key, _) = entry?;
+                indexed += 1;
+                match layout::decode_partition_key(key) {
+                    Some(partition) if partition >= expected => report.problem(format!(
+                        "hash index partition {partition} is stored, but only the {expected} \
+                         complete partitions below the tip's are indexed"
+                    )),
+                    Some(_) => {}
+                    None => report.problem(format!("malformed hash index key {key:02x?}")),
+                }
+            }
+            if indexed != u64::from(expected) {
                 report.problem(format!(
-                    "hash index holds {indexed} entries for the {expected} best-chain headers \
-                     below the tip's partition"
+                    "hash index holds {indexed} partitions for the {expected} complete ones below \
+                     the tip's"
                 ));
             }
             for problem in self.verify_addr_book(txn, MAX_PROBLEMS)? {
@@ -314,9 +327,10 @@ mod tests {
     fn an_index_entry_in_the_tips_partition_is_found() {
         let report = damaged(|store, txn| {
             let hash = store.best_header(txn, 4).unwrap().unwrap().block_hash();
+            let value = partition_value(&[layout::index_entry(4, &hash)]);
             store
                 .index
-                .put(txn, &layout::index_key(4, &hash), &[])
+                .put(txn, &layout::partition_key(0), &value)
                 .unwrap();
         });
         assert!(report
@@ -326,28 +340,53 @@ mod tests {
         assert!(report
             .problems
             .iter()
-            .any(|p| p.contains("hash index holds 1 entries for the 0")));
+            .any(|p| p.contains("hash index partition 0 is stored")));
+        assert!(report
+            .problems
+            .iter()
+            .any(|p| p.contains("hash index holds 1 partitions for the 0")));
     }
 
     #[test]
-    fn a_missing_index_entry_is_found() {
+    fn a_missing_index_entry_and_a_short_partition_are_found() {
         // A complete partition (65,536 heights) and a few headers above it.
         let headers = chain(65_540);
         let (_dir, store) = store_with(&headers);
         assert!(store.verify().unwrap().is_consistent());
         let mut txn = store.env.write_txn().unwrap();
-        let hash = headers[4].block_hash();
-        assert!(store.unindex(&mut txn, 4, &hash).unwrap());
+        let entries: Vec<u64> = (0..layout::PARTITION_HEIGHTS)
+            .filter(|&height| height != 4)
+            .map(|height| layout::index_entry(height, &headers[height as usize].block_hash()))
+            .collect();
+        store
+            .index
+            .put(
+                &mut txn,
+                &layout::partition_key(0),
+                &partition_value(&entries),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+        let report = store.verify().unwrap();
+        assert_eq!(
+            report.problems,
+            vec![format!(
+                "index entry of best header {} at 4 is missing",
+                headers[4].block_hash()
+            )]
+        );
+        let mut txn = store.env.write_txn().unwrap();
+        let value = partition_value(&entries);
+        store
+            .index
+            .put(&mut txn, &layout::partition_key(0), &value[6..])
+            .unwrap();
         txn.commit().unwrap();
         let report = store.verify().unwrap();
         assert!(report
             .problems
             .iter()
-            .any(|p| p.contains("index entry of best header")));
-        assert!(report
-            .problems
-            .iter()
-            .any(|p| p.contains("hash index holds 65535 entries for the 65536")));
+            .any(|p| p.contains("hash index partition 0 holds 393210 bytes, not 393216")));
     }
 
     #[test]

@@ -86,12 +86,9 @@ fn short_values_are_errors_on_every_read_path() {
             .put(txn, &0u32.to_be_bytes(), &[7u8; 11 * 80 - 1])
             .unwrap();
     });
-    // A `hashes` key one byte short, under chain[8]'s partition and prefix.
-    damage(dir.path(), "hashes", |txn, hashes| {
-        let mut key = vec![0, 0];
-        key.extend_from_slice(&chain[8].block_hash().as_byte_array()[..6]);
-        key.push(8);
-        hashes.put(txn, &key, &[]).unwrap();
+    // A `hash_index` partition that is not a complete one (6-byte entries, 65,536 of them).
+    damage(dir.path(), "hash_index", |txn, index| {
+        index.put(txn, &0u16.to_be_bytes(), &[7u8; 11]).unwrap();
     });
     damage(dir.path(), "meta", |txn, meta| {
         meta.put(txn, b"work", &[1u8; 5]).unwrap();

@@ -1,8 +1,8 @@
-//! The migration of schema-1 stores to schema 2 at a read-write open: everything survives
-//! (best chain, side headers, tip, work, lookups by hash, the address book), schema 1's
-//! databases are gone afterwards, a stale partial copy is started over, and a read-only open
-//! of a schema-1 store is refused in one line without writing. The kill test is
-//! `migration_crash.rs`.
+//! The migration of schema-1, schema-2 and schema-3 stores to schema 4 at a read-write open:
+//! everything survives (best chain, side headers, tip, work, lookups by hash, the address
+//! book), the old databases are gone afterwards, a stale partial copy is started over, and a
+//! read-only open of an old store is refused in one line without writing. The kill tests are
+//! `migration_crash.rs` (schema 1) and `packed_migration_crash.rs` (schema 3).
 
 mod support;
 
@@ -15,9 +15,10 @@ use headway_store_lmdb::{HeaderStore, StoreError, SCHEMA_VERSION};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, EnvOpenOptions};
 use support::schema1::{self, side_branch, synthetic_chain};
+use support::schema3;
 use support::{appends, assert_consistent, open_fast, work_of};
 
-/// Checks a migrated (or any schema-2) store against what was written.
+/// Checks a migrated (or any current) store against what was written.
 fn assert_migrated(store: &HeaderStore, best: &[Header], side: &[(u32, Header)]) {
     assert_consistent(store);
     let (loaded, mut loaded_side) = store.load().unwrap();
@@ -173,38 +174,79 @@ fn a_partial_copy_of_another_chain_is_started_over() {
 }
 
 #[test]
-fn a_schema_2_store_loses_its_tail_entries_and_becomes_schema_3() {
-    // One complete partition of 65,536 heights and a tail above it.
+fn schema_2_and_3_stores_get_their_index_packed_and_become_schema_4() {
+    // Two complete partitions of 65,536 heights and a tail above them; side headers.
+    let best = synthetic_chain(Network::Mainnet, 140_000);
+    let side = side_branch(&best, 139_990, 4);
+    for schema in [2, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open_fast(dir.path(), Network::Mainnet);
+            store.apply(&appends(&best, 1, best.len(), 2000)).unwrap();
+            store
+                .apply(&[headway_core::PersistChain {
+                    fork_height: best.len() as u32 - 1,
+                    rejoined: vec![],
+                    connected: vec![],
+                    side: side.clone(),
+                    tip_work: work_of(&best),
+                }])
+                .unwrap();
+            assert_consistent(&store);
+        }
+        schema3::downgrade(dir.path(), &best, schema);
+        schema3::assert_holds(dir.path(), &best, schema, 1);
+        let err = HeaderStore::open_read_only(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::NeedsMigration { found, .. } if found == schema),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("schema version {schema}")),
+            "{err}"
+        );
+        assert_eq!(schema1::schema(dir.path()), schema);
+
+        let store = open_fast(dir.path(), Network::Mainnet);
+        assert_migrated(&store, &best, &side);
+        drop(store);
+        assert_eq!(schema1::schema(dir.path()), SCHEMA_VERSION);
+        assert!(!schema1::has_database(dir.path(), "hashes"));
+        assert!(schema1::has_database(dir.path(), "hash_index"));
+    }
+    assert_eq!(SCHEMA_VERSION, 4);
+}
+
+#[test]
+fn a_partial_copy_by_a_schema_3_build_is_started_over() {
+    // A build of schema 3 that began migrating a schema-1 store left its copy of the first
+    // partition: groups, its index in `hashes` (schema 3's keys), and a progress record that
+    // matches the chain. Resumed as it is, partition 0 would never be indexed packed.
     let best = synthetic_chain(Network::Mainnet, 70_000);
     let dir = tempfile::tempdir().unwrap();
-    {
-        let store = open_fast(dir.path(), Network::Mainnet);
-        store.apply(&appends(&best, 1, best.len(), 2000)).unwrap();
-        assert_consistent(&store);
-    }
-    // What schema 2 held besides: an entry for every tail header (partition, 6-byte hash
-    // prefix, low height bits), and its version.
-    poke(dir.path(), |txn, [meta, _, hashes]| {
-        for (height, header) in best.iter().enumerate().skip(65_536) {
-            let mut key = Vec::with_capacity(10);
-            key.extend_from_slice(&((height >> 16) as u16).to_be_bytes());
-            key.extend_from_slice(&header.block_hash().as_raw_hash()[..6]);
-            key.extend_from_slice(&((height & 0xffff) as u16).to_be_bytes());
+    schema1::write(dir.path(), Network::Mainnet, &best, &[]);
+    let copied = 65_536;
+    poke(dir.path(), |txn, [meta, headers, hashes]| {
+        for (group, chunk) in best[..copied].chunks(51).enumerate() {
+            let bytes: Vec<u8> = chunk
+                .iter()
+                .flat_map(headway_core::bitcoin::consensus::serialize)
+                .collect();
+            headers
+                .put(txn, &(group as u32).to_be_bytes(), &bytes)
+                .unwrap();
+        }
+        for (height, header) in best[..copied].iter().enumerate() {
+            let key = schema3::key(height, &header.block_hash());
             hashes.put(txn, &key, &[]).unwrap();
         }
-        meta.put(txn, b"schema", &2u32.to_be_bytes()).unwrap();
+        let mut record = (copied as u32).to_be_bytes().to_vec();
+        record.extend_from_slice(best[copied - 1].block_hash().as_ref());
+        meta.put(txn, b"migration", &record).unwrap();
     });
-    let err = HeaderStore::open_read_only(dir.path()).unwrap_err();
-    assert!(
-        matches!(err, StoreError::NeedsMigration { found: 2, .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("schema version 2"), "{err}");
-    assert_eq!(schema1::schema(dir.path()), 2);
-
     let store = open_fast(dir.path(), Network::Mainnet);
     assert_migrated(&store, &best, &[]);
     drop(store);
-    assert_eq!(schema1::schema(dir.path()), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert!(!schema1::has_database(dir.path(), "hashes"));
 }

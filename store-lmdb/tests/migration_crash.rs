@@ -1,7 +1,10 @@
-//! A migration killed at any moment: a child process (this test binary, re-executed) opens a
-//! schema-1 store read-write, which migrates it to schema 3; the parent kills it with SIGKILL
+//! Migrations killed at any moment, schema 1's (resumable, many transactions) and schema 3's
+//! (one transaction, `a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store`).
+//!
+//! Schema 1: a child process (this test binary, re-executed) opens a
+//! schema-1 store read-write, which migrates it to schema 4; the parent kills it with SIGKILL
 //! at varied moments, and after every kill the store must be a whole schema-1 store (every
-//! height, the tip, the index) or a whole schema-3 one (verify, every header, lookups), never
+//! height, the tip, the index) or a whole schema-4 one (verify, every header, lookups), never
 //! something between; the next child resumes. At the end a child runs to completion and the
 //! store must hold exactly the headers written.
 //!
@@ -31,6 +34,7 @@ use headway_core::Network;
 use headway_store_lmdb::{Durability, HeaderStore, StoreError, StoreOptions, SCHEMA_VERSION};
 use support::child::ReportingChild;
 use support::schema1::{self, side_branch, synthetic_chain};
+use support::{schema3, work_of};
 
 /// SIGKILLs, before the last, unkilled run.
 const KILLS: usize = 16;
@@ -44,6 +48,9 @@ const CHUNK: usize = 65_536;
 /// Set in the child: the store directory to open (and so migrate).
 const CHILD_ENV: &str = "HEADWAY_STORE_TEST_MIGRATION_DIR";
 const TEST_NAME: &str = "a_migration_killed_at_any_moment_leaves_a_whole_store";
+const PACKED_TEST_NAME: &str = "a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store";
+/// SIGKILLs of the schema-3 migration (one transaction), before the last, unkilled run.
+const PACKED_KILLS: usize = 12;
 
 fn headers() -> usize {
     std::env::var("HEADWAY_MIGRATION_HEADERS")
@@ -114,7 +121,9 @@ impl tracing::Subscriber for MigrationReporter {
         let mut f = Fields::default();
         event.record(&mut f);
         let m = f.message.as_str();
-        if m.starts_with("header store migration: schema 1 to 2 begins") {
+        if m.starts_with("header store migration: schema 1 to the current schema begins")
+            || m.starts_with("header store migration: packing the hash index begins")
+        {
             say("BEGIN");
         } else if m.starts_with("header store migration: progress") {
             say(&format!("PROGRESS {}", f.copied.unwrap_or(0)));
@@ -174,6 +183,10 @@ type Child = ReportingChild<Report>;
 
 fn start_child(dir: &Path) -> Child {
     ReportingChild::start(TEST_NAME, CHILD_ENV, dir, parse, CHILD_WAIT)
+}
+
+fn start_packing_child(dir: &Path) -> Child {
+    ReportingChild::start(PACKED_TEST_NAME, CHILD_ENV, dir, parse, CHILD_WAIT)
 }
 
 /// Waits for a report matching `want`; `false` if the child ended first.
@@ -239,8 +252,13 @@ fn check_store(dir: &Path, best: &[Header], side: &[(u32, Header)], thorough: bo
             assert!(matches!(err, StoreError::NeedsMigration { .. }), "{err:?}");
             schema1::assert_holds(dir, best, side, if thorough { 1 } else { 997 });
         }
+        3 => {
+            let err = HeaderStore::open_read_only(dir).unwrap_err();
+            assert!(matches!(err, StoreError::NeedsMigration { .. }), "{err:?}");
+            schema3::assert_holds(dir, best, 3, if thorough { 1 } else { 997 });
+        }
         SCHEMA_VERSION => {
-            let store = HeaderStore::open_read_only(dir).expect("a schema-3 store opens");
+            let store = HeaderStore::open_read_only(dir).expect("a schema-4 store opens");
             let report = store.verify().expect("verify");
             assert!(report.is_consistent(), "problems: {:#?}", report.problems);
             let (loaded, mut loaded_side) = store.load().expect("load");
@@ -413,6 +431,130 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
     let tip = store.tip().unwrap().unwrap();
     assert_eq!(tip.height as usize, count);
     assert_eq!(store.best_headers(0, count + 1).unwrap(), best);
+    eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A schema-3 store of `best` and `side` in `dir`: written by the store (schema 4), then
+/// turned back (`schema3::downgrade`).
+fn write_schema3(dir: &Path, best: &[Header], side: &[(u32, Header)]) {
+    {
+        let store = HeaderStore::open_with(dir, Network::Mainnet, &options()).unwrap();
+        // The work summed as it goes (`appends` sums each batch's prefix anew).
+        let mut work = best[0].work();
+        for (i, batch) in best[1..].chunks(100_000).enumerate() {
+            for header in batch {
+                work = work + header.work();
+            }
+            store
+                .apply(&[headway_core::PersistChain {
+                    fork_height: (i * 100_000) as u32,
+                    rejoined: vec![],
+                    connected: batch.to_vec(),
+                    side: vec![],
+                    tip_work: work,
+                }])
+                .unwrap();
+        }
+        store
+            .apply(&[headway_core::PersistChain {
+                fork_height: best.len() as u32 - 1,
+                rejoined: vec![],
+                connected: vec![],
+                side: side.to_vec(),
+                tip_work: work_of(best),
+            }])
+            .unwrap();
+    }
+    schema3::downgrade(dir, best, 3);
+}
+
+/// The schema-3 to schema-4 migration is one transaction: killed anywhere in it (or before
+/// or after), the store is the whole schema-3 store or the whole schema-4 one. The kills
+/// land at delays spread over the measured length of an uncut migration, after its `begins`
+/// line.
+#[test]
+fn a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        run_child(Path::new(&dir));
+        return;
+    }
+    let count = headers();
+    let started = Instant::now();
+    let best = synthetic_chain(Network::Mainnet, count);
+    let side = side_branch(&best, count - 10, 3);
+    let pristine = tempfile::tempdir().unwrap();
+    write_schema3(pristine.path(), &best, &side);
+    assert_eq!(check_store(pristine.path(), &best, &side, false), 3);
+    eprintln!(
+        "schema-3 store of {count} headers written in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    fresh_copy(pristine.path(), work.path());
+    let mut child = start_packing_child(work.path());
+    wait_success(&mut child);
+    let Some(Report::Done { seconds, .. }) = child
+        .seen
+        .iter()
+        .find(|r| matches!(r, Report::Done { .. }))
+        .cloned()
+    else {
+        panic!("the uncut run reported no DONE: {:?}", child.seen)
+    };
+    eprintln!("uncut packed-index migration: {count} headers in {seconds:.2} s");
+    assert_eq!(
+        check_store(work.path(), &best, &side, false),
+        SCHEMA_VERSION
+    );
+    let length = Duration::from_secs_f64(seconds);
+
+    let mut landed_inside = 0;
+    for i in 0..PACKED_KILLS {
+        fresh_copy(pristine.path(), work.path());
+        let mut child = start_packing_child(work.path());
+        // From the start of the transaction to a little past its measured end.
+        let delay = length.mul_f64(1.2 * i as f64 / (PACKED_KILLS - 1) as f64);
+        let reached = wait_for(&mut child, |r| *r == Report::Begin);
+        if reached {
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+        let killed = kill(&mut child);
+        let done = child.seen.iter().any(|r| matches!(r, Report::Done { .. }));
+        let schema = check_store(work.path(), &best, &side, false);
+
+        if killed && !done {
+            assert_eq!(schema, 3, "killed before its commit was reported");
+            landed_inside += 1;
+        }
+        eprintln!(
+            "kill {i:>2}: +{delay:?} | {} | store is schema {schema}",
+            if !killed {
+                "not killed: the run had ended"
+            } else if done {
+                "after the commit"
+            } else {
+                "inside the transaction"
+            }
+        );
+    }
+    assert!(
+        landed_inside >= PACKED_KILLS / 2,
+        "too few kills landed inside the migration: {landed_inside} of {PACKED_KILLS}"
+    );
+
+    // A last run, not killed, on the store the last kill left (verify reads every index
+    // entry; a lookup of every height would scan the tail for each of its headers).
+    let mut child = start_packing_child(work.path());
+    wait_success(&mut child);
+    assert!(child.seen.contains(&Report::Open), "{:?}", child.seen);
+    assert_eq!(
+        check_store(work.path(), &best, &side, false),
+        SCHEMA_VERSION
+    );
     eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
 }
 

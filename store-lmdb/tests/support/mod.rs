@@ -52,6 +52,7 @@ pub fn appends(chain: &[Header], from: usize, to: usize, batch: usize) -> Vec<Pe
 pub use headway_regtest::mine;
 
 pub mod schema1;
+pub mod schema3;
 
 /// A regtest best chain: genesis followed by `len` mined headers (index = height).
 pub fn regtest_chain(len: usize, salt: u8) -> Vec<Header> {

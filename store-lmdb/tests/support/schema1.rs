@@ -176,7 +176,7 @@ pub fn assert_holds(dir: &Path, best: &[Header], side: &[(u32, Header)], sample_
 
 /// Runs `f` on the environment in `dir` opened read-only, then closes it (heed refuses a
 /// second open of one path in a process, and the store opens it next).
-fn with_env<R>(
+pub fn with_env<R>(
     dir: &Path,
     f: impl FnOnce(&heed::DatabaseOpener<'_, heed::WithTls>, &heed::RoTxn<'_>) -> R,
 ) -> R {
