@@ -163,16 +163,20 @@ impl Tree {
 
     /// The median of the timestamps of `idx` and up to 10 of its ancestors.
     pub fn median_time_past(&self, idx: u32) -> u32 {
+        // Filled from the end, oldest first: timestamps mostly rise along a chain, so the
+        // sort (an insertion sort at this length) finds them nearly in order. Filled newest
+        // first they were in reverse, its worst case: 55 moves a header, a third of
+        // `accept_hashed` in a 1M sync (`perf annotate`, sync_scale).
         let mut times = [0u32; super::validate::MEDIAN_TIME_SPAN];
-        let mut n = 0;
+        let mut first = times.len();
         let mut walk = idx;
-        while n < times.len() && walk != NO_PARENT {
+        while first > 0 && walk != NO_PARENT {
             let node = self.node(walk);
-            times[n] = node.time;
-            n += 1;
+            first -= 1;
+            times[first] = node.time;
             walk = node.parent;
         }
-        super::validate::median_time_past(&mut times[..n])
+        super::validate::median_time_past(&mut times[first..])
     }
 
     /// The hash of node `idx`'s parent (all zeros for genesis).
