@@ -134,16 +134,14 @@ impl HashIndex {
         }
     }
 
-    /// Reads the first probe slot of each of `hashes`, all before any is needed: on a table
-    /// larger than the caches each probe is a miss, and loads that do not wait for each other
-    /// overlap (tens in flight), where the probes of a validation loop come one at a time,
-    /// each behind the work of the header before. Gives a fold of what it read (for the caller
-    /// to keep, so that the reads are not optimised away).
-    pub fn warm(&self, hashes: &[BlockHash]) -> u32 {
-        hashes.iter().fold(0u32, |acc, hash| {
-            let (position, _) = hash_key(hash);
-            acc ^ self.slots.get(self.start(position)).copied().unwrap_or(0)
-        })
+    /// Hints the CPU to fetch `hash`'s first probe slot (`headway_prefetch`), for a lookup or
+    /// an insert a few headers later: on a table larger than the caches each probe is a miss,
+    /// and a prefetch issued ahead overlaps it with the work between. Ordinary loads of a
+    /// whole message's slots up front blocked the pipeline on each miss and were evicted
+    /// again before use (`perf annotate` of a 1M sync).
+    pub fn prefetch(&self, hash: &BlockHash) {
+        let (position, _) = hash_key(hash);
+        headway_prefetch::prefetch(&self.slots, self.start(position));
     }
 
     /// Inserts `idx` (whose hash is not yet present, and `idx < MAX_NODES`), growing the table

@@ -119,10 +119,10 @@ impl Tree {
             .find(hash, |idx| nodes.get(idx as usize).map(|n| n.hash))
     }
 
-    /// Brings the hash index's slots for `hashes` into the cache ahead of their lookups
-    /// ([`HashIndex::warm`]).
-    pub fn warm_index(&self, hashes: &[BlockHash]) -> u32 {
-        self.index.warm(hashes)
+    /// Hints the CPU to fetch the hash index's slot for `hash` ahead of its lookup or insert
+    /// ([`HashIndex::prefetch`]).
+    pub fn prefetch_index(&self, hash: &BlockHash) {
+        self.index.prefetch(hash)
     }
 
     /// Index of the best tip.
