@@ -5,7 +5,7 @@
 //! appends the raw 80-byte headers to a file with one `fdatasync` per batch.
 //!
 //! Last, a schema-1 store of the same headers (written by the tests' schema-1 writer) is
-//! opened with the default options, which migrates it to schema 3: the migration's speed.
+//! opened with the default options, which migrates it to schema 4: the migration's speed.
 //!
 //! Run: `cargo bench -p headway-store-lmdb --bench write_million`
 //! (`HEADWAY_BENCH_HEADERS=N` for another count). Not a test: it asserts nothing about speed.
@@ -19,7 +19,7 @@ use headway_core::bitcoin::consensus::serialize;
 use headway_core::bitcoin::hashes::Hash;
 use headway_core::bitcoin::{BlockHash, CompactTarget, TxMerkleNode};
 use headway_core::{Network, PersistChain};
-use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
+use headway_store_lmdb::{Durability, HeaderStore, StoreOptions, SCHEMA_VERSION};
 
 /// The tests' schema-1 writer (it needs `work_of` from its parent module, below).
 #[allow(dead_code)]
@@ -237,7 +237,7 @@ fn bench_migration(chain: &[Header], count: usize) {
         "{:<20} migrate {:>7.0} headers/s ({:>5.2} s; schema-1 store written in {:.2} s)  \
          data.mdb {before:.1} -> {:.1} B/header (LMDB keeps the file's size, reusing the \
          freed pages)",
-        "schema 1 -> 3 (Full)",
+        format!("schema 1 -> {SCHEMA_VERSION} (Full)"),
         rate(count, migrate),
         migrate.as_secs_f64(),
         written.as_secs_f64(),
