@@ -293,17 +293,43 @@ fn fresh_copy(pristine: &Path, dir: &Path) {
     std::fs::copy(pristine.join("data.mdb"), dir.join("data.mdb")).expect("copy the store");
 }
 
-#[test]
-fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
+/// What both kill tests start from, in the parent: the time, the chain to migrate
+/// ([`headers`] headers and a short side branch near the tip) and a directory for the pristine
+/// store. `None` in the child, after it has run (see [`run_child`]).
+#[allow(clippy::type_complexity)]
+fn parent_setup() -> Option<(Instant, Vec<Header>, Vec<(u32, Header)>, tempfile::TempDir)> {
     if let Some(dir) = std::env::var_os(CHILD_ENV) {
         run_child(Path::new(&dir));
-        return;
+        return None;
     }
-    let count = headers();
     let started = Instant::now();
-    let best = synthetic_chain(Network::Mainnet, count);
-    let side = side_branch(&best, count - 10, 3);
-    let pristine = tempfile::tempdir().unwrap();
+    let best = synthetic_chain(Network::Mainnet, headers());
+    let side = side_branch(&best, best.len() - 11, 3);
+    Some((started, best, side, tempfile::tempdir().unwrap()))
+}
+
+/// Runs `child` to its end (it must succeed and report `DONE`), checks the migrated store in
+/// `dir`, and gives the migration's (headers/s, seconds).
+fn uncut_run(mut child: Child, dir: &Path, best: &[Header], side: &[(u32, Header)]) -> (u64, f64) {
+    wait_success(&mut child);
+    let Some(Report::Done { rate, seconds }) = child
+        .seen
+        .iter()
+        .find(|r| matches!(r, Report::Done { .. }))
+        .cloned()
+    else {
+        panic!("the uncut run reported no DONE: {:?}", child.seen)
+    };
+    assert_eq!(check_store(dir, best, side, false), SCHEMA_VERSION);
+    (rate, seconds)
+}
+
+#[test]
+fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
+    let Some((started, best, side, pristine)) = parent_setup() else {
+        return;
+    };
+    let count = best.len() - 1;
     schema1::write(pristine.path(), Network::Mainnet, &best, &side);
     let data_len = std::fs::metadata(pristine.path().join("data.mdb"))
         .unwrap()
@@ -317,21 +343,8 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
     // One uncut run on a copy: the migration's speed, and the time a chunk takes here.
     let work = tempfile::tempdir().unwrap();
     fresh_copy(pristine.path(), work.path());
-    let mut child = start_child(work.path());
-    wait_success(&mut child);
-    let Some(Report::Done { rate, seconds }) = child
-        .seen
-        .iter()
-        .find(|r| matches!(r, Report::Done { .. }))
-        .cloned()
-    else {
-        panic!("the uncut run reported no DONE: {:?}", child.seen)
-    };
+    let (rate, seconds) = uncut_run(start_child(work.path()), work.path(), &best, &side);
     eprintln!("uncut migration: {count} headers in {seconds:.2} s, {rate} headers/s");
-    assert_eq!(
-        check_store(work.path(), &best, &side, false),
-        SCHEMA_VERSION
-    );
     let chunk_time = Duration::from_secs_f64(seconds * CHUNK as f64 / count as f64);
 
     // The kills, on one store resumed from kill to kill (a fresh copy once one completes).
@@ -474,15 +487,10 @@ fn write_schema3(dir: &Path, best: &[Header], side: &[(u32, Header)]) {
 /// line.
 #[test]
 fn a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store() {
-    if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        run_child(Path::new(&dir));
+    let Some((started, best, side, pristine)) = parent_setup() else {
         return;
-    }
-    let count = headers();
-    let started = Instant::now();
-    let best = synthetic_chain(Network::Mainnet, count);
-    let side = side_branch(&best, count - 10, 3);
-    let pristine = tempfile::tempdir().unwrap();
+    };
+    let count = best.len() - 1;
     write_schema3(pristine.path(), &best, &side);
     assert_eq!(check_store(pristine.path(), &best, &side, false), 3);
     eprintln!(
@@ -492,21 +500,8 @@ fn a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store() {
 
     let work = tempfile::tempdir().unwrap();
     fresh_copy(pristine.path(), work.path());
-    let mut child = start_packing_child(work.path());
-    wait_success(&mut child);
-    let Some(Report::Done { seconds, .. }) = child
-        .seen
-        .iter()
-        .find(|r| matches!(r, Report::Done { .. }))
-        .cloned()
-    else {
-        panic!("the uncut run reported no DONE: {:?}", child.seen)
-    };
+    let (_, seconds) = uncut_run(start_packing_child(work.path()), work.path(), &best, &side);
     eprintln!("uncut packed-index migration: {count} headers in {seconds:.2} s");
-    assert_eq!(
-        check_store(work.path(), &best, &side, false),
-        SCHEMA_VERSION
-    );
     let length = Duration::from_secs_f64(seconds);
 
     let mut landed_inside = 0;
