@@ -36,12 +36,13 @@ pub enum StoreError {
         /// The version this build reads and writes.
         supported: u32,
     },
-    /// A read-only open found a store of an older schema (1 or 2), which only a read-write
+    /// A read-only open found a store of an older schema (1, 2 or 3), which only a read-write
     /// open migrates (the node does it when it starts); a read-only open never writes.
     #[error(
         "header store in {dir} has schema version {found}, which this headway upgrades to \
-         version 3 when it opens the store read-write: start the node on this data directory \
-         once (or wait until the running node has finished upgrading it) and run this again"
+         version {} when it opens the store read-write: start the node on this data directory \
+         once (or wait until the running node has finished upgrading it) and run this again",
+        crate::SCHEMA_VERSION
     )]
     NeedsMigration {
         /// The store directory.

@@ -202,8 +202,9 @@ fn schema_2_and_3_stores_get_their_index_packed_and_become_schema_4() {
             "{err:?}"
         );
         assert!(
-            err.to_string()
-                .contains(&format!("schema version {schema}")),
+            err.to_string().contains(&format!(
+                "schema version {schema}, which this headway upgrades to version {SCHEMA_VERSION}"
+            )),
             "{err}"
         );
         assert_eq!(schema1::schema(dir.path()), schema);
