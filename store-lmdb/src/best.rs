@@ -13,17 +13,10 @@ use heed::{Database, PutFlags, RoTxn, RwTxn};
 use crate::error::StoreError;
 use crate::layout::{self, GROUP_HEADERS, GROUP_LEN, HEADER_LEN};
 
-fn corrupt(dir: &Path, detail: String) -> StoreError {
-    StoreError::Corrupt {
-        dir: dir.to_path_buf(),
-        detail,
-    }
-}
-
 /// Checks a group value's length: whole headers, at most [`GROUP_HEADERS`] of them.
 fn checked_group<'v>(dir: &Path, group: u32, value: &'v [u8]) -> Result<&'v [u8], StoreError> {
     if value.is_empty() || !value.len().is_multiple_of(HEADER_LEN) || value.len() > GROUP_LEN {
-        return Err(corrupt(
+        return Err(StoreError::corrupt(
             dir,
             format!(
                 "best chain group {group} holds {} bytes, not 1 to {GROUP_HEADERS} headers",
@@ -36,7 +29,7 @@ fn checked_group<'v>(dir: &Path, group: u32, value: &'v [u8]) -> Result<&'v [u8]
 
 fn decode(dir: &Path, height: u32, bytes: &[u8]) -> Result<Header, StoreError> {
     layout::decode_header(bytes).ok_or_else(|| {
-        corrupt(
+        StoreError::corrupt(
             dir,
             format!("malformed best chain header at height {height}"),
         )
@@ -103,24 +96,34 @@ pub(crate) fn visit_bytes(
     let mut next = from;
     for entry in db.range(txn, &bounds)? {
         let (key, value) = entry?;
-        let group = layout::decode_height(key)
-            .ok_or_else(|| corrupt(dir, format!("best chain key {key:02x?} is not a group")))?;
+        let group = layout::decode_height(key).ok_or_else(|| {
+            StoreError::corrupt(dir, format!("best chain key {key:02x?} is not a group"))
+        })?;
         let first = layout::group_start(group);
         if first > next {
-            return Err(corrupt(dir, format!("best chain lacks height {next}")));
+            return Err(StoreError::corrupt(
+                dir,
+                format!("best chain lacks height {next}"),
+            ));
         }
         let value = checked_group(dir, group, value)?;
         let skip = (next - first) as usize;
         if skip * HEADER_LEN > value.len() {
             // Only possible for the first group of the range: `from` is above the chain.
-            return Err(corrupt(dir, format!("best chain lacks height {next}")));
+            return Err(StoreError::corrupt(
+                dir,
+                format!("best chain lacks height {next}"),
+            ));
         }
         for bytes in value[skip * HEADER_LEN..].chunks_exact(HEADER_LEN) {
             if next > to {
                 return Ok(next);
             }
             let Some(bytes) = bytes.first_chunk::<HEADER_LEN>() else {
-                return Err(corrupt(dir, format!("best chain lacks height {next}")));
+                return Err(StoreError::corrupt(
+                    dir,
+                    format!("best chain lacks height {next}"),
+                ));
             };
             f(next, bytes)?;
             next += 1;
@@ -139,8 +142,9 @@ pub(crate) fn len(
     let Some((key, value)) = db.last(txn)? else {
         return Ok(0);
     };
-    let group = layout::decode_height(key)
-        .ok_or_else(|| corrupt(dir, format!("best chain key {key:02x?} is not a group")))?;
+    let group = layout::decode_height(key).ok_or_else(|| {
+        StoreError::corrupt(dir, format!("best chain key {key:02x?} is not a group"))
+    })?;
     let value = checked_group(dir, group, value)?;
     Ok(layout::group_start(group) + (value.len() / HEADER_LEN) as u32)
 }
@@ -161,7 +165,7 @@ pub(crate) fn append(
     }
     let stored = len(db, txn, dir)?;
     if stored != first {
-        return Err(corrupt(
+        return Err(StoreError::corrupt(
             dir,
             format!("best chain ends below height {stored}, not at {first}"),
         ));
@@ -170,9 +174,9 @@ pub(crate) fn append(
     let mut buf = Vec::with_capacity(GROUP_LEN);
     let mut rewrite = slot != 0;
     if rewrite {
-        let value = db
-            .get(txn, &layout::height_key(group))?
-            .ok_or_else(|| corrupt(dir, format!("best chain group {group} is missing")))?;
+        let value = db.get(txn, &layout::height_key(group))?.ok_or_else(|| {
+            StoreError::corrupt(dir, format!("best chain group {group} is missing"))
+        })?;
         buf.extend_from_slice(value);
     }
     let put = |txn: &mut RwTxn, group: u32, bytes: &[u8], rewrite: bool| {
@@ -218,7 +222,12 @@ pub(crate) fn truncate(
                 let value = checked_group(dir, group, value)?;
                 value[..(slot * HEADER_LEN).min(value.len())].to_vec()
             }
-            None => return Err(corrupt(dir, format!("best chain group {group} is missing"))),
+            None => {
+                return Err(StoreError::corrupt(
+                    dir,
+                    format!("best chain group {group} is missing"),
+                ))
+            }
         };
         db.put(txn, &layout::height_key(group), &kept)?;
     }

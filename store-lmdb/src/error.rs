@@ -137,6 +137,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// [`StoreError::Corrupt`] for the store in `dir`: the one constructor the store's modules
+    /// share.
+    pub(crate) fn corrupt(dir: &std::path::Path, detail: String) -> StoreError {
+        StoreError::Corrupt {
+            dir: dir.to_path_buf(),
+            detail,
+        }
+    }
+
     /// Whether this is LMDB's "map full", which the store answers by growing the map.
     pub(crate) fn is_map_full(&self) -> bool {
         matches!(

@@ -60,16 +60,16 @@ pub(crate) fn write_partition(
         Some(bytes) if next > top => layout::decode_header(&bytes),
         _ => None,
     }
-    .ok_or_else(|| corrupt(dir, format!("no best-chain header at height {next}")))?;
+    .ok_or_else(|| StoreError::corrupt(dir, format!("no best-chain header at height {next}")))?;
     entries.push(layout::index_entry(top, &top_header.block_hash()));
-    sort_entries(&mut entries);
+    entries.sort_unstable();
     let key = layout::partition_key(partition);
     let append = match index.last(txn)? {
         None => true,
         Some((last, _)) => {
-            layout::decode_partition_key(last)
-                .ok_or_else(|| corrupt(dir, format!("malformed hash index key {last:02x?}")))?
-                < partition
+            layout::decode_partition_key(last).ok_or_else(|| {
+                StoreError::corrupt(dir, format!("malformed hash index key {last:02x?}"))
+            })? < partition
         }
     };
     let flags = if append {
@@ -79,46 +79,6 @@ pub(crate) fn write_partition(
     };
     index.put_with_flags(txn, flags, &key, &layout::encode_partition(&entries))?;
     Ok(())
-}
-
-/// Sorts a partition's entries: a counting sort by the prefix's top 16 bits (uniform: a hash's
-/// random end), which leaves about one entry a bucket, then an insertion pass that puts each
-/// bucket in order (about half an exchange an entry). A comparison sort of the 65,536 entries
-/// took several times as long, and a partition is sorted on the store thread mid-sync.
-fn sort_entries(entries: &mut Vec<u64>) {
-    const BUCKET_BITS: u32 = 16;
-    let bucket = |entry: u64| (entry >> (64 - 16 - BUCKET_BITS)) as usize & 0xffff;
-    let mut starts = vec![0u32; 1 << BUCKET_BITS];
-    for &entry in entries.iter() {
-        starts[bucket(entry)] += 1;
-    }
-    let mut sum = 0u32;
-    for start in starts.iter_mut() {
-        let count = *start;
-        *start = sum;
-        sum += count;
-    }
-    let mut out = vec![0u64; entries.len()];
-    for &entry in entries.iter() {
-        let at = &mut starts[bucket(entry)];
-        out[*at as usize] = entry;
-        *at += 1;
-    }
-    for i in 1..out.len() {
-        let mut j = i;
-        while j > 0 && out[j - 1] > out[j] {
-            out.swap(j - 1, j);
-            j -= 1;
-        }
-    }
-    *entries = out;
-}
-
-fn corrupt(dir: &Path, detail: String) -> StoreError {
-    StoreError::Corrupt {
-        dir: dir.to_path_buf(),
-        detail,
-    }
 }
 
 impl HeaderStore {
@@ -428,31 +388,5 @@ mod tests {
             Some((7, headers[7], true)),
             "found in the tail"
         );
-    }
-
-    #[test]
-    fn entries_are_sorted_as_a_comparison_sort_would() {
-        // Random entries, some sharing a prefix's top 16 bits, some whole prefixes.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut entries: Vec<u64> = (0..65_536u64)
-            .map(|i| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let prefix = if i % 100 == 0 {
-                    0x1234_5678
-                } else {
-                    state >> 32
-                };
-                (prefix << 16) | (i & 0xffff)
-            })
-            .collect();
-        let mut expected = entries.clone();
-        expected.sort_unstable();
-        super::sort_entries(&mut entries);
-        assert_eq!(entries, expected);
-        let mut few = vec![5u64 << 32, 3, 1 << 47, 2];
-        super::sort_entries(&mut few);
-        assert_eq!(few, vec![2, 3, 5 << 32, 1 << 47]);
     }
 }

@@ -166,12 +166,12 @@ pub(crate) fn migrate_packed(env: &Env<WithoutTls>, dir: &Path) -> Result<(), St
             let packed = opener.create_database(txn, Some(layout::DB_HASH_INDEX))?;
             let value = meta
                 .get(txn, layout::META_TIP)?
-                .ok_or_else(|| corrupt(dir, "no tip record".into()))?;
+                .ok_or_else(|| StoreError::corrupt(dir, "no tip record".into()))?;
             let (height, _) = layout::decode_tip_value(value)
-                .ok_or_else(|| corrupt(dir, "malformed tip record".into()))?;
+                .ok_or_else(|| StoreError::corrupt(dir, "malformed tip record".into()))?;
             let stored = best::len(headers, txn, dir)?;
             if stored != height.saturating_add(1) {
-                return Err(corrupt(
+                return Err(StoreError::corrupt(
                     dir,
                     format!(
                         "the best chain holds {stored} headers, the tip record says {}",
@@ -220,14 +220,7 @@ fn open<'t>(
     dir: &Path,
     name: &str,
 ) -> Result<Database<'t, Bytes, Bytes>, StoreError> {
-    db.ok_or_else(|| corrupt(dir, format!("the schema-1 {name} database is missing")))
-}
-
-fn corrupt(dir: &Path, detail: String) -> StoreError {
-    StoreError::Corrupt {
-        dir: dir.to_path_buf(),
-        detail,
-    }
+    db.ok_or_else(|| StoreError::corrupt(dir, format!("the schema-1 {name} database is missing")))
 }
 
 /// One transaction's work: resume, copy a chunk, or switch.
@@ -236,11 +229,11 @@ fn one_step(dbs: &Dbs, txn: &mut RwTxn, dir: &Path, first: bool) -> Result<Step,
         .meta
         .get(txn, layout::META_TIP)?
         .and_then(layout::decode_tip_value)
-        .ok_or_else(|| corrupt(dir, "no tip record (or a malformed one)".into()))?;
+        .ok_or_else(|| StoreError::corrupt(dir, "no tip record (or a malformed one)".into()))?;
     let progress = match dbs.meta.get(txn, layout::META_MIGRATION)? {
         Some(raw) => Some(
             layout::decode_migration_value(raw)
-                .ok_or_else(|| corrupt(dir, "malformed migration record".into()))?,
+                .ok_or_else(|| StoreError::corrupt(dir, "malformed migration record".into()))?,
         ),
         None => None,
     };
@@ -285,7 +278,7 @@ fn one_step(dbs: &Dbs, txn: &mut RwTxn, dir: &Path, first: bool) -> Result<Step,
     let read_to = last.saturating_add(1).min(tip.0);
     let headers = v1_range(dbs, txn, dir, next, read_to)?;
     if headers.len() != (read_to - next) as usize + 1 {
-        return Err(corrupt(
+        return Err(StoreError::corrupt(
             dir,
             format!("schema-1 best chain has gaps between heights {next} and {last}"),
         ));
@@ -351,7 +344,7 @@ fn switch(
     let stored = best::len(dbs.headers, txn, dir)?;
     let top = best::header_at(dbs.headers, txn, dir, tip.0)?.map(|h| h.block_hash());
     if stored != next || top != Some(tip.1) {
-        return Err(corrupt(
+        return Err(StoreError::corrupt(
             dir,
             format!(
                 "the migrated chain holds {stored} headers, the tip record says {}",
@@ -362,7 +355,7 @@ fn switch(
     let partitions = u64::from(layout::index_partition(layout::indexed_end(tip.0)));
     let indexed = dbs.index.len(txn)?;
     if indexed != partitions {
-        return Err(corrupt(
+        return Err(StoreError::corrupt(
             dir,
             format!(
                 "the migrated hash index holds {indexed} partitions, the chain has {partitions} \
@@ -396,9 +389,9 @@ fn v1_header(
     height: u32,
 ) -> Result<Option<Header>, StoreError> {
     match dbs.best1.get(txn, &layout::height_key(height))? {
-        Some(raw) => layout::decode_header(raw)
-            .map(Some)
-            .ok_or_else(|| corrupt(dir, format!("malformed schema-1 header at height {height}"))),
+        Some(raw) => layout::decode_header(raw).map(Some).ok_or_else(|| {
+            StoreError::corrupt(dir, format!("malformed schema-1 header at height {height}"))
+        }),
         None => Ok(None),
     }
 }
@@ -423,8 +416,9 @@ fn v1_range(
         if layout::decode_height(key) != Some(height) {
             break;
         }
-        let header = layout::decode_header(value)
-            .ok_or_else(|| corrupt(dir, format!("malformed schema-1 header at height {height}")))?;
+        let header = layout::decode_header(value).ok_or_else(|| {
+            StoreError::corrupt(dir, format!("malformed schema-1 header at height {height}"))
+        })?;
         out.push(header);
     }
     Ok(out)

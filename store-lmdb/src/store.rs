@@ -451,10 +451,7 @@ impl HeaderStore {
     }
 
     pub(crate) fn corrupt(&self, detail: String) -> StoreError {
-        StoreError::Corrupt {
-            dir: self.dir.clone(),
-            detail,
-        }
+        StoreError::corrupt(&self.dir, detail)
     }
 
     /// The tip record: (height, hash).
