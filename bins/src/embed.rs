@@ -45,7 +45,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::Settings;
 use crate::logging::EventLog;
 use crate::run::{core_config, lock_data_dir, log_discovery, os_seeds, NodeDriver};
-use crate::store_thread::{write_store, StoreJob, Written};
+use crate::store_thread::{lower_store_priority, write_store, StoreJob, Written};
 
 /// What a node did over its life, once it has stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,6 +379,7 @@ fn supervise<D: NodeDriver>(
     let store_state = state.clone();
     let store_subscribers = subscribers.clone();
     let store_thread = thread::Builder::new().name("store".into()).spawn(move || {
+        lower_store_priority();
         write_store(
             &store,
             &persist_rx,
