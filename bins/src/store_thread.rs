@@ -4,6 +4,9 @@
 //! ([`HeaderStore::apply_with_addr_book`]), so a slow disk commit never stalls the sockets and
 //! headers and book never drift apart.
 //!
+//! The thread runs below the node's other threads' priority ([`lower_store_priority`]): it
+//! batches, so running late costs only a bigger commit.
+//!
 //! The thread returns only when the channel is closed and drained (or on a store error): the
 //! run loop closes it after the core's `ShutdownComplete`, so the book change the core emits
 //! at shutdown is written before the process exits.

@@ -37,6 +37,17 @@ use headway_core::{Input, Node, Notification, Request};
 use tracing::{debug, info};
 
 use crate::connection::CoreMsg;
+
+/// Sizes the async-std runtime for a process whose async-std runs only this driver: one
+/// executor thread, which also drives the reactor (see `runtime::EXECUTOR_THREADS` for the
+/// measurements), unless the environment variable `ASYNC_STD_THREAD_COUNT` sets the count.
+/// Call it first thing in `main`, before anything uses async-std: the first start of the
+/// runtime fixes its size, and after that this does nothing. An application that runs its own
+/// async-std tasks beside the driver should leave it out (the runtime then has one thread a
+/// core, async-std's default).
+pub fn init_runtime() {
+    runtime::init_runtime();
+}
 use crate::core_loop::CoreLoop;
 use crate::runtime::{block_on, bounded, Sender, TcpListener};
 

@@ -6,5 +6,7 @@
 static ALLOCATOR: headway_hugepages::HugePageAlloc = headway_hugepages::HugePageAlloc;
 
 fn main() -> std::process::ExitCode {
+    // Before anything starts async-std: headway is the only user of its runtime here.
+    headway_driver_async_std::init_runtime();
     headway::main::<headway_driver_async_std::Driver>()
 }
