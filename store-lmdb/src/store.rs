@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use bitcoin::block::Header;
 use bitcoin::{BlockHash, Work};
@@ -16,6 +17,7 @@ use heed::types::Bytes;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, MdbError, RoTxn, WithoutTls};
 
 use crate::best;
+use crate::compact;
 use crate::error::StoreError;
 use crate::layout;
 use crate::migrate;
@@ -64,6 +66,46 @@ impl std::fmt::Debug for HeaderStore {
     }
 }
 
+/// Compacts the data file of `env`, just migrated (or whose last compaction was cut short),
+/// and gives the environment reopened by `reopen` (see `compact.rs`). A failure before the
+/// environment is closed only warns and gives `env` back as it was.
+fn compacted(
+    env: Env<WithoutTls>,
+    dir: &Path,
+    reopen: impl FnOnce() -> Result<Env<WithoutTls>, StoreError>,
+) -> Result<Env<WithoutTls>, StoreError> {
+    let started = Instant::now();
+    let before = compact::data_len(dir);
+    tracing::info!(dir = %dir.display(), bytes = before, "header store: compacting the data file begins");
+    let after = match compact::write_copy(&env, dir) {
+        Ok(after) => after,
+        Err(error) => {
+            tracing::warn!(
+                dir = %dir.display(), %error,
+                "header store: cannot compact the data file after its upgrade; it keeps its \
+                 size, and LMDB reuses its free pages for new headers"
+            );
+            return Ok(env);
+        }
+    };
+    env.prepare_for_closing().wait();
+    if let Err(error) = compact::install_copy(dir) {
+        tracing::warn!(
+            dir = %dir.display(), %error,
+            "header store: cannot put the compacted copy in place; the next start tries again"
+        );
+    } else {
+        tracing::info!(
+            dir = %dir.display(),
+            bytes_before = before,
+            bytes_after = after,
+            seconds = started.elapsed().as_secs_f64(),
+            "header store: data file compacted"
+        );
+    }
+    reopen()
+}
+
 impl HeaderStore {
     /// Opens or creates the store in `dir` for `network` (read-write), with the default
     /// [`StoreOptions`]. Refuses a directory made for another network, an unknown schema
@@ -84,33 +126,37 @@ impl HeaderStore {
             dir: dir.to_path_buf(),
             source,
         })?;
-        let data_len = fs::metadata(dir.join("data.mdb"))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let data_len = compact::data_len(dir);
         let map_size = starting_map_size(options.initial_map_size, data_len);
         let mut env_options = EnvOpenOptions::new().read_txn_without_tls();
         env_options.map_size(map_size).max_dbs(layout::DB_COUNT);
         // SAFETY: the flags are LMDB's documented durability trade-offs (see `Durability`);
         // none of them affects memory safety, only what a power loss may undo.
         unsafe { env_options.flags(options.durability.env_flags()) };
-        // SAFETY: the store never modifies the files behind LMDB's back, keeps LMDB's lock
-        // file (so other processes coordinate), and heed refuses a second open of the same
-        // path in this process.
-        let env = unsafe { env_options.open(dir) }.map_err(|source| StoreError::Open {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
+        // SAFETY: while an environment is open the store never modifies its files behind
+        // LMDB's back (a compaction replaces them only once it is closed, `compact.rs`), it
+        // keeps LMDB's lock file meanwhile (so other processes coordinate), and heed refuses
+        // a second open of the same path in this process.
+        let open_env = || {
+            unsafe { env_options.open(dir) }.map_err(|source| StoreError::Open {
+                dir: dir.to_path_buf(),
+                source,
+            })
+        };
+        let compaction_cut_short = compact::interrupted(dir);
+        let mut env = open_env()?;
         let mut existing = open_existing(&env, dir, Some(network), false)?;
-        match existing {
-            Existing::Schema1 => {
-                migrate::migrate(&env, dir)?;
-                existing = open_existing(&env, dir, Some(network), false)?;
-            }
-            Existing::KeyPerHeader => {
-                migrate::migrate_packed(&env, dir)?;
-                existing = open_existing(&env, dir, Some(network), false)?;
-            }
-            _ => {}
+        let migrated = match existing {
+            Existing::Schema1 => migrate::migrate(&env, dir).map(|()| true)?,
+            Existing::KeyPerHeader => migrate::migrate_packed(&env, dir).map(|()| true)?,
+            _ => false,
+        };
+        if migrated {
+            existing = open_existing(&env, dir, Some(network), false)?;
+        }
+        if (migrated || compaction_cut_short) && matches!(existing, Existing::Current(..)) {
+            env = compacted(env, dir, open_env)?;
+            existing = open_existing(&env, dir, Some(network), false)?;
         }
         let ((meta, best, side, index), addrbook) = match existing {
             Existing::Current(dbs, _) => dbs,

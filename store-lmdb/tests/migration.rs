@@ -1,8 +1,9 @@
 //! The migration of schema-1, schema-2 and schema-3 stores to schema 4 at a read-write open:
 //! everything survives (best chain, side headers, tip, work, lookups by hash, the address
 //! book), the old databases are gone afterwards, a stale partial copy is started over, and a
-//! read-only open of an old store is refused in one line without writing. The kill tests are
-//! `migration_crash.rs` (schema 1) and `packed_migration_crash.rs` (schema 3).
+//! read-only open of an old store is refused in one line without writing; the open that
+//! migrates compacts the data file, and one that finds a compaction cut short does it again.
+//! The kill tests are in `migration_crash.rs`.
 
 mod support;
 
@@ -17,6 +18,14 @@ use heed::{CommitOrAbort, Database, EnvOpenOptions};
 use support::schema1::{self, side_branch, synthetic_chain};
 use support::schema3;
 use support::{appends, assert_consistent, open_fast, work_of};
+
+/// The compacted copy a compaction writes beside the data file (the crate's `COMPACT_FILE`).
+const COMPACT_FILE: &str = "data.mdb.compact";
+
+/// The size of the store's data file.
+fn data_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("data.mdb")).unwrap().len()
+}
 
 /// Checks a migrated (or any current) store against what was written.
 fn assert_migrated(store: &HeaderStore, best: &[Header], side: &[(u32, Header)]) {
@@ -54,9 +63,22 @@ fn a_schema_1_store_is_migrated_whole_at_a_read_write_open() {
     let dir = tempfile::tempdir().unwrap();
     schema1::write(dir.path(), Network::Mainnet, &best, &side);
     assert_eq!(schema1::schema(dir.path()), 1);
+    let before = data_len(dir.path());
 
     let store = open_fast(dir.path(), Network::Mainnet);
     assert_migrated(&store, &best, &side);
+    // Compacted: LMDB alone would keep the file at its schema-1 size.
+    let after = data_len(dir.path());
+    assert!(
+        after * 2 < before,
+        "data file {before} bytes before the migration, {after} after"
+    );
+    assert!(
+        after < 100 * best.len() as u64,
+        "{after} bytes for {} headers",
+        best.len()
+    );
+    assert!(!dir.path().join(COMPACT_FILE).exists());
     // The store keeps working: further appends.
     let mut grown = best.clone();
     let more = synthetic_chain(Network::Mainnet, 140_010);
@@ -209,9 +231,17 @@ fn schema_2_and_3_stores_get_their_index_packed_and_become_schema_4() {
         );
         assert_eq!(schema1::schema(dir.path()), schema);
 
+        let before = data_len(dir.path());
         let store = open_fast(dir.path(), Network::Mainnet);
         assert_migrated(&store, &best, &side);
         drop(store);
+        // The key-a-header index was about 14 bytes a header of the file: compacted away.
+        let after = data_len(dir.path());
+        assert!(
+            after + 10 * best.len() as u64 <= before,
+            "schema {schema}: data file {before} bytes before the migration, {after} after"
+        );
+        assert!(!dir.path().join(COMPACT_FILE).exists());
         assert_eq!(schema1::schema(dir.path()), SCHEMA_VERSION);
         assert!(!schema1::has_database(dir.path(), "hashes"));
         assert!(schema1::has_database(dir.path(), "hash_index"));
@@ -250,4 +280,36 @@ fn a_partial_copy_by_a_schema_3_build_is_started_over() {
     assert_migrated(&store, &best, &[]);
     drop(store);
     assert!(!schema1::has_database(dir.path(), "hashes"));
+}
+
+/// A compaction cut short leaves its copy beside the data file: never read, and the next
+/// read-write open removes it and compacts again; a read-only open leaves it alone.
+#[test]
+fn a_compaction_cut_short_is_done_again_at_the_next_open() {
+    // Past the first partition, so that the lookups below do not all scan the tail.
+    let best = synthetic_chain(Network::Mainnet, 70_000);
+    let side = side_branch(&best, 69_990, 3);
+    let dir = tempfile::tempdir().unwrap();
+    schema1::write(dir.path(), Network::Mainnet, &best, &side);
+    drop(open_fast(dir.path(), Network::Mainnet));
+    let compacted = data_len(dir.path());
+    // What a kill in the middle of the copy leaves: the start of a copy.
+    let partial = std::fs::read(dir.path().join("data.mdb")).unwrap();
+    std::fs::write(dir.path().join(COMPACT_FILE), &partial[..partial.len() / 3]).unwrap();
+
+    let read_only = HeaderStore::open_read_only(dir.path()).unwrap();
+    assert_migrated(&read_only, &best, &side);
+    drop(read_only);
+    assert!(
+        dir.path().join(COMPACT_FILE).exists(),
+        "a read-only open writes nothing"
+    );
+
+    let store = open_fast(dir.path(), Network::Mainnet);
+    assert_migrated(&store, &best, &side);
+    drop(store);
+    assert!(!dir.path().join(COMPACT_FILE).exists());
+    assert!(data_len(dir.path()) <= compacted);
+    let store = open_fast(dir.path(), Network::Mainnet);
+    assert_migrated(&store, &best, &side);
 }

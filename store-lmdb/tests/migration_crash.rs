@@ -1,5 +1,6 @@
 //! Migrations killed at any moment, schema 1's (resumable, many transactions) and schema 3's
-//! (one transaction, `a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store`).
+//! (one transaction, `a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store`,
+//! which also kills the compaction that follows it).
 //!
 //! Schema 1: a child process (this test binary, re-executed) opens a
 //! schema-1 store read-write, which migrates it to schema 4; the parent kills it with SIGKILL
@@ -34,7 +35,7 @@ use headway_core::Network;
 use headway_store_lmdb::{Durability, HeaderStore, StoreError, StoreOptions, SCHEMA_VERSION};
 use support::child::ReportingChild;
 use support::schema1::{self, side_branch, synthetic_chain};
-use support::{schema3, work_of};
+use support::schema3;
 
 /// SIGKILLs, before the last, unkilled run.
 const KILLS: usize = 16;
@@ -49,8 +50,11 @@ const CHUNK: usize = 65_536;
 const CHILD_ENV: &str = "HEADWAY_STORE_TEST_MIGRATION_DIR";
 const TEST_NAME: &str = "a_migration_killed_at_any_moment_leaves_a_whole_store";
 const PACKED_TEST_NAME: &str = "a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store";
-/// SIGKILLs of the schema-3 migration (one transaction), before the last, unkilled run.
-const PACKED_KILLS: usize = 12;
+/// SIGKILLs of the schema-3 migration (one transaction) and the compaction after it, before
+/// the last, unkilled run.
+const PACKED_KILLS: usize = 16;
+/// The compacted copy a compaction writes beside the data file (the crate's `COMPACT_FILE`).
+const COMPACT_FILE: &str = "data.mdb.compact";
 
 fn headers() -> usize {
     std::env::var("HEADWAY_MIGRATION_HEADERS")
@@ -129,6 +133,10 @@ impl tracing::Subscriber for MigrationReporter {
             say(&format!("PROGRESS {}", f.copied.unwrap_or(0)));
         } else if m.starts_with("header store migration: all headers copied") {
             say("SWITCHING");
+        } else if m.starts_with("header store: compacting the data file begins") {
+            say("COMPACTING");
+        } else if m.starts_with("header store: data file compacted") {
+            say(&format!("COMPACTED {:.3}", f.seconds.unwrap_or(0.0)));
         } else if m.starts_with("header store migration: done") {
             say(&format!(
                 "DONE {} {:.3}",
@@ -158,6 +166,8 @@ enum Report {
     Progress(u64),
     Switching,
     Done { rate: u64, seconds: f64 },
+    Compacting,
+    Compacted { seconds: f64 },
     Open,
 }
 
@@ -171,6 +181,10 @@ fn parse(line: &str) -> Option<Report> {
         "SWITCHING" => Report::Switching,
         "DONE" => Report::Done {
             rate: words.next()?.parse().ok()?,
+            seconds: words.next()?.parse().ok()?,
+        },
+        "COMPACTING" => Report::Compacting,
+        "COMPACTED" => Report::Compacted {
             seconds: words.next()?.parse().ok()?,
         },
         "OPEN" => Report::Open,
@@ -290,6 +304,7 @@ fn check_store(dir: &Path, best: &[Header], side: &[(u32, Header)], thorough: bo
 
 fn fresh_copy(pristine: &Path, dir: &Path) {
     let _ = std::fs::remove_file(dir.join("lock.mdb"));
+    let _ = std::fs::remove_file(dir.join(COMPACT_FILE));
     std::fs::copy(pristine.join("data.mdb"), dir.join("data.mdb")).expect("copy the store");
 }
 
@@ -447,102 +462,92 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
     eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
 }
 
-/// A schema-3 store of `best` and `side` in `dir`: written by the store (schema 4), then
-/// turned back (`schema3::downgrade`).
-fn write_schema3(dir: &Path, best: &[Header], side: &[(u32, Header)]) {
-    {
-        let store = HeaderStore::open_with(dir, Network::Mainnet, &options()).unwrap();
-        // The work summed as it goes (`appends` sums each batch's prefix anew).
-        let mut work = best[0].work();
-        for (i, batch) in best[1..].chunks(100_000).enumerate() {
-            for header in batch {
-                work = work + header.work();
-            }
-            store
-                .apply(&[headway_core::PersistChain {
-                    fork_height: (i * 100_000) as u32,
-                    rejoined: vec![],
-                    connected: batch.to_vec(),
-                    side: vec![],
-                    tip_work: work,
-                }])
-                .unwrap();
-        }
-        store
-            .apply(&[headway_core::PersistChain {
-                fork_height: best.len() as u32 - 1,
-                rejoined: vec![],
-                connected: vec![],
-                side: side.to_vec(),
-                tip_work: work_of(best),
-            }])
-            .unwrap();
-    }
-    schema3::downgrade(dir, best, 3);
-}
-
-/// The schema-3 to schema-4 migration is one transaction: killed anywhere in it (or before
-/// or after), the store is the whole schema-3 store or the whole schema-4 one. The kills
-/// land at delays spread over the measured length of an uncut migration, after its `begins`
-/// line.
+/// The schema-3 to schema-4 migration is one transaction, and the compaction after it
+/// replaces the data file with one rename: killed anywhere in either (or before or after),
+/// the store is the whole schema-3 store or a whole schema-4 one. Half the kills land at
+/// delays spread over the measured length of an uncut migration, after its `begins` line;
+/// the other half over the compaction's, after its own.
 #[test]
 fn a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store() {
     let Some((started, best, side, pristine)) = parent_setup() else {
         return;
     };
     let count = best.len() - 1;
-    write_schema3(pristine.path(), &best, &side);
+    schema3::write(pristine.path(), &best, &side, &options());
     assert_eq!(check_store(pristine.path(), &best, &side, false), 3);
+    let schema3_len = data_len(pristine.path());
     eprintln!(
-        "schema-3 store of {count} headers written in {:.1} s",
+        "schema-3 store of {count} headers ({schema3_len} bytes) written in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 
     let work = tempfile::tempdir().unwrap();
     fresh_copy(pristine.path(), work.path());
-    let (_, seconds) = uncut_run(start_packing_child(work.path()), work.path(), &best, &side);
-    eprintln!("uncut packed-index migration: {count} headers in {seconds:.2} s");
-    let length = Duration::from_secs_f64(seconds);
+    let child = start_packing_child(work.path());
+    let (_, migration) = uncut_run(child, work.path(), &best, &side);
+    fresh_copy(pristine.path(), work.path());
+    let mut child = start_packing_child(work.path());
+    wait_success(&mut child);
+    let Some(Report::Compacted {
+        seconds: compaction,
+    }) = child
+        .seen
+        .iter()
+        .find(|r| matches!(r, Report::Compacted { .. }))
+        .cloned()
+    else {
+        panic!("the uncut run reported no compaction: {:?}", child.seen)
+    };
+    eprintln!("uncut open: migration {migration:.3} s, compaction {compaction:.3} s");
 
-    let mut landed_inside = 0;
+    let (mut in_migration, mut in_compaction) = (0, 0);
+    let half = PACKED_KILLS / 2;
     for i in 0..PACKED_KILLS {
         fresh_copy(pristine.path(), work.path());
         let mut child = start_packing_child(work.path());
-        // From the start of the transaction to a little past its measured end.
-        let delay = length.mul_f64(1.2 * i as f64 / (PACKED_KILLS - 1) as f64);
-        let reached = wait_for(&mut child, |r| *r == Report::Begin);
-        if reached {
+        let (mark, length, step) = if i < half {
+            (Report::Begin, migration, i)
+        } else {
+            (Report::Compacting, compaction, i - half)
+        };
+        let delay = Duration::from_secs_f64(length * 1.2 * step as f64 / (half - 1) as f64);
+        if wait_for(&mut child, |r| *r == mark) {
             let until = Instant::now() + delay;
             while Instant::now() < until {
                 std::hint::spin_loop();
             }
         }
         let killed = kill(&mut child);
-        let done = child.seen.iter().any(|r| matches!(r, Report::Done { .. }));
+        let seen = |want: fn(&Report) -> bool| child.seen.iter().any(want);
+        let done = seen(|r| matches!(r, Report::Done { .. }));
         let schema = check_store(work.path(), &best, &side, false);
-
-        if killed && !done {
+        let landed = if !killed {
+            "not killed: the open had returned"
+        } else if !done {
             assert_eq!(schema, 3, "killed before its commit was reported");
-            landed_inside += 1;
-        }
-        eprintln!(
-            "kill {i:>2}: +{delay:?} | {} | store is schema {schema}",
-            if !killed {
-                "not killed: the run had ended"
-            } else if done {
-                "after the commit"
-            } else {
-                "inside the transaction"
-            }
-        );
+            in_migration += 1;
+            "inside the migration's transaction"
+        } else if seen(|r| *r == Report::Compacting)
+            && !seen(|r| matches!(r, Report::Compacted { .. }))
+        {
+            assert_eq!(schema, SCHEMA_VERSION);
+            in_compaction += 1;
+            "inside the compaction"
+        } else {
+            assert_eq!(schema, SCHEMA_VERSION);
+            "between the two, or after the compaction"
+        };
+        eprintln!("kill {i:>2}: {mark:?} +{delay:?} | {landed} | store is schema {schema}");
     }
     assert!(
-        landed_inside >= PACKED_KILLS / 2,
-        "too few kills landed inside the migration: {landed_inside} of {PACKED_KILLS}"
+        in_migration >= half / 2 && in_compaction >= half / 2,
+        "too few kills landed inside the migration ({in_migration}) or the compaction \
+         ({in_compaction}) of {PACKED_KILLS}"
     );
 
     // A last run, not killed, on the store the last kill left (verify reads every index
-    // entry; a lookup of every height would scan the tail for each of its headers).
+    // entry; a lookup of every height would scan the tail for each of its headers): a
+    // store a kill left uncompacted is compacted now.
     let mut child = start_packing_child(work.path());
     wait_success(&mut child);
     assert!(child.seen.contains(&Report::Open), "{:?}", child.seen);
@@ -550,7 +555,22 @@ fn a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store() {
         check_store(work.path(), &best, &side, false),
         SCHEMA_VERSION
     );
-    eprintln!("total {:.1} s", started.elapsed().as_secs_f64());
+    assert!(!work.path().join(COMPACT_FILE).exists());
+    let compacted = data_len(work.path());
+    assert!(
+        compacted + 10 * count as u64 <= schema3_len,
+        "{compacted} bytes after the upgrade, {schema3_len} before"
+    );
+    eprintln!(
+        "data file {schema3_len} -> {compacted} bytes ({:.1} a header); total {:.1} s",
+        compacted as f64 / (count + 1) as f64,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The size of the store's data file.
+fn data_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("data.mdb")).unwrap().len()
 }
 
 #[test]

@@ -13,6 +13,9 @@ use headway_core::bitcoin::BlockHash;
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, EnvOpenOptions, PutFlags};
 
+use headway_core::Network;
+use headway_store_lmdb::{HeaderStore, StoreOptions};
+
 use super::schema1::with_env;
 
 /// The heights a partition covers.
@@ -100,4 +103,38 @@ pub fn assert_holds(dir: &Path, best: &[Header], schema: u32, sample_every: usiz
             assert!(hashes.get(txn, &key).unwrap().is_some(), "key of {height}");
         }
     });
+}
+
+/// A schema-3 store of `best` and `side` in `dir`: written by the store (schema 4), then
+/// turned back (`schema3::downgrade`).
+pub fn write(dir: &Path, best: &[Header], side: &[(u32, Header)], options: &StoreOptions) {
+    {
+        let store = HeaderStore::open_with(dir, Network::Mainnet, options).unwrap();
+        // The work summed as it goes (`appends` sums each batch's prefix anew).
+        let mut work = best[0].work();
+        for (i, batch) in best[1..].chunks(100_000).enumerate() {
+            for header in batch {
+                work = work + header.work();
+            }
+            store
+                .apply(&[headway_core::PersistChain {
+                    fork_height: (i * 100_000) as u32,
+                    rejoined: vec![],
+                    connected: batch.to_vec(),
+                    side: vec![],
+                    tip_work: work,
+                }])
+                .unwrap();
+        }
+        store
+            .apply(&[headway_core::PersistChain {
+                fork_height: best.len() as u32 - 1,
+                rejoined: vec![],
+                connected: vec![],
+                side: side.to_vec(),
+                tip_work: super::work_of(best),
+            }])
+            .unwrap();
+    }
+    downgrade(dir, best, 3);
 }
