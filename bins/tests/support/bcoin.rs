@@ -98,13 +98,36 @@ pub struct Bcoin {
 impl Bcoin {
     /// Installs bcoin if needed, starts it on free ports and waits until its RPC answers.
     pub fn start() -> Bcoin {
-        Bcoin::start_on(std::net::Ipv4Addr::LOCALHOST, free_port())
+        Bcoin::start_retrying(std::net::Ipv4Addr::LOCALHOST, free_port)
     }
 
     /// [`Bcoin::start`] with its P2P listener on `host:p2p_port` (another loopback address,
     /// so that several bcoin nodes can share one port, as real nodes share 8333). RPC stays on
     /// 127.0.0.1.
     pub fn start_on(host: std::net::Ipv4Addr, p2p_port: u16) -> Bcoin {
+        Bcoin::start_retrying(host, || p2p_port)
+    }
+
+    /// Starts bcoin with its P2P port from `p2p_port` and a free RPC port, again with fresh
+    /// ports when it exits because one was taken meanwhile: `free_port` only finds a port
+    /// free, and a test running beside may bind it before bcoin does (seen as bcoin's
+    /// `EADDRINUSE` under `cargo test --workspace`).
+    fn start_retrying(host: std::net::Ipv4Addr, p2p_port: impl Fn() -> u16) -> Bcoin {
+        const ATTEMPTS: usize = 4;
+        for attempt in 1.. {
+            match Bcoin::try_start(host, p2p_port()) {
+                Ok(bcoin) => return bcoin,
+                Err(log) if attempt < ATTEMPTS && log.contains("EADDRINUSE") => {
+                    eprintln!("bcoin found a port taken (attempt {attempt}); again");
+                }
+                Err(log) => panic!("bcoin exited early; log:\n{log}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    /// One start: the running node once its RPC answers, or its log if it exited first.
+    fn try_start(host: std::net::Ipv4Addr, p2p_port: u16) -> Result<Bcoin, String> {
         let entry = ensure_installed();
         let dir = tempfile::tempdir().expect("tempdir for bcoin");
         let http_port = free_port();
@@ -146,8 +169,8 @@ impl Bcoin {
             api_key,
             dir,
         };
-        bcoin.wait_for_rpc();
-        bcoin
+        bcoin.wait_for_rpc()?;
+        Ok(bcoin)
     }
 
     /// Its P2P address.
@@ -155,14 +178,15 @@ impl Bcoin {
         SocketAddr::from((self.host, self.p2p_port))
     }
 
-    fn wait_for_rpc(&mut self) {
+    /// Waits until the RPC answers; the log if bcoin exits first.
+    fn wait_for_rpc(&mut self) -> Result<(), String> {
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("bcoin exited early ({status}); log:\n{}", self.log());
+                return Err(format!("({status})\n{}", self.log()));
             }
             if self.try_rpc("getblockcount", json!([])).is_ok() {
-                return;
+                return Ok(());
             }
             assert!(
                 started.elapsed() < START_TIMEOUT,
