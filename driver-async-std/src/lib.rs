@@ -37,6 +37,8 @@ use headway_core::{Input, Node, Notification, Request};
 use tracing::{debug, info};
 
 use crate::connection::CoreMsg;
+use crate::core_loop::CoreLoop;
+use crate::runtime::{block_on, bounded, Sender, TcpListener};
 
 /// Sizes the async-std runtime for a process whose async-std runs only this driver: one
 /// executor thread, which also drives the reactor (see `runtime::EXECUTOR_THREADS` for the
@@ -48,8 +50,6 @@ use crate::connection::CoreMsg;
 pub fn init_runtime() {
     runtime::init_runtime();
 }
-use crate::core_loop::CoreLoop;
-use crate::runtime::{block_on, bounded, Sender, TcpListener};
 
 /// Inputs waiting for the core loop at most; readers wait (and stop reading their sockets)
 /// beyond it, so a busy core slows the network down instead of buffering without end.

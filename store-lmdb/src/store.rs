@@ -76,7 +76,11 @@ fn compacted(
 ) -> Result<Env<WithoutTls>, StoreError> {
     let started = Instant::now();
     let before = compact::data_len(dir);
-    tracing::info!(dir = %dir.display(), bytes = before, "header store: compacting the data file begins");
+    tracing::info!(
+        dir = %dir.display(),
+        bytes = before,
+        "header store: compacting the data file begins"
+    );
     let after = match compact::write_copy(&env, dir) {
         Ok(after) => after,
         Err(error) => {
