@@ -17,15 +17,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, EnvOpenOptions};
 use support::schema1::{self, side_branch, synthetic_chain};
 use support::schema3;
-use support::{appends, assert_consistent, open_fast, work_of};
-
-/// The compacted copy a compaction writes beside the data file (the crate's `COMPACT_FILE`).
-const COMPACT_FILE: &str = "data.mdb.compact";
-
-/// The size of the store's data file.
-fn data_len(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join("data.mdb")).unwrap().len()
-}
+use support::{appends, assert_consistent, data_len, open_fast, work_of, COMPACT_FILE};
 
 /// Checks a migrated (or any current) store against what was written.
 fn assert_migrated(store: &HeaderStore, best: &[Header], side: &[(u32, Header)]) {

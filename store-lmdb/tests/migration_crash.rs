@@ -35,7 +35,7 @@ use headway_core::Network;
 use headway_store_lmdb::{Durability, HeaderStore, StoreError, StoreOptions, SCHEMA_VERSION};
 use support::child::ReportingChild;
 use support::schema1::{self, side_branch, synthetic_chain};
-use support::schema3;
+use support::{data_len, schema3, COMPACT_FILE};
 
 /// SIGKILLs, before the last, unkilled run.
 const KILLS: usize = 16;
@@ -53,8 +53,6 @@ const PACKED_TEST_NAME: &str = "a_packed_index_migration_killed_at_any_moment_le
 /// SIGKILLs of the schema-3 migration (one transaction) and the compaction after it, before
 /// the last, unkilled run.
 const PACKED_KILLS: usize = 16;
-/// The compacted copy a compaction writes beside the data file (the crate's `COMPACT_FILE`).
-const COMPACT_FILE: &str = "data.mdb.compact";
 
 fn headers() -> usize {
     std::env::var("HEADWAY_MIGRATION_HEADERS")
@@ -323,10 +321,28 @@ fn parent_setup() -> Option<(Instant, Vec<Header>, Vec<(u32, Header)>, tempfile:
     Some((started, best, side, tempfile::tempdir().unwrap()))
 }
 
-/// Runs `child` to its end (it must succeed and report `DONE`), checks the migrated store in
-/// `dir`, and gives the migration's (headers/s, seconds).
-fn uncut_run(mut child: Child, dir: &Path, best: &[Header], side: &[(u32, Header)]) -> (u64, f64) {
+/// What an uncut run measured: the migration's headers/s and seconds, and the compaction's
+/// seconds.
+struct Uncut {
+    rate: u64,
+    seconds: f64,
+    compaction: f64,
+}
+
+/// Runs `child` to its end (it must succeed and report `DONE` and `COMPACTED`), checks the
+/// migrated store in `dir`, and gives what it measured.
+fn uncut_run(mut child: Child, dir: &Path, best: &[Header], side: &[(u32, Header)]) -> Uncut {
     wait_success(&mut child);
+    let Some(Report::Compacted {
+        seconds: compaction,
+    }) = child
+        .seen
+        .iter()
+        .find(|r| matches!(r, Report::Compacted { .. }))
+        .cloned()
+    else {
+        panic!("the uncut run reported no compaction: {:?}", child.seen)
+    };
     let Some(Report::Done { rate, seconds }) = child
         .seen
         .iter()
@@ -336,7 +352,11 @@ fn uncut_run(mut child: Child, dir: &Path, best: &[Header], side: &[(u32, Header
         panic!("the uncut run reported no DONE: {:?}", child.seen)
     };
     assert_eq!(check_store(dir, best, side, false), SCHEMA_VERSION);
-    (rate, seconds)
+    Uncut {
+        rate,
+        seconds,
+        compaction,
+    }
 }
 
 #[test]
@@ -358,7 +378,8 @@ fn a_migration_killed_at_any_moment_leaves_a_whole_store() {
     // One uncut run on a copy: the migration's speed, and the time a chunk takes here.
     let work = tempfile::tempdir().unwrap();
     fresh_copy(pristine.path(), work.path());
-    let (rate, seconds) = uncut_run(start_child(work.path()), work.path(), &best, &side);
+    let Uncut { rate, seconds, .. } =
+        uncut_run(start_child(work.path()), work.path(), &best, &side);
     eprintln!("uncut migration: {count} headers in {seconds:.2} s, {rate} headers/s");
     let chunk_time = Duration::from_secs_f64(seconds * CHUNK as f64 / count as f64);
 
@@ -483,21 +504,11 @@ fn a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store() {
 
     let work = tempfile::tempdir().unwrap();
     fresh_copy(pristine.path(), work.path());
-    let child = start_packing_child(work.path());
-    let (_, migration) = uncut_run(child, work.path(), &best, &side);
-    fresh_copy(pristine.path(), work.path());
-    let mut child = start_packing_child(work.path());
-    wait_success(&mut child);
-    let Some(Report::Compacted {
-        seconds: compaction,
-    }) = child
-        .seen
-        .iter()
-        .find(|r| matches!(r, Report::Compacted { .. }))
-        .cloned()
-    else {
-        panic!("the uncut run reported no compaction: {:?}", child.seen)
-    };
+    let Uncut {
+        seconds: migration,
+        compaction,
+        ..
+    } = uncut_run(start_packing_child(work.path()), work.path(), &best, &side);
     eprintln!("uncut open: migration {migration:.3} s, compaction {compaction:.3} s");
 
     let (mut in_migration, mut in_compaction) = (0, 0);
@@ -568,11 +579,6 @@ fn a_packed_index_migration_killed_at_any_moment_leaves_a_whole_store() {
         compacted as f64 / (count + 1) as f64,
         started.elapsed().as_secs_f64()
     );
-}
-
-/// The size of the store's data file.
-fn data_len(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join("data.mdb")).unwrap().len()
 }
 
 #[test]

@@ -13,6 +13,14 @@ use headway_store_lmdb::{Durability, HeaderStore, StoreOptions};
 
 pub mod child;
 
+/// The compacted copy a compaction writes beside the data file (the crate's `COMPACT_FILE`).
+pub const COMPACT_FILE: &str = "data.mdb.compact";
+
+/// The size of the store's data file in `dir`.
+pub fn data_len(dir: &std::path::Path) -> u64 {
+    std::fs::metadata(dir.join("data.mdb")).unwrap().len()
+}
+
 /// The 40,000 first mainnet headers, heights 0..=39999.
 pub fn mainnet_headers() -> Vec<Header> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -10,11 +10,10 @@ use std::path::Path;
 use headway_core::bitcoin::block::Header;
 use headway_core::bitcoin::consensus::serialize;
 use headway_core::bitcoin::BlockHash;
-use heed::types::Bytes;
-use heed::{CommitOrAbort, Database, EnvOpenOptions, PutFlags};
-
 use headway_core::Network;
 use headway_store_lmdb::{HeaderStore, StoreOptions};
+use heed::types::Bytes;
+use heed::{CommitOrAbort, Database, EnvOpenOptions, PutFlags};
 
 use super::schema1::with_env;
 
